@@ -1,0 +1,129 @@
+"""The one quadrotor dynamics implementation in diffenvs.
+
+The state of ``N`` drones is one flat tensor ``x`` of shape ``(N, 17)``::
+
+    x[:, 0:3]    p      position, m, world frame
+    x[:, 3:7]    q      attitude, unit quaternion (w, x, y, z), body -> world
+    x[:, 7:10]   v      velocity, m/s, world frame
+    x[:, 10:13]  omega  body rates, rad/s, body frame
+    x[:, 13:17]  f      rotor thrusts, N (equal to the command without motor lag)
+
+Equations (see docs/dynamics for the derivation and units)::
+
+    p_dot     = v
+    q_dot     = 1/2 q ⊗ (0, omega)
+    v_dot     = g + 1/m R(q) (T e_z - D v_body),     v_body = R(q)^T v
+    omega_dot = J^-1 (tau - omega × J omega)
+    f_dot     = (f_cmd - f) / tau_motor              (only with motor lag)
+
+with ``(T, tau) = M f`` from the X-frame mixer (:func:`diffenvs.core.params.mixer_matrix`).
+Integrators: explicit Euler and classic RK4 with the command held over the step; the
+quaternion is renormalised after every step. Everything is differentiable and uses
+no in-place writes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .params import ParamTensors
+from .rotations import quat_normalize, quat_rotate, quat_rotate_inverse
+
+STATE_DIM = 17
+POS = slice(0, 3)
+QUAT = slice(3, 7)
+VEL = slice(7, 10)
+OMEGA = slice(10, 13)
+THRUST = slice(13, 17)
+
+INTEGRATORS = ("euler", "rk4")
+
+
+class QuadState(NamedTuple):
+    """Named views into a flat ``(N, 17)`` quadrotor state."""
+
+    pos: Tensor  # (N, 3) m, world frame
+    quat: Tensor  # (N, 4) unit quaternion (w, x, y, z), body -> world
+    vel: Tensor  # (N, 3) m/s, world frame
+    omega: Tensor  # (N, 3) rad/s, body frame
+    thrust: Tensor  # (N, 4) N, actual rotor thrusts
+
+    @staticmethod
+    def from_flat(x: Tensor) -> QuadState:
+        return QuadState(x[..., POS], x[..., QUAT], x[..., VEL], x[..., OMEGA], x[..., THRUST])
+
+    def flat(self) -> Tensor:
+        return torch.cat(list(self), dim=-1)
+
+
+def action_to_thrust(action: Tensor, P: ParamTensors) -> Tensor:
+    """Map normalised actions in [-1, 1] to rotor thrust commands in [min_thrust, max_thrust] N."""
+    return action * P.thrust_scale + P.thrust_offset
+
+
+def thrust_to_action(thrust: Tensor, P: ParamTensors) -> Tensor:
+    """Inverse of :func:`action_to_thrust`."""
+    return (thrust - P.thrust_offset) / P.thrust_scale
+
+
+def derivative(x: Tensor, f_cmd: Tensor, P: ParamTensors, motor_lag: bool) -> Tensor:
+    """Time derivative ``dx/dt`` of the flat state under rotor thrust command ``f_cmd`` (N)."""
+    q = x[:, QUAT]
+    v = x[:, VEL]
+    w = x[:, OMEGA]
+    f = x[:, THRUST] if motor_lag else f_cmd
+    wrench = f @ P.mixer_t  # (N, 4): collective thrust T and body torque tau
+    v_body = quat_rotate_inverse(q, v)
+    force_body = torch.cat([-P.drag[:2] * v_body[:, :2], wrench[:, :1] - P.drag[2:] * v_body[:, 2:]], dim=-1)
+    acc = quat_rotate(q, force_body) * P.inv_mass + P.gravity
+    w_dot = (wrench[:, 1:] - torch.linalg.cross(w, w * P.inertia, dim=-1)) * P.inv_inertia
+    # q_dot = 1/2 q ⊗ (0, w)
+    qw, qv = q[:, :1], q[:, 1:]
+    q_dot = 0.5 * torch.cat([-(qv * w).sum(-1, keepdim=True), qw * w + torch.linalg.cross(qv, w, dim=-1)], dim=-1)
+    if motor_lag:
+        f_dot = (f_cmd - f) * P.inv_motor_tau
+    else:
+        f_dot = torch.zeros_like(f_cmd)
+    return torch.cat([v, q_dot, acc, w_dot, f_dot], dim=-1)
+
+
+def _renormalize(x: Tensor, f_cmd: Tensor, motor_lag: bool) -> Tensor:
+    # Without motor lag the thrust field simply records the applied command.
+    f = x[:, THRUST] if motor_lag else f_cmd
+    return torch.cat([x[:, :3], quat_normalize(x[:, QUAT]), x[:, 7:13], f], dim=-1)
+
+
+def integrate(
+    x: Tensor, f_cmd: Tensor, P: ParamTensors, dt: float, integrator: str = "euler", motor_lag: bool = False
+) -> Tensor:
+    """Advance the flat state ``x`` by ``dt`` seconds with the command held constant."""
+    if integrator == "euler":
+        x_next = x + dt * derivative(x, f_cmd, P, motor_lag)
+    elif integrator == "rk4":
+        k1 = derivative(x, f_cmd, P, motor_lag)
+        k2 = derivative(x + (0.5 * dt) * k1, f_cmd, P, motor_lag)
+        k3 = derivative(x + (0.5 * dt) * k2, f_cmd, P, motor_lag)
+        k4 = derivative(x + dt * k3, f_cmd, P, motor_lag)
+        x_next = x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    else:
+        raise ValueError(f"unknown integrator {integrator!r}; choose one of {INTEGRATORS}")
+    return _renormalize(x_next, f_cmd, motor_lag)
+
+
+def make_state(
+    pos: Tensor, quat: Tensor | None = None, vel: Tensor | None = None, omega: Tensor | None = None,
+    thrust: Tensor | None = None, *, hover_thrust: float | None = None,
+) -> Tensor:
+    """Build a flat state from parts; missing parts are identity / zero / hover thrust."""
+    n, kw = pos.shape[0], dict(dtype=pos.dtype, device=pos.device)
+    if quat is None:
+        quat = torch.zeros(n, 4, **kw)
+        quat[:, 0] = 1.0
+    vel = torch.zeros(n, 3, **kw) if vel is None else vel
+    omega = torch.zeros(n, 3, **kw) if omega is None else omega
+    if thrust is None:
+        thrust = torch.full((n, 4), 0.0 if hover_thrust is None else hover_thrust, **kw)
+    return torch.cat([pos, quat, vel, omega, thrust], dim=-1)

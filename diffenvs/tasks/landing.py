@@ -1,0 +1,131 @@
+"""Landing: descend onto a pad and touch down slowly (partially differentiable reward)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..core.dynamics import POS, VEL
+from .base import POS_SCALE, VEL_SCALE, RewardTerm, Task, TaskConfig, TaskStep, norm, state_features, uniform
+
+
+@dataclass(frozen=True)
+class LandingConfig(TaskConfig):
+    """Landing options.
+
+    The two shaping terms use exponential maps with base ``eta`` (the authors' f⁺):
+
+    * ``horizontal = w_xy (eta^(1 - d/d_s) - 1) / (eta - 1)`` with ``d = |p_xy - p̂_xy|``
+      and a tolerance ``d_s = xy_scale * clip(z, z_min, z_max)`` that shrinks near the
+      ground;
+    * ``descent = w_z (eta^u - 1) / (eta - 1)``, with ``s = -v_z`` the descent speed,
+      ``v_l = clip(z, z_min, z_max)`` the target speed, ``u = s / v_l`` when
+      ``s <= v_l`` and ``u = 5 - 4 s / v_l`` above it (peak at ``s = v_l``).
+
+    ``d_s`` and ``v_l`` are references and carry no gradient.
+
+    Attributes:
+        pad: landing pad centre p̂, m (world, on the ground).
+        spawn_center: centre of the spawn box, m.
+        spawn_half_extent: episodes start uniformly in ``spawn_center ± this``, at rest, m.
+        eta: base of the exponential shaping.
+        w_xy: weight of the horizontal term.
+        w_z: weight of the descent term.
+        xy_scale: horizontal tolerance per metre of height.
+        z_min: lower clip of the height used by the references, m.
+        z_max: upper clip of the height used by the references, m.
+        success_height: touch-down height, m: success needs ``z <= success_height``,
+        success_xy: horizontal error below this, m, and
+        success_speed: speed at most this, m/s.
+        success_reward: bonus on success (non-differentiable); the episode ends.
+        failure_reward: reward when the drone crashes or leaves the arena (non-differentiable).
+    """
+
+    pad: tuple[float, float, float] = (2.0, 0.0, 0.0)
+    spawn_center: tuple[float, float, float] = (2.0, 0.0, 2.5)
+    spawn_half_extent: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    eta: float = 1.2
+    w_xy: float = 0.1
+    w_z: float = 0.1
+    xy_scale: float = 2.0
+    z_min: float = 0.05
+    z_max: float = 1.0
+    success_height: float = 0.2
+    success_xy: float = 0.3
+    success_speed: float = 0.3
+    success_reward: float = 20.0
+    failure_reward: float = -0.1
+
+
+class LandingTask(Task):
+    name = "landing"
+    Config = LandingConfig
+    default_episode_steps = 256
+    obs_dim = 13
+    task_state_names = ()
+    reward_terms = (
+        RewardTerm("horizontal", True, "exponential shaping of the horizontal distance to the pad"),
+        RewardTerm("descent", True, "exponential shaping of the descent speed vs a height-dependent target"),
+        RewardTerm("success", False, "+20 on touch-down (z <= 0.2, xy error < 0.3, |v| <= 0.3); ends the episode"),
+        RewardTerm("failure", False, "-0.1 when the drone hits the ground, leaves the arena or diverges"),
+    )
+    metric_names = ("success", "xy_error", "height")
+
+    def __init__(self, options, **kw):
+        super().__init__(options, **kw)
+        c = self.cfg
+        self.pad = self.tensor(c.pad)
+        center, half = self.tensor(c.spawn_center), self.tensor(c.spawn_half_extent)
+        self.spawn_low, self.spawn_high = center - half, center + half
+        self.log_eta = float(torch.log(torch.tensor(c.eta, dtype=torch.float64)))
+        self.eta_norm = 1.0 / (c.eta - 1.0)
+
+    def sample_initial(self, n, gen):
+        pos = uniform(gen, n, self.spawn_low, self.spawn_high)
+        return self.hover_state(pos), pos.new_zeros(n, 0)
+
+    def observe(self, x, task, step):
+        return torch.cat([(self.pad - x[:, POS]) * POS_SCALE, state_features(x)], dim=-1)
+
+    def _shape(self, u: Tensor, weight: float) -> Tensor:
+        return weight * self.eta_norm * (torch.exp(self.log_eta * u) - 1.0)
+
+    def evaluate(self, x, task, step, failed):
+        c = self.cfg
+        pos, vel = x[:, POS], x[:, VEL]
+        height = (pos[:, 2] - self.pad[2]).detach()
+        ref = height.clamp(c.z_min, c.z_max)  # target descent speed v_l and tolerance scale
+        d_xy = norm(pos[:, :2] - self.pad[:2])
+        descent = -vel[:, 2]
+        ratio = descent / ref
+        u = torch.where(descent <= ref, ratio, 5.0 - 4.0 * ratio)
+        success = (height <= c.success_height) & (d_xy.detach() < c.success_xy) & (
+            norm(vel.detach()) <= c.success_speed) & ~failed
+        terms = {
+            "horizontal": self._shape(1.0 - d_xy / (c.xy_scale * ref), c.w_xy),
+            "descent": self._shape(u, c.w_z),
+            "success": success.to(x.dtype) * c.success_reward,
+            "failure": failed.to(x.dtype) * c.failure_reward,
+        }
+        metrics = {"success": success, "xy_error": d_xy.detach(), "height": height}
+        return TaskStep(terms, task, success, metrics)
+
+    def setpoint(self, obs: Tensor):
+        c = self.cfg
+        rel = obs[:, 0:3] / POS_SCALE  # pad - p
+        height = -rel[:, 2]
+        vel = obs[:, 7:10] / VEL_SCALE
+        xy_err = norm(rel[:, :2])
+        # Hold 0.3 m above the pad until centred, then sink at 0.6 of the target speed.
+        centred = (xy_err < 0.5 * c.success_xy) & (norm(vel[:, :2]) < 0.2)
+        hover_alt = torch.where(centred, torch.zeros_like(height), torch.full_like(height, 0.3))
+        pos_error = torch.cat([rel[:, :2], (hover_alt - height).unsqueeze(-1)], dim=-1)
+        sink = -0.6 * height.clamp(c.z_min, c.z_max).clamp_min(0.15)
+        vz = torch.where(centred | (height > 0.35), sink, torch.zeros_like(sink))
+        vel_ref = torch.cat([torch.zeros_like(rel[:, :2]), vz.unsqueeze(-1)], dim=-1)
+        pos_error = torch.cat([pos_error[:, :2], torch.where(centred, torch.zeros_like(height),
+                                                             pos_error[:, 2]).unsqueeze(-1)], dim=-1)
+        zeros = torch.zeros_like(rel)
+        return pos_error, vel_ref, zeros, zeros

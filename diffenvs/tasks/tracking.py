@@ -1,0 +1,110 @@
+"""Tracking: follow a point moving on a horizontal circle (fully differentiable reward)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..core.dynamics import POS
+from .base import (
+    POS_SCALE,
+    SKELETON_TERMS,
+    SkeletonWeights,
+    Task,
+    TaskConfig,
+    TaskStep,
+    norm,
+    skeleton_terms,
+    state_features,
+    uniform,
+)
+
+
+@dataclass(frozen=True)
+class TrackingConfig(TaskConfig, SkeletonWeights):
+    """Tracking options.
+
+    Attributes:
+        center: centre of the reference circle, m (world).
+        radius: circle radius, m.
+        angular_speed: angular speed of the reference point, rad/s (counter-clockwise
+            seen from above); the reference starts at ``center + (radius, 0, 0)``.
+        num_points: number of future reference points in the observation (at least 5).
+        point_spacing: time between observed reference points, s.
+        spawn_half_extent: episodes start uniformly within this box around the
+            reference's start point, at rest, m.
+        success_radius: a tracking error below this (at the end of an episode) counts as solved, m.
+    """
+
+    center: tuple[float, float, float] = (3.0, 0.0, 2.0)
+    radius: float = 1.5
+    angular_speed: float = math.pi
+    num_points: int = 10
+    point_spacing: float = 0.1
+    spawn_half_extent: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    success_radius: float = 0.3
+
+
+class TrackingTask(Task):
+    name = "tracking"
+    Config = TrackingConfig
+    default_episode_steps = 256
+    task_state_names = ("pos_error_sum",)
+    reward_terms = SKELETON_TERMS
+    metric_names = ("pos_error", "mean_pos_error", "success")
+
+    def __init__(self, options, **kw):
+        super().__init__(options, **kw)
+        c = self.cfg
+        if c.num_points < 5:
+            raise ValueError(f"tracking needs num_points >= 5, got {c.num_points}")
+        self.obs_dim = 3 * c.num_points + 10
+        self.center = self.tensor(c.center)
+        start = self.center + self.tensor([c.radius, 0.0, 0.0])
+        self.half = self.tensor(c.spawn_half_extent)
+        self.spawn_low, self.spawn_high = start - self.half, start + self.half
+        # Observed points lie dt + k * spacing ahead of the current time: the first is
+        # the reference the reward compares against after the next step.
+        self.offsets = self.tensor([self.dt + k * c.point_spacing for k in range(c.num_points)])
+
+    def reference(self, t: Tensor) -> Tensor:
+        """Reference positions at times ``t`` (any shape, s) -> ``t.shape + (3,)``."""
+        phase = self.cfg.angular_speed * t
+        r = self.cfg.radius
+        return self.center + torch.stack([r * torch.cos(phase), r * torch.sin(phase), torch.zeros_like(phase)], -1)
+
+    def reference_velocity(self, t: Tensor) -> Tensor:
+        phase = self.cfg.angular_speed * t
+        s = self.cfg.radius * self.cfg.angular_speed
+        return torch.stack([-s * torch.sin(phase), s * torch.cos(phase), torch.zeros_like(phase)], -1)
+
+    def sample_initial(self, n, gen):
+        pos = uniform(gen, n, self.spawn_low, self.spawn_high)
+        return self.hover_state(pos), pos.new_zeros(n, 1)
+
+    def observe(self, x, task, step):
+        t = step.unsqueeze(-1) * self.dt + self.offsets  # (N, K)
+        rel = (self.reference(t) - x[:, POS].unsqueeze(1)) * POS_SCALE  # (N, K, 3)
+        return torch.cat([rel.flatten(1), state_features(x)], dim=-1)
+
+    def evaluate(self, x, task, step, failed):
+        err = norm(x[:, POS] - self.reference(step * self.dt))
+        err_sum = task[:, 0] + err.detach()
+        mean_err = err_sum / step
+        metrics = {"pos_error": err.detach(), "mean_pos_error": mean_err,
+                   "success": err.detach() < self.cfg.success_radius}
+        return TaskStep(skeleton_terms(err, x, self.cfg), err_sum.unsqueeze(-1), torch.zeros_like(failed), metrics)
+
+    def setpoint(self, obs: Tensor):
+        h = self.cfg.point_spacing
+        # Reference points relative to the drone; differences cancel the drone's own
+        # position. One-sided second-order differences give the reference velocity,
+        # acceleration and jerk at the first point (the one the reward compares against).
+        p = [obs[:, 3 * k:3 * k + 3] / POS_SCALE for k in range(5)]
+        vel_ref = (-3.0 * p[0] + 4.0 * p[1] - p[2]) / (2.0 * h)
+        acc_ff = (2.0 * p[0] - 5.0 * p[1] + 4.0 * p[2] - p[3]) / h**2
+        jerk_ff = (-5.0 * p[0] + 18.0 * p[1] - 24.0 * p[2] + 14.0 * p[3] - 3.0 * p[4]) / (2.0 * h**3)
+        return p[0], vel_ref, acc_ff, jerk_ff
