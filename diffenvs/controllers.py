@@ -109,6 +109,7 @@ class CascadedController:
         b3_dot = (f_dot - b3 * (b3 * f_dot).sum(-1, keepdim=True)) / f_norm
         omega_d = (R.transpose(1, 2) @ torch.linalg.cross(b3, b3_dot, dim=-1).unsqueeze(-1)).squeeze(-1)
         J = self.P.inertia
-        torque = J * (-self.k_att * e_R - self.k_rate * (omega - omega_d)) + torch.linalg.cross(omega, J * omega, dim=-1)
+        gyro = torch.linalg.cross(omega, J * omega, dim=-1)
+        torque = J * (-self.k_att * e_R - self.k_rate * (omega - omega_d)) + gyro
         rotor = torch.cat([thrust, torque], dim=-1) @ self.P.mixer_inv_t
         return thrust_to_action(rotor, self.P)
