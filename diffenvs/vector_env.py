@@ -258,6 +258,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
 
     def step(self, actions):
         """Gymnasium step: numpy ``(N, 4)`` actions in, numpy out, no graph."""
+        self._require_reset()
         a = to_action_tensor(actions, self)
         with torch.no_grad():
             obs, reward, terminated, truncated, info = self._step(a)

@@ -134,7 +134,9 @@ class RacingTask(Task):
             terms = self._velocity_terms(x, target)
         terms["gate"] = pf * self.gate_reward
         new_task = torch.stack([new_idx, passed_count, lap_start, lap_gates, last_lap], dim=-1)
-        lap_time = torch.where(last_lap >= 0, last_lap * self.dt, torch.full_like(last_lap, float("nan")))
+        # Seconds of the latest completed lap; -1 until one is complete (not NaN: NaN would
+        # make identical infos compare unequal).
+        lap_time = torch.where(last_lap >= 0, last_lap * self.dt, torch.full_like(last_lap, -1.0))
         metrics = {"gates_passed": passed_count, "lap_time": lap_time, "gate_passed": passed}
         return TaskStep(terms, new_task, torch.zeros_like(failed), metrics)
 
