@@ -8,7 +8,11 @@ from torch import Tensor
 
 
 def check_action_tensor(actions, env) -> None:
-    """Validate a ``step_differentiable`` action tensor (shape, dtype, device, finite)."""
+    """Validate a ``step_differentiable`` action tensor's type, shape, dtype and device.
+
+    Finiteness is checked by the step itself (see :func:`check_finite_flag`), so that
+    the check fuses into the compiled step.
+    """
     if not isinstance(actions, Tensor):
         raise TypeError(
             f"step_differentiable() expects a torch.Tensor of shape ({env.num_envs}, 4), got "
@@ -26,16 +30,19 @@ def check_action_tensor(actions, env) -> None:
             f"actions are on device {actions.device} but the env runs on {env.device}; move them with "
             f"actions.to(env.device)"
         )
-    _check_finite(actions)
 
 
-def _check_finite(actions: Tensor) -> None:
-    finite = torch.isfinite(actions).all()
-    if actions.device.type == "cpu":
-        if not finite:  # host-side check: no device synchronisation involved on CPU
+def check_finite_flag(finite: Tensor, actions: Tensor) -> None:
+    """Raise if the step found non-finite actions (``finite`` is a 0-dim bool tensor).
+
+    On CPU this is a host-side check, which involves no device synchronisation. On an
+    accelerator it is a device-side assertion, so the step never waits for the device.
+    """
+    if finite.device.type == "cpu":
+        if not finite:
             rows = (~torch.isfinite(actions)).any(-1).nonzero().flatten().tolist()
             raise ValueError(f"actions contain NaN or inf in env row(s) {rows[:10]}; check the policy output")
-    else:  # no host-device sync on accelerators: a device-side assertion
+    else:
         torch._assert_async(finite, "actions contain NaN or inf")
 
 
@@ -53,8 +60,6 @@ def to_action_tensor(actions, env) -> Tensor:
     expected = (env.num_envs, 4)
     if tuple(a.shape) != expected:
         raise ValueError(f"actions must have shape {expected} (num_envs, rotors), got {tuple(a.shape)}")
-    if env.check_inputs:
-        _check_finite(a)
     return a
 
 

@@ -14,10 +14,13 @@ from torch import Tensor
 from .core.dynamics import POS, STATE_DIM, action_to_thrust, integrate
 from .core.grad import scale_grad, straight_through_clamp
 from .core.params import DEFAULT_VEHICLE, ParamTensors, QuadrotorParams, get_vehicle
-from .errors import check_action_tensor, check_state_tensor, to_action_tensor
+from .errors import check_action_tensor, check_finite_flag, check_state_tensor, to_action_tensor
 from .tasks import Task, make_task
 
 ACTION_DIM = 4
+# The C++ wrapper removes most of inductor's per-call Python overhead, which dominates
+# for small batches on CPU.
+_COMPILE_OPTIONS = {"cpp_wrapper": True}
 _STEP_COL = STATE_DIM  # column of the episode step counter in the env state
 
 
@@ -57,6 +60,8 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
             every step (1 = exact gradients).
         autoreset: reset finished episodes in the same step (Gymnasium ``SAME_STEP``).
         check_inputs: validate actions (shape, dtype, device, finiteness) on every step.
+        compile: run the step's pure transition function through ``torch.compile``
+            (faster after a one-off compilation of tens of seconds; see docs/benchmarks).
         render_mode: ``None`` or ``"rgb_array"``.
     """
 
@@ -78,6 +83,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         grad_decay: float = 1.0,
         autoreset: bool = True,
         check_inputs: bool = True,
+        compile: bool = False,
         render_mode: str | None = None,
     ):
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -119,21 +125,40 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
 
         self._gen = torch.Generator(device=self.device)
         self._seeded = False
-        self._arena_low = self.task.arena_low
-        self._arena_high = self.task.arena_high
-        self._max_speed_sq = float(self.task.cfg.max_speed) ** 2
-        self._max_rate_sq = float(self.task.cfg.max_rate) ** 2
+        self._arena_center = 0.5 * (self.task.arena_low + self.task.arena_high)
+        self._arena_half = 0.5 * (self.task.arena_high - self.task.arena_low)
+        cfg = self.task.cfg
+        self._limits_sq = torch.tensor([cfg.max_speed**2, cfg.max_rate**2], dtype=self.dtype, device=self.device)
+        # Pool of pre-sampled episode starts (and their observations) for autoreset:
+        # sampling K batches at once costs about as much as sampling one, and each
+        # sample is used at most once, in a fixed order, so runs stay deterministic.
+        self._pool_batches = max(1, min(16, 65536 // num_envs))
+        self._pool_states: Tensor | None = None
+        self._pool_obs: Tensor | None = None
+        self._pool_next = self._pool_batches
         zeros = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
         self._episode_return = zeros
-        #: Total number of drones that diverged (non-finite, too fast or spinning too
-        #: fast) and that left the arena since construction.
-        self.num_diverged = torch.zeros((), dtype=torch.int64, device=self.device)
-        self.num_out_of_bounds = torch.zeros((), dtype=torch.int64, device=self.device)
+        # Running counts of diverged and out-of-bounds drones (see the properties).
+        self._counters = torch.zeros(2, dtype=torch.int64, device=self.device)
         self._state: Tensor | None = None
         self._obs: Tensor | None = None
         self._renderer = None
+        self.compiled = bool(compile)
+        self._transition_fn = (torch.compile(self.transition, dynamic=False, options=_COMPILE_OPTIONS) if compile
+                               else self.transition)
 
     # ------------------------------------------------------------------ properties
+    @property
+    def num_diverged(self) -> Tensor:
+        """Drones that diverged (non-finite state, faster than max_speed or spinning faster
+        than max_rate) since construction; each terminated its own episode."""
+        return self._counters[0]
+
+    @property
+    def num_out_of_bounds(self) -> Tensor:
+        """Drones that left the arena box (the ground included) since construction."""
+        return self._counters[1]
+
     @property
     def state(self) -> Tensor:
         """Current env state ``(N, state_dim)``: quadrotor state (17), step count, task state."""
@@ -201,11 +226,13 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
             if self._state is None:
                 raise RuntimeError("reset_mask needs a previous full reset()")
             new = torch.where(mask[:, None], new, self._state)
-            self._episode_return = torch.where(mask, 0.0, self._episode_return)
+            self._episode_return = self._episode_return.masked_fill(mask, 0.0)
         else:
             self._episode_return = torch.zeros_like(self._episode_return)
         self._state = new
         self._obs = self._observe(new)
+        if seed is not None:
+            self._pool_next = self._pool_batches  # resample the pool from the new seed
         if self.render_mode is not None:
             self._get_renderer().reset(self, mask)
         return self._obs
@@ -232,6 +259,17 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         x, task = self.task.sample_initial(n, self._gen)
         step = x.new_zeros(n, 1)
         return torch.cat([x, step, task], dim=-1)
+
+    def _fresh_from_pool(self) -> tuple[Tensor, Tensor]:
+        if self._pool_next >= self._pool_batches:
+            k, n = self._pool_batches, self.num_envs
+            states = self._sample_states(k * n)
+            self._pool_obs = self._observe(states).view(k, n, -1)
+            self._pool_states = states.view(k, n, -1)
+            self._pool_next = 0
+        i = self._pool_next
+        self._pool_next += 1
+        return self._pool_states[i], self._pool_obs[i]
 
     def _observe(self, state: Tensor) -> Tensor:
         return self.task.observe(state[:, :STATE_DIM], state[:, STATE_DIM + 1:], state[:, _STEP_COL])
@@ -271,7 +309,35 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         )
 
     def _step(self, actions: Tensor):
-        state = self._state
+        """The stateful shell: feed the pure transition, store its result, keep counters."""
+        fresh, fresh_obs = self._fresh_from_pool() if self.autoreset else (None, None)
+        out = self._transition_fn(self._state, actions, self._episode_return, fresh, fresh_obs, self._counters)
+        if self.check_inputs:
+            check_finite_flag(out[-1], actions)  # before anything is committed
+        (self._state, self._obs, reward, terminated, truncated, info, self._episode_return, next_state,
+         self._counters, _) = out
+        if self._renderer is not None:
+            self._renderer.record(self, next_state)
+        return self._obs, reward, terminated, truncated, info
+
+    def transition(self, state: Tensor, actions: Tensor, episode_return: Tensor, fresh: Tensor | None = None,
+                   fresh_obs: Tensor | None = None, counters: Tensor | None = None):
+        """One env step as a pure function of tensors (no side effects on the env).
+
+        Args:
+            state: ``(N, state_dim)`` env states.
+            actions: ``(N, 4)`` normalised rotor commands (clipped to [-1, 1] with a
+                straight-through gradient).
+            episode_return: ``(N,)`` running undiscounted returns (bookkeeping, no graph).
+            fresh, fresh_obs: episode starts and their observations used for rows that
+                finish (autoreset); ``None`` disables autoreset.
+            counters: ``(2,)`` int64 running counts of diverged and out-of-bounds drones.
+
+        Returns:
+            ``(state, obs, reward, terminated, truncated, info, episode_return, pre_reset_state,
+            counters, actions_finite)``; ``actions_finite`` is a 0-dim bool tensor.
+        """
+        actions_finite = torch.isfinite(actions).all()
         x = state[:, :STATE_DIM]
         task_state = state[:, STATE_DIM + 1:]
         step = state[:, _STEP_COL] + 1.0
@@ -280,19 +346,18 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         x_next = integrate(x, f_cmd, self.params, self.dt, self.integrator, self.motor_lag)
         x_next = scale_grad(x_next, self.grad_decay)
 
-        # Generic failure checks (no gradient needed): left the arena, or diverged.
+        # Generic failure checks (no gradient needed): left the arena, or diverged
+        # (non-finite, too fast or spinning too fast; written to be NaN-safe).
         xd = x_next.detach()
-        pos = xd[:, POS]
-        out_of_bounds = ((pos < self._arena_low) | (pos > self._arena_high)).any(-1)
-        speed_sq = xd[:, 7:10].square().sum(-1)
-        rate_sq = xd[:, 10:13].square().sum(-1)
-        diverged = ~((speed_sq <= self._max_speed_sq) & (rate_sq <= self._max_rate_sq))  # NaN-safe
+        out_of_bounds = ((xd[:, POS] - self._arena_center).abs() > self._arena_half).any(-1)
+        speed_rate_sq = xd[:, 7:13].square().view(-1, 2, 3).sum(-1)
+        diverged = ~(speed_rate_sq <= self._limits_sq).all(-1)
         out_of_bounds = out_of_bounds & ~diverged
         failed = out_of_bounds | diverged
 
         result = self.task.evaluate(x_next, task_state, step, failed)
         reward = torch.stack(list(result.terms.values()), 0).sum(0)
-        reward = torch.where(diverged, 0.0, reward)
+        reward = reward.masked_fill(diverged, 0.0)
         terminated = failed | result.terminated
         if self.max_episode_steps:
             truncated = (step >= self.max_episode_steps) & ~terminated
@@ -301,36 +366,31 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         next_state = torch.cat([x_next, step.unsqueeze(-1), result.task_state], dim=-1)
         next_obs = self._observe(next_state)
 
-        episode_return = self._episode_return + reward.detach()
+        episode_return = episode_return + reward.detach()
         info: dict[str, Any] = dict(result.metrics)
         info["reward_terms"] = result.terms
         info["diverged"] = diverged
         info["out_of_bounds"] = out_of_bounds
-        self.num_diverged = self.num_diverged + diverged.sum()
-        self.num_out_of_bounds = self.num_out_of_bounds + out_of_bounds.sum()
-
-        if self.autoreset:
-            done = terminated | truncated
-            fresh = self._sample_states(self.num_envs)
-            done_col = done.unsqueeze(-1)
-            self._state = torch.where(done_col, fresh, next_state)
-            self._obs = torch.where(done_col, self._observe(fresh), next_obs)
-            final_info = dict(result.metrics)
-            final_info["episode_return"] = episode_return
-            final_info["episode_length"] = step
-            info["final_obs"] = next_obs
-            info["_final_obs"] = done
-            info["final_info"] = final_info
-            info["_final_info"] = done
-            self._episode_return = torch.where(done, 0.0, episode_return)
-        else:
-            self._state = next_state
-            self._obs = next_obs
-            self._episode_return = episode_return
+        if counters is not None:
+            counters = counters + torch.stack([diverged.sum(), out_of_bounds.sum()])
+        if fresh is None:
             info["episode_return"] = episode_return
-        if self._renderer is not None:
-            self._renderer.record(self, next_state)
-        return self._obs, reward, terminated, truncated, info
+            return (next_state, next_obs, reward, terminated, truncated, info, episode_return, next_state, counters,
+                    actions_finite)
+
+        done = terminated | truncated
+        done_col = done.unsqueeze(-1)
+        new_state = torch.where(done_col, fresh, next_state)
+        new_obs = torch.where(done_col, fresh_obs, next_obs)
+        final_info = dict(result.metrics)
+        final_info["episode_return"] = episode_return
+        final_info["episode_length"] = step
+        info["final_obs"] = next_obs
+        info["_final_obs"] = done
+        info["final_info"] = final_info
+        info["_final_info"] = done
+        return (new_state, new_obs, reward, terminated, truncated, info, episode_return.masked_fill(done, 0.0),
+                next_state, counters, actions_finite)
 
     # --------------------------------------------------------------------- render
     def render(self):

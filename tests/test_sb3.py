@@ -161,10 +161,12 @@ def test_termination_of_one_row_via_set_state():
     state = venv.batched_env.get_state().detach().clone()
     state[0, 2] = -1.0  # below the ground: leaves the arena at the next step
     venv.env_method("set_state", state)
-    _, _, dones, infos = venv.step(np.zeros((N, 4), np.float32))
+    obs, _, dones, infos = venv.step(np.zeros((N, 4), np.float32))
     assert dones.tolist() == [True] + [False] * (N - 1)
     assert infos[0]["TimeLimit.truncated"] is False and infos[0]["out_of_bounds"] is True
-    assert infos[0]["terminal_observation"][2] * 1 != 0  # a real observation, not zeros
+    # the terminal obs sees the drone below the ground; the returned obs is a fresh start above it
+    # (landing obs[2] = (pad_z - z) * POS_SCALE: positive below the pad)
+    assert infos[0]["terminal_observation"][2] > 0 > obs[0, 2]
     assert set(infos[0]) >= {"terminal_observation", "episode", "success", "xy_error", "height"}
     assert all(set(i) == {"TimeLimit.truncated"} for i in infos[1:])
 
@@ -329,3 +331,14 @@ def test_import_diffenvs_does_not_import_sb3():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     with pytest.raises(AttributeError):
         diffenvs.wrappers.no_such_name  # noqa: B018
+
+
+def test_get_images_with_real_renderer():
+    pytest.importorskip("diffenvs.render")
+    venv = make_sb3_env("DiffQuad-Racing-v0", num_envs=4, seed=0, render_mode="rgb_array")
+    venv.reset()
+    venv.step(np.zeros((4, 4), np.float32))
+    images = venv.get_images()
+    assert len(images) == 1 and images[0].ndim == 3 and images[0].shape[2] == 3 and images[0].dtype == np.uint8
+    assert venv.render().shape == images[0].shape
+    venv.close()

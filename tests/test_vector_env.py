@@ -327,8 +327,10 @@ def test_bad_actions_are_rejected_with_clear_errors():
         env.step(np.array([["a"] * 4] * 3))
     bad = np.zeros((3, 4))
     bad[1, 2] = np.nan
+    before = env.get_state().clone()
     with pytest.raises(ValueError, match=r"NaN or inf in env row\(s\) \[1\]"):
         env.step(bad)
+    assert torch.equal(env.get_state(), before)  # nothing was committed
     with pytest.raises(ValueError, match="NaN or inf"):
         env.step_differentiable(torch.tensor(bad, dtype=torch.float32).clamp(-1, 1).nan_to_num(posinf=np.inf)
                                 + torch.tensor([[0, 0, 0, 0], [0, 0, np.inf, 0], [0, 0, 0, 0]]))

@@ -69,48 +69,54 @@ def thrust_to_action(thrust: Tensor, P: ParamTensors) -> Tensor:
     return (thrust - P.thrust_offset) / P.thrust_scale
 
 
-def derivative(x: Tensor, f_cmd: Tensor, P: ParamTensors, motor_lag: bool) -> Tensor:
-    """Time derivative ``dx/dt`` of the flat state under rotor thrust command ``f_cmd`` (N)."""
-    q = x[:, QUAT]
-    v = x[:, VEL]
-    w = x[:, OMEGA]
-    f = x[:, THRUST] if motor_lag else f_cmd
-    wrench = f @ P.mixer_t  # (N, 4): collective thrust T and body torque tau
+def rates(q: Tensor, v: Tensor, w: Tensor, f: Tensor, P: ParamTensors) -> tuple[Tensor, Tensor, Tensor]:
+    """The equations of motion: ``(q_dot, v_dot, omega_dot)`` for applied rotor thrusts ``f``."""
+    # (N, 4): collective thrust T and body torque tau; a broadcast sum rather than a
+    # matmul so that torch.compile can fuse it with the rest of the step.
+    wrench = (f.unsqueeze(-1) * P.mixer_t).sum(1)
     v_body = quat_rotate_inverse(q, v)
-    force_body = torch.cat([-P.drag[:2] * v_body[:, :2], wrench[:, :1] - P.drag[2:] * v_body[:, 2:]], dim=-1)
-    acc = quat_rotate(q, force_body) * P.inv_mass + P.gravity
+    force_body = wrench[:, :1] * P.thrust_axis - P.drag * v_body  # (0, 0, T) - D v_body
+    v_dot = quat_rotate(q, force_body) * P.inv_mass + P.gravity
     w_dot = (wrench[:, 1:] - torch.linalg.cross(w, w * P.inertia, dim=-1)) * P.inv_inertia
     # q_dot = 1/2 q ⊗ (0, w)
     qw, qv = q[:, :1], q[:, 1:]
-    q_dot = 0.5 * torch.cat([-(qv * w).sum(-1, keepdim=True), qw * w + torch.linalg.cross(qv, w, dim=-1)], dim=-1)
-    if motor_lag:
-        f_dot = (f_cmd - f) * P.inv_motor_tau
-    else:
-        f_dot = torch.zeros_like(f_cmd)
-    return torch.cat([v, q_dot, acc, w_dot, f_dot], dim=-1)
+    q_dot = torch.cat([-(qv * w).sum(-1, keepdim=True), qw * w + torch.linalg.cross(qv, w, dim=-1)], dim=-1) * 0.5
+    return q_dot, v_dot, w_dot
 
 
-def _renormalize(x: Tensor, f_cmd: Tensor, motor_lag: bool) -> Tensor:
-    # Without motor lag the thrust field simply records the applied command.
+def derivative(x: Tensor, f_cmd: Tensor, P: ParamTensors, motor_lag: bool) -> Tensor:
+    """Time derivative ``dx/dt`` of the flat state under rotor thrust command ``f_cmd`` (N)."""
     f = x[:, THRUST] if motor_lag else f_cmd
-    return torch.cat([x[:, :3], quat_normalize(x[:, QUAT]), x[:, 7:13], f], dim=-1)
+    q_dot, v_dot, w_dot = rates(x[:, QUAT], x[:, VEL], x[:, OMEGA], f, P)
+    f_dot = (f_cmd - f) * P.inv_motor_tau if motor_lag else torch.zeros_like(f_cmd)
+    return torch.cat([x[:, VEL], q_dot, v_dot, w_dot, f_dot], dim=-1)
 
 
 def integrate(
     x: Tensor, f_cmd: Tensor, P: ParamTensors, dt: float, integrator: str = "euler", motor_lag: bool = False
 ) -> Tensor:
-    """Advance the flat state ``x`` by ``dt`` seconds with the command held constant."""
+    """Advance the flat state ``x`` by ``dt`` seconds with the command held constant.
+
+    The quaternion is renormalised after the step. Without motor lag the thrust
+    columns record the applied command.
+    """
     if integrator == "euler":
-        x_next = x + dt * derivative(x, f_cmd, P, motor_lag)
-    elif integrator == "rk4":
+        # x + dt * derivative(x), written per block to save concatenations.
+        v, w = x[:, VEL], x[:, OMEGA]
+        f = x[:, THRUST] if motor_lag else f_cmd
+        q_dot, v_dot, w_dot = rates(x[:, QUAT], v, w, f, P)
+        f_next = f + (f_cmd - f) * (dt * P.inv_motor_tau) if motor_lag else f_cmd
+        return torch.cat([x[:, POS] + v * dt, quat_normalize(x[:, QUAT] + q_dot * dt), v + v_dot * dt,
+                          w + w_dot * dt, f_next], dim=-1)
+    if integrator == "rk4":
         k1 = derivative(x, f_cmd, P, motor_lag)
         k2 = derivative(x + (0.5 * dt) * k1, f_cmd, P, motor_lag)
         k3 = derivative(x + (0.5 * dt) * k2, f_cmd, P, motor_lag)
         k4 = derivative(x + dt * k3, f_cmd, P, motor_lag)
         x_next = x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    else:
-        raise ValueError(f"unknown integrator {integrator!r}; choose one of {INTEGRATORS}")
-    return _renormalize(x_next, f_cmd, motor_lag)
+        f_next = x_next[:, THRUST] if motor_lag else f_cmd
+        return torch.cat([x_next[:, :3], quat_normalize(x_next[:, QUAT]), x_next[:, 7:13], f_next], dim=-1)
+    raise ValueError(f"unknown integrator {integrator!r}; choose one of {INTEGRATORS}")
 
 
 def make_state(

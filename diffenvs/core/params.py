@@ -171,6 +171,7 @@ class ParamTensors:
         self.mixer_t = mix.T.contiguous()  # (4, 4): wrench = f @ mixer_t (row-batched)
         self.mixer_inv_t = torch.linalg.inv(mix).T.contiguous()  # f = wrench @ mixer_inv_t
         self.drag = torch.tensor(params.drag, **kw)  # (3,)
+        self.thrust_axis = torch.tensor([0.0, 0.0, 1.0], **kw)  # body z, selects T from the wrench
         self.gravity = torch.tensor([0.0, 0.0, -params.gravity], **kw)  # (3,)
         self.min_thrust = params.min_thrust
         self.max_thrust = params.max_thrust

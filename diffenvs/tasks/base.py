@@ -93,8 +93,7 @@ def norm(x: Tensor) -> Tensor:
 
 def skeleton_terms(pos_error: Tensor, x: Tensor, w: SkeletonWeights) -> dict[str, Tensor]:
     """The hover-like reward terms given the position error norm ``|p - p̂|`` (``(N,)``)."""
-    q = x[:, QUAT]
-    quat_err = torch.cat([q[:, :1] - 1.0, q[:, 1:]], dim=-1)
+    quat_err = x[:, QUAT] - _IDENTITY_QUAT.to(x)
     return {
         "alive": torch.full_like(pos_error, w.c),
         "position": -w.k_pos * pos_error,
@@ -104,9 +103,13 @@ def skeleton_terms(pos_error: Tensor, x: Tensor, w: SkeletonWeights) -> dict[str
     }
 
 
+_IDENTITY_QUAT = torch.tensor([1.0, 0.0, 0.0, 0.0])
+_FEATURE_SCALE = torch.tensor([1.0] * 4 + [VEL_SCALE] * 3 + [RATE_SCALE] * 3)
+
+
 def state_features(x: Tensor) -> Tensor:
     """``(q, v/10, ω/10)``: the 10 body-state observation components shared by all tasks."""
-    return torch.cat([x[:, QUAT], x[:, VEL] * VEL_SCALE, x[:, OMEGA] * RATE_SCALE], dim=-1)
+    return x[:, QUAT.start:OMEGA.stop] * _FEATURE_SCALE.to(x)
 
 
 def uniform(gen: torch.Generator, n: int, low: Tensor, high: Tensor) -> Tensor:

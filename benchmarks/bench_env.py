@@ -1,0 +1,171 @@
+"""Environment throughput benchmark (env-steps per second).
+
+Measures, for each batch size N:
+
+* ``bare fwd``: the quadrotor dynamics alone (``diffenvs.core.integrate``), no env.
+* ``step()``: the Gymnasium numpy step (no graph), including conversions.
+* ``fwd``: ``step_differentiable`` under ``torch.no_grad()`` (tensors in and out).
+* ``fwd+bwd``: ``step_differentiable`` with gradients over a ``--horizon`` step unroll
+  (default 96, SHAC/ABPT's horizon), followed by ``backward()`` of the summed reward,
+  counted as horizon * N env-steps per unroll.
+* the same ``fwd`` / ``fwd+bwd`` with ``compile=True`` (``--compile``).
+
+Usage::
+
+    python benchmarks/bench_env.py                    # N in 1, 100, 1024, 16384, eager
+    python benchmarks/bench_env.py --compile --sizes 100 1024
+    python benchmarks/bench_env.py --quick            # seconds, for smoke tests
+
+Results are printed as a Markdown table and, with ``--json PATH``, written as JSON
+(with the machine description) so docs tables can be regenerated from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from diffenvs import DiffQuadVectorEnv
+from diffenvs.core import action_to_thrust, integrate
+
+
+def _rate(fn, n_items: int, min_time: float, warmup: int = 2) -> float:
+    """Best-of-3 items/s of ``fn`` (each call processes ``n_items``), each run >= min_time."""
+    for _ in range(warmup):
+        fn()
+    best = 0.0
+    for _ in range(3):
+        calls, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_time:
+                break
+        best = max(best, calls * n_items / elapsed)
+    return best
+
+
+def bench_bare(n: int, task: str, min_time: float, horizon: int) -> tuple[float, float]:
+    env = DiffQuadVectorEnv(n, task)
+    env.reset(seed=0)
+    P = env.params
+    x0 = env.state[:, :17].clone()
+    a = torch.full((n, 4), env.vehicle.hover_action)
+    f = action_to_thrust(a, P)
+    steps = 50
+
+    def fwd():
+        x = x0
+        with torch.no_grad():
+            for _ in range(steps):
+                x = integrate(x, f, P, env.dt)
+
+    acts = a.expand(horizon, n, 4).clone().requires_grad_()
+
+    def fwd_bwd():
+        x = x0
+        loss = 0.0
+        for at in acts.unbind(0):
+            x = integrate(x, action_to_thrust(at, P), P, env.dt)
+            loss = loss + x[:, 2].sum()
+        loss.backward()
+
+    return _rate(fwd, steps * n, min_time), _rate(fwd_bwd, horizon * n, min_time, warmup=1)
+
+
+def bench_env(n: int, task: str, min_time: float, horizon: int, compile: bool) -> dict[str, float]:
+    env = DiffQuadVectorEnv(n, task, compile=compile)
+    env.reset(seed=0)
+    a = torch.full((n, 4), env.vehicle.hover_action)
+    a_np = a.numpy().astype(np.float32)
+    steps = 20
+
+    def numpy_step():
+        for _ in range(steps):
+            env.step(a_np)
+
+    def fwd():
+        with torch.no_grad():
+            for _ in range(steps):
+                env.step_differentiable(a)
+
+    acts = a.expand(horizon, n, 4).clone().requires_grad_()
+
+    def fwd_bwd():
+        env.detach()
+        total = 0.0
+        for at in acts.unbind(0):
+            total = total + env.step_differentiable(at)[1].sum()
+        total.backward()
+
+    out = {}
+    if not compile:
+        out["step()"] = _rate(numpy_step, steps * n, min_time)
+    out["fwd"] = _rate(fwd, steps * n, min_time, warmup=3)
+    out["fwd+bwd"] = _rate(fwd_bwd, horizon * n, min_time, warmup=2)
+    return out
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "torch": torch.__version__,
+            "torch_threads": str(torch.get_num_threads()), "python": platform.python_version()}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="hover")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1024, 16384])
+    parser.add_argument("--horizon", type=int, default=96)
+    parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed run")
+    parser.add_argument("--compile", action="store_true", help="also measure compile=True")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--json", default=None, help="write results here")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        args.sizes, args.min_time, args.horizon = [4], 0.02, 8
+
+    rows = []
+    for n in args.sizes:
+        bare_f, bare_fb = bench_bare(n, args.task, args.min_time, args.horizon)
+        row = {"N": n, "bare fwd": bare_f, "bare fwd+bwd": bare_fb}
+        row.update(bench_env(n, args.task, args.min_time, args.horizon, compile=False))
+        if args.compile:
+            comp = bench_env(n, args.task, args.min_time, args.horizon, compile=True)
+            row.update({f"compiled {k}": v for k, v in comp.items()})
+        rows.append(row)
+        print(json.dumps({k: (round(v) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+
+    cols = list(rows[0])
+    print(f"\nenv-steps/s, task={args.task}, horizon={args.horizon}, {machine()}")
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) if c == "N" else f"{row[c]:.3g}" for c in cols) + " |")
+    result = {"machine": machine(), "task": args.task, "horizon": args.horizon, "rows": rows}
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Adapters from the batched quadrotor env to other RL libraries.
+
+Nothing here is imported eagerly: ``import diffenvs`` (and ``import diffenvs.wrappers``)
+work without the optional libraries. The names below are resolved on first access:
+
+* :class:`SB3VecEnv`, :func:`make_sb3_env` (from :mod:`diffenvs.wrappers.sb3`): a
+  stable-baselines3 ``VecEnv`` around a :class:`~diffenvs.DiffQuadVectorEnv`; needs
+  ``stable-baselines3``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sb3 import SB3VecEnv, make_sb3_env
+
+#: Public name -> submodule that defines it (imported on first access).
+_LAZY = {
+    "SB3VecEnv": "sb3",
+    "make_sb3_env": "sb3",
+}
+
+__all__ = ["SB3VecEnv", "make_sb3_env"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Module attributes including the lazily imported names."""
+    return sorted(set(globals()) | set(_LAZY))
