@@ -15,6 +15,7 @@ Usage::
     python benchmarks/bench_env.py                    # N in 1, 100, 1024, 16384, eager
     python benchmarks/bench_env.py --compile --sizes 100 1024
     python benchmarks/bench_env.py --quick            # seconds, for smoke tests
+    python benchmarks/bench_env.py --profile 100      # where the time of one step goes
 
 Results are printed as a Markdown table and, with ``--json PATH``, written as JSON
 (with the machine description) so docs tables can be regenerated from them.
@@ -113,6 +114,47 @@ def bench_env(n: int, task: str, min_time: float, horizon: int, compile: bool) -
     return out
 
 
+def profile(n: int, task: str, horizon: int, row_limit: int = 12) -> None:
+    """Print torch-profiler tables of the eager and compiled step (fwd, then fwd+bwd) at N = n."""
+    for compile in (False, True):
+        env = DiffQuadVectorEnv(n, task, compile=compile)
+        env.reset(seed=0)
+        _profile_env(env, "compiled" if compile else "eager", horizon, row_limit)
+
+
+def _profile_env(env, label: str, horizon: int, row_limit: int) -> None:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    n = env.num_envs
+    a = torch.full((n, 4), env.vehicle.hover_action)
+    acts = a.expand(horizon, n, 4).clone().requires_grad_()
+
+    def fwd():
+        with torch.no_grad():
+            for _ in range(horizon):
+                env.step_differentiable(a)
+
+    def fwd_bwd():
+        env.detach()
+        total = 0.0
+        for at in acts.unbind(0):
+            total = total + env.step_differentiable(at)[1].sum()
+        total.backward()
+
+    for name, fn in (("fwd", fwd), ("fwd+bwd", fwd_bwd)):
+        for _ in range(3):
+            fn()
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn()
+        events = prof.key_averages()
+        per_step = sum(e.self_cpu_time_total for e in events) / horizon
+        aten_calls = sum(e.count for e in events if e.key.startswith("aten::")) / horizon
+        print(f"\n### {label} {name}, N={n}: {per_step:.0f} us of CPU per step, "
+              f"{aten_calls:.0f} aten calls per step (incl. nested)")
+        print(events.table(sort_by="self_cpu_time_total", row_limit=row_limit))
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -137,9 +179,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--json", default=None, help="write results here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
+    parser.add_argument("--profile", type=int, default=None, metavar="N",
+                        help="print profiler tables for batch size N instead of measuring throughput")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.profile:
+        profile(args.profile, args.task, args.horizon)
+        return {}
     if args.quick:
         args.sizes, args.min_time, args.horizon = [4], 0.02, 8
 

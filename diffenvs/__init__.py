@@ -22,7 +22,7 @@ ENV_IDS = {
     "DiffQuad-Tracking-v0": ("tracking", {}, 256),
     "DiffQuad-Landing-v0": ("landing", {}, 256),
     "DiffQuad-Racing-v0": ("racing", {}, 512),
-    "DiffQuad-RacingVelocity-v0": ("racing", {"reward": "velocity"}, 512),
+    "DiffQuad-RacingVelocity-v0": ("racing_velocity", {}, 512),
 }
 
 

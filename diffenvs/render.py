@@ -80,9 +80,12 @@ class Camera:
 
     Attributes:
         eye: camera position, m.
-        right, up, forward: orthonormal camera axes in the world frame.
+        right: camera x axis (image right) in the world frame, unit vector.
+        up: camera y axis (image up) in the world frame, unit vector.
+        forward: viewing direction in the world frame, unit vector.
         focal: focal length, pixels.
-        width, height: image size, pixels.
+        width: image width, pixels.
+        height: image height, pixels.
     """
 
     eye: np.ndarray

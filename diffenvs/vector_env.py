@@ -24,6 +24,23 @@ _COMPILE_OPTIONS = {"cpp_wrapper": True}
 _STEP_COL = STATE_DIM  # column of the episode step counter in the env state
 
 
+def _allow_compiled_envs(per_env: int = 3, envs: int = 64) -> None:
+    """Let many compiled envs coexist.
+
+    Dynamo caches compiled code per code object and guards on ``self``, so every env
+    instance (times its grad modes: no grad, grad, grad through the state) adds cache
+    entries; past ``recompile_limit`` (8 by default) it would silently fall back to eager.
+    """
+    import torch._dynamo
+
+    cfg = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(cfg, name):
+            setattr(cfg, name, max(getattr(cfg, name), per_env * envs))
+    if hasattr(cfg, "accumulated_recompile_limit"):
+        cfg.accumulated_recompile_limit = max(cfg.accumulated_recompile_limit, 4 * per_env * envs)
+
+
 def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)
@@ -44,7 +61,8 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
 
     Args:
         num_envs: number of drones simulated in one batch.
-        task: task name (``"hover"``, ``"tracking"``, ``"landing"``, ``"racing"``) or a
+        task: task name (``"hover"``, ``"tracking"``, ``"landing"``, ``"racing"``,
+            ``"racing_velocity"``) or a
             :class:`~diffenvs.tasks.Task` subclass.
         task_options: task options (see each task's ``Config``); unknown names raise.
         device: torch device of all tensors (``"cpu"`` or ``"cuda"``).
@@ -144,8 +162,10 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         self._obs: Tensor | None = None
         self._renderer = None
         self.compiled = bool(compile)
-        self._transition_fn = (torch.compile(self.transition, dynamic=False, options=_COMPILE_OPTIONS) if compile
-                               else self.transition)
+        self._transition_fn = self.transition
+        if compile:
+            _allow_compiled_envs()
+            self._transition_fn = torch.compile(self.transition, dynamic=False, options=_COMPILE_OPTIONS)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -161,7 +181,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
 
     @property
     def state(self) -> Tensor:
-        """Current env state ``(N, state_dim)``: quadrotor state (17), step count, task state."""
+        """Current env state ``(N, state_dim)`` (quadrotor state (17), step count, task state)."""
         self._require_reset()
         return self._state
 

@@ -45,6 +45,9 @@ def test_make_vec_passes_kwargs():
                         task_options={"gate_radius": 0.5})
     assert venv.dtype == torch.float64 and venv.integrator == "rk4" and venv.task.cfg.gate_radius == 0.5
     assert gym.make_vec("DiffQuad-RacingVelocity-v0", num_envs=2).task.cfg.reward == "velocity"
+    # User options override the variant's defaults one by one (the reward stays "velocity").
+    v = gym.make_vec("DiffQuad-RacingVelocity-v0", num_envs=2, task_options={"gate_radius": 0.5})
+    assert v.task.cfg.reward == "velocity" and v.task.cfg.gate_radius == 0.5
 
 
 @pytest.mark.parametrize("task", TASKS)

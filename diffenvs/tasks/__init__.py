@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import RewardTerm, SkeletonWeights, Task, TaskConfig, TaskStep
 from .hover import HoverConfig, HoverTask
 from .landing import LandingConfig, LandingTask
-from .racing import RacingConfig, RacingTask
+from .racing import RacingConfig, RacingTask, RacingVelocityConfig, RacingVelocityTask
 from .tracking import TrackingConfig, TrackingTask
 
 TASKS: dict[str, type[Task]] = {
@@ -13,6 +13,7 @@ TASKS: dict[str, type[Task]] = {
     "tracking": TrackingTask,
     "landing": LandingTask,
     "racing": RacingTask,
+    "racing_velocity": RacingVelocityTask,
 }
 
 
@@ -35,6 +36,8 @@ __all__ = [
     "LandingTask",
     "RacingConfig",
     "RacingTask",
+    "RacingVelocityConfig",
+    "RacingVelocityTask",
     "TrackingConfig",
     "TrackingTask",
     "RewardTerm",

@@ -86,7 +86,7 @@ class RacingTask(Task):
             self.reward_terms = (
                 RewardTerm("approach", True, "k_approach * (velocity toward the next gate), capped"),
                 RewardTerm("away", True, "-k_away * |velocity across the gate direction| / (distance + 1)"),
-                RewardTerm("rate", True, "-k_rate * |ω|"),
+                RewardTerm("rate", True, "-k_rate_vel * |ω|"),
                 bonus,
             )
 
@@ -167,3 +167,17 @@ class RacingTask(Task):
         vel_ref = speed * direction + 1.0 * through * (dist < 1.0)
         zeros = torch.zeros_like(g1)
         return g1, vel_ref, zeros, zeros
+
+
+@dataclass(frozen=True)
+class RacingVelocityConfig(RacingConfig):
+    """Racing options with the velocity-based reward (paper Appendix D.2) as the default."""
+
+    reward: str = "velocity"
+
+
+class RacingVelocityTask(RacingTask):
+    """Racing with the velocity-based reward by default (``DiffQuad-RacingVelocity-v0``)."""
+
+    name = "racing_velocity"
+    Config = RacingVelocityConfig

@@ -254,7 +254,7 @@ class SB3VecEnv(VecEnv):
         return [result for _ in idx]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
-        """``[False] * len(indices)``: the drones are rows of one batched env, not wrapped ``gym.Env``s.
+        """``[False] * len(indices)``: the drones are rows of one batched env, not wrapped ``gym.Env`` instances.
 
         (In particular no env is wrapped in SB3's ``Monitor``; use ``VecMonitor``.)
         """

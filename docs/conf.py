@@ -1,0 +1,89 @@
+"""Sphinx configuration of the diffenvs documentation.
+
+Build (warnings are errors)::
+
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# The repository root, so that ``import diffenvs`` works without installing it.
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, ROOT)
+
+import diffenvs  # noqa: E402
+
+project = "diffenvs"
+author = "diffenvs contributors"
+copyright = "diffenvs contributors"
+release = diffenvs.__version__
+version = release
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+# ``_*.md`` files are fragments pulled into pages with ``{include}``; ``examples/`` holds
+# the runnable scripts shown with ``{literalinclude}``.
+exclude_patterns = ["_build", "**/_*.md", "examples", "Thumbs.db", ".DS_Store"]
+
+# -- MyST -------------------------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# -- autodoc / napoleon -----------------------------------------------------------
+# stable-baselines3 is an optional dependency (extra ``sb3``); the docs build without it.
+autodoc_mock_imports = ["stable_baselines3"]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+autodoc_default_options = {"show-inheritance": True}
+# Inherited docstrings (from gymnasium.vector.VectorEnv) are written for Gymnasium's own
+# docs; do not copy them onto our overrides.
+autodoc_inherit_docstrings = False
+
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+# Dataclass fields listed under "Attributes:" become :ivar: fields of the class, so they
+# are not registered a second time next to the dataclass attributes autodoc finds.
+napoleon_use_ivar = True
+napoleon_custom_sections = [("Options", "params_style")]
+
+# -- HTML -------------------------------------------------------------------------
+html_theme = "furo"
+html_title = f"diffenvs {release}"
+html_static_path = []
+
+
+# -- docstring fix-ups ----------------------------------------------------------------
+# reST needs an escaped space between an inline literal and a letter that follows it
+# (``gym.Env``s is a docutils error; ``gym.Env``\ s renders as intended). Runs before
+# napoleon (priority < 500) on every autodoc docstring.
+import re  # noqa: E402
+
+_INLINE_LITERAL = re.compile(r"``.+?``")
+
+
+def _escape_literal_suffix(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        out, pos = [], 0
+        for m in _INLINE_LITERAL.finditer(line):  # literals pair up left to right
+            out.append(line[pos:m.end()])
+            pos = m.end()
+            if pos < len(line) and line[pos].isalnum():
+                out.append("\\ ")
+        out.append(line[pos:])
+        lines[i] = "".join(out)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _escape_literal_suffix, priority=400)

@@ -1,0 +1,53 @@
+"""Every example (examples/ and docs/examples/) runs, in its tiny mode where it has one."""
+
+import importlib.util
+import pathlib
+import runpy
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+DOC_EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.py"))
+
+
+def load(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_tiny(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = load(path)
+    argv = ["--tiny"]
+    if path.name == "fly_controller.py":
+        argv += ["--out", str(tmp_path)]
+    module.main(argv)
+    if path.name == "fly_controller.py":
+        assert len(list(tmp_path.glob("*.gif"))) == 5
+
+
+@pytest.mark.parametrize("path", DOC_EXAMPLES, ids=[p.name for p in DOC_EXAMPLES])
+def test_docs_example(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(path)])
+    runpy.run_path(str(path), run_name="__main__")
+
+
+def test_benchmark_quick():
+    module = load(ROOT / "benchmarks" / "bench_env.py")
+    result = module.main(["--quick"])
+    assert result["rows"][0]["fwd"] > 0
+
+
+def test_protocol_is_implemented():
+    from diffenvs import DiffQuadVectorEnv
+    from trainers.protocol import DifferentiableVectorEnv
+
+    env = DiffQuadVectorEnv(2)
+    env.reset(seed=0)
+    assert isinstance(env, DifferentiableVectorEnv)
