@@ -81,23 +81,16 @@ def bench_bare(n: int, task: str, min_time: float, horizon: int) -> tuple[float,
     return _rate(fwd, steps * n, min_time), _rate(fwd_bwd, horizon * n, min_time, warmup=1)
 
 
-def bench_env(n: int, task: str, min_time: float, horizon: int, compile: bool) -> dict[str, float]:
-    env = DiffQuadVectorEnv(n, task, compile=compile)
-    env.reset(seed=0)
+def _step_fns(env, steps: int, horizon: int):
+    """``fwd`` (``steps`` no-grad steps) and ``fwd_bwd`` (a ``horizon`` unroll + backward) closures."""
+    n = env.num_envs
     a = torch.full((n, 4), env.vehicle.hover_action)
-    a_np = a.numpy().astype(np.float32)
-    steps = 20
-
-    def numpy_step():
-        for _ in range(steps):
-            env.step(a_np)
+    acts = a.expand(horizon, n, 4).clone().requires_grad_()
 
     def fwd():
         with torch.no_grad():
             for _ in range(steps):
                 env.step_differentiable(a)
-
-    acts = a.expand(horizon, n, 4).clone().requires_grad_()
 
     def fwd_bwd():
         env.detach()
@@ -106,6 +99,20 @@ def bench_env(n: int, task: str, min_time: float, horizon: int, compile: bool) -
             total = total + env.step_differentiable(at)[1].sum()
         total.backward()
 
+    return fwd, fwd_bwd
+
+
+def bench_env(n: int, task: str, min_time: float, horizon: int, compile: bool) -> dict[str, float]:
+    env = DiffQuadVectorEnv(n, task, compile=compile)
+    env.reset(seed=0)
+    a_np = np.full((n, 4), env.vehicle.hover_action, np.float32)
+    steps = 20
+
+    def numpy_step():
+        for _ in range(steps):
+            env.step(a_np)
+
+    fwd, fwd_bwd = _step_fns(env, steps, horizon)
     out = {}
     if not compile:
         out["step()"] = _rate(numpy_step, steps * n, min_time)
@@ -127,21 +134,7 @@ def _profile_env(env, label: str, horizon: int, row_limit: int) -> None:
     from torch.profiler import profile as torch_profile
 
     n = env.num_envs
-    a = torch.full((n, 4), env.vehicle.hover_action)
-    acts = a.expand(horizon, n, 4).clone().requires_grad_()
-
-    def fwd():
-        with torch.no_grad():
-            for _ in range(horizon):
-                env.step_differentiable(a)
-
-    def fwd_bwd():
-        env.detach()
-        total = 0.0
-        for at in acts.unbind(0):
-            total = total + env.step_differentiable(at)[1].sum()
-        total.backward()
-
+    fwd, fwd_bwd = _step_fns(env, horizon, horizon)
     for name, fn in (("fwd", fwd), ("fwd+bwd", fwd_bwd)):
         for _ in range(3):
             fn()
