@@ -154,6 +154,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         self._pool_states: Tensor | None = None
         self._pool_obs: Tensor | None = None
         self._pool_next = self._pool_batches
+        self._pool_rng: Tensor | None = None  # generator state the pool was sampled from
         zeros = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
         self._episode_return = zeros
         # Running counts of diverged and out-of-bounds drones (see the properties).
@@ -283,6 +284,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
     def _fresh_from_pool(self) -> tuple[Tensor, Tensor]:
         if self._pool_next >= self._pool_batches:
             k, n = self._pool_batches, self.num_envs
+            self._pool_rng = self._gen.get_state()
             states = self._sample_states(k * n)
             self._pool_obs = self._observe(states).view(k, n, -1)
             self._pool_states = states.view(k, n, -1)
@@ -290,6 +292,37 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         i = self._pool_next
         self._pool_next += 1
         return self._pool_states[i], self._pool_obs[i]
+
+    def get_runtime_state(self) -> dict[str, Any]:
+        """Everything besides :meth:`get_state` needed to continue a run identically.
+
+        The RNG state, the position in the pool of pre-sampled episode starts, the
+        episode-return bookkeeping and the failure counters (tensors and ints only, so it
+        can go into a ``weights_only`` checkpoint).
+        """
+        return {
+            "generator": self._gen.get_state(),
+            "pool_generator": self._pool_rng if self._pool_rng is not None else torch.empty(0, dtype=torch.uint8),
+            "pool_next": self._pool_next,
+            "episode_return": self._episode_return.detach().clone(),
+            "counters": self._counters.clone(),
+        }
+
+    def set_runtime_state(self, runtime: dict[str, Any]) -> None:
+        """Restore what :meth:`get_runtime_state` returned (call after ``set_state``)."""
+        self._require_reset()
+        pool_rng = runtime["pool_generator"]
+        if pool_rng.numel() and runtime["pool_next"] < self._pool_batches:
+            self._gen.set_state(pool_rng)
+            self._pool_next = self._pool_batches
+            self._fresh_from_pool()  # resample the same pool
+            self._pool_next = int(runtime["pool_next"])
+        else:
+            self._pool_next = self._pool_batches
+        self._gen.set_state(runtime["generator"])
+        self._episode_return = runtime["episode_return"].to(device=self.device, dtype=self.dtype)
+        self._counters = runtime["counters"].to(self.device)
+        self._seeded = True
 
     def _observe(self, state: Tensor) -> Tensor:
         return self.task.observe(state[:, :STATE_DIM], state[:, STATE_DIM + 1:], state[:, _STEP_COL])
@@ -360,7 +393,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         actions_finite = torch.isfinite(actions).all()
         x = state[:, :STATE_DIM]
         task_state = state[:, STATE_DIM + 1:]
-        step = state[:, _STEP_COL] + 1.0
+        step = state[:, _STEP_COL].detach() + 1.0  # a counter: no gradient
 
         f_cmd = action_to_thrust(straight_through_clamp(actions, -1.0, 1.0), self.params)
         x_next = integrate(x, f_cmd, self.params, self.dt, self.integrator, self.motor_lag)

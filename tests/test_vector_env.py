@@ -370,3 +370,24 @@ def test_bad_construction_and_options_are_rejected():
     bad_state[0, 3] = 2.0
     with pytest.raises(ValueError, match="unit length"):
         env.set_state(bad_state)
+
+
+def test_runtime_state_restores_an_identical_continuation():
+    def run(env, steps):
+        gen = torch.Generator().manual_seed(9)
+        out = []
+        for _ in range(steps):
+            obs = env.step_differentiable(torch.rand(6, 4, generator=gen) * 2 - 1)[0]
+            out.append(obs)
+        return torch.stack(out)
+
+    env = DiffQuadVectorEnv(6, "racing", max_episode_steps=7)
+    env.reset(seed=1)
+    run(env, 11)
+    state, runtime = env.get_state().clone(), env.get_runtime_state()
+    expected = run(env, 30)
+    other = DiffQuadVectorEnv(6, "racing", max_episode_steps=7)
+    other.reset(seed=99)
+    other.set_state(state)
+    other.set_runtime_state(runtime)
+    assert torch.equal(run(other, 30), expected)

@@ -65,7 +65,7 @@ class RacingTask(Task):
     default_episode_steps = 512
     obs_dim = 16
     task_state_names = ("next_gate", "gates_passed", "lap_start_step", "lap_gates", "last_lap_steps")
-    metric_names = ("gates_passed", "lap_time", "gate_passed")
+    metric_names = ("gates_passed", "lap_time", "gate_passed", "success")
 
     def __init__(self, options, **kw):
         super().__init__(options, **kw)
@@ -137,7 +137,8 @@ class RacingTask(Task):
         # Seconds of the latest completed lap; -1 until one is complete (not NaN: NaN would
         # make identical infos compare unequal).
         lap_time = torch.where(last_lap >= 0, last_lap * self.dt, torch.full_like(last_lap, -1.0))
-        metrics = {"gates_passed": passed_count, "lap_time": lap_time, "gate_passed": passed}
+        metrics = {"gates_passed": passed_count, "lap_time": lap_time, "gate_passed": passed,
+                   "success": passed_count >= self.num_gates}  # a full lap in this episode
         return TaskStep(terms, new_task, torch.zeros_like(failed), metrics)
 
     def _velocity_terms(self, x: Tensor, target: Tensor) -> dict[str, Tensor]:

@@ -1,0 +1,5 @@
+"""``python -m trainers`` = ``diffenvs-train``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,183 @@
+"""ABPT: amended backpropagation through time (Li et al.; eqs. 9–15, Algorithm 1).
+
+The actor maximises the mean of the N-step return and the 0-step return (eqs. 9–10)::
+
+    J = 1/2 (J^N + J^0)
+    J^N = sum_{k<N} γ^k r_k + (1 - d) γ^N V(s_N)        (bootstrapping at every episode end)
+    J^0 = V(s_0)
+
+where the value is entropy-regularised and computed from twin action-value critics
+(eq. 15), ``V(s) = min_j Q_j(s, a) - κ log π(a|s)`` with ``a ~ π_θ(s)`` reparameterised,
+so that J^0 is differentiable in θ even where rewards are not (Appendix A: its gradient
+is the value gradient, and the mean with J^N averages value and first-order gradients).
+κ adapts as in SAC toward a target entropy. The critics regress TD(λ) targets
+(eqs. 12–14) computed with soft-updated target critics. Visited states are stored in a
+replay buffer and used only to start new episodes (Algorithm 1).
+
+Ablations (Appendix D.1): ``zero_step=False`` (no 0-step return), ``entropy=False``
+(κ = 0), ``state_replay=False``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .core.first_order import rollout
+from .core.networks import QCritic
+from .core.returns import discounted_return, td_lambda_targets
+from .shac import SHAC, SHACConfig, fit_regression
+
+
+@dataclass
+class ABPTConfig(SHACConfig):
+    """ABPT settings (defaults: paper Table 5, hovering), on top of :class:`SHACConfig`.
+
+    Attributes:
+        zero_step: include the 0-step return J^0 in the actor objective.
+        entropy: entropy-regularised values with adaptive κ (``False``: κ = 0).
+        state_replay: start new episodes from replayed visited states.
+        replay_size: capacity of the visited-state buffer.
+        replay_prob: probability that a newly started episode is moved to a random
+            visited state (the rest start from the task's own start distribution).
+        init_alpha: initial entropy temperature κ.
+        target_entropy: entropy target of κ's adaptation (``None``: minus the action
+            dimension, as in SAC).
+        alpha_lr: learning rate of log κ (``None``: same as ``lr``).
+    """
+
+    zero_step: bool = True
+    entropy: bool = True
+    state_replay: bool = True
+    replay_size: int = 1_000_000
+    replay_prob: float = 0.5
+    init_alpha: float = 0.005
+    target_entropy: float | None = None
+    alpha_lr: float | None = None
+
+
+class StateBuffer:
+    """Ring buffer of visited env states (only states, used to initialise episodes)."""
+
+    def __init__(self, capacity: int, state_dim: int, device, dtype):
+        self.states = torch.zeros(capacity, state_dim, device=device, dtype=dtype)
+        self.capacity, self.size, self.pos = capacity, 0, 0
+
+    def add(self, states: Tensor) -> None:
+        states = states.reshape(-1, states.shape[-1])[-self.capacity:]
+        n = states.shape[0]
+        idx = (self.pos + torch.arange(n, device=states.device)) % self.capacity
+        self.states[idx] = states
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.capacity, self.size + n)
+
+    def sample(self, n: int) -> Tensor:
+        return self.states[torch.randint(0, self.size, (n,), device=self.states.device)]
+
+
+class ABPT(SHAC):
+    algo = "abpt"
+    Config = ABPTConfig
+
+    def build(self) -> None:
+        cfg = self.cfg
+        self.critic = QCritic(self.obs_dim, self.act_dim, cfg.net).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, weight_decay=cfg.weight_decay)
+        self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=self.device))
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr or cfg.lr)
+        self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
+        self.buffer = (StateBuffer(cfg.replay_size, self.env.get_state().shape[-1], self.device, self.env.dtype)
+                       if cfg.state_replay else None)
+
+    def modules(self):
+        return {**super().modules(), "alpha": _ParamModule(self.log_alpha)}
+
+    def optimizers(self):
+        return {**super().optimizers(), "alpha": self.alpha_opt}
+
+    def extra_state(self):
+        if self.buffer is None:
+            return {}
+        return {"buffer": self.buffer.states[: self.buffer.size].clone(), "buffer_pos": self.buffer.pos}
+
+    def load_extra_state(self, state):
+        if self.buffer is not None and "buffer" in state:
+            n = state["buffer"].shape[0]
+            self.buffer.states[:n] = state["buffer"].to(self.device)
+            self.buffer.size, self.buffer.pos = n, state["buffer_pos"]
+
+    @property
+    def alpha(self) -> Tensor:
+        return self.log_alpha.exp().detach() if self.cfg.entropy else torch.zeros((), device=self.device)
+
+    def soft_value(self, obs: Tensor, critic) -> Tensor:
+        """``V(s) = min_j Q_j(s, a) - κ log π(a|s)`` with one reparameterised ``a ~ π(s)`` (eq. 15)."""
+        action, log_prob = self.actor(obs)
+        return critic(obs, action).min(0).values - self.alpha * log_prob
+
+    def replay_starts(self) -> None:
+        """Move some just-started episodes to random visited states (Algorithm 1, line 10)."""
+        if self.buffer is None or self.buffer.size == 0:
+            return
+        fresh = self.env.get_state()[:, 17] == 0  # episode step counter
+        pick = fresh & (torch.rand(fresh.shape, device=self.device) < self.cfg.replay_prob)
+        self.env.set_state(self.buffer.sample(fresh.shape[0]), pick)
+
+    def train_iteration(self) -> dict[str, float]:
+        cfg = self.cfg
+        self.replay_starts()
+        ro = rollout(self.env, self.actor, self.norm, cfg.horizon, record_states=self.buffer is not None)
+        objective = self.actor_objective(ro)["objective"]
+        loss = -objective.mean() / cfg.horizon
+        grad_norm = self.step_actor(loss)
+
+        if cfg.entropy:
+            self.set_lr(self.alpha_opt, cfg.alpha_lr or cfg.lr)
+            a_loss = -(self.log_alpha * (ro.log_probs.detach() + self.target_entropy)).mean()
+            self.alpha_opt.zero_grad(set_to_none=True)
+            a_loss.backward()
+            self.alpha_opt.step()
+        critic_loss = self.fit_q(ro)
+        if self.buffer is not None:
+            self.buffer.add(ro.states)
+        stats = self.after_rollout(ro)
+        return {**stats, "actor_loss": float(loss.detach()), "critic_loss": critic_loss, "grad_norm": grad_norm,
+                "entropy": float(-ro.log_probs.detach().mean()), "alpha": float(self.alpha),
+                "lr": self.actor_opt.param_groups[0]["lr"]}
+
+    def actor_objective(self, ro) -> dict[str, Tensor]:
+        """Per-env ``J^N``, ``J^0`` and the objective ``(J^N + J^0) / 2`` (or ``J^N`` alone)."""
+        # N-step return with differentiable terminal values from the current critics.
+        next_values = self.soft_value(ro.next_obs, self.critic) * (~ro.terminated)
+        j_n = discounted_return(ro.rewards, ro.dones, next_values, self.cfg.gamma)
+        out = {"j_n": j_n, "next_values": next_values}
+        if self.cfg.zero_step:
+            out["j_0"] = self.critic(ro.obs[0], ro.actions[0]).min(0).values - self.alpha * ro.log_probs[0]
+            out["objective"] = 0.5 * (j_n + out["j_0"])
+        else:
+            out["objective"] = j_n
+        return out
+
+    def fit_q(self, ro) -> float:
+        cfg = self.cfg
+        with torch.no_grad():
+            next_obs = ro.next_obs.detach()
+            next_values = self.soft_value(next_obs, self.critic_target) * (~ro.terminated)
+            targets = td_lambda_targets(ro.rewards.detach(), ro.dones, next_values, cfg.gamma, cfg.lam)
+        obs = ro.obs.detach().reshape(-1, self.obs_dim)
+        actions = ro.actions.detach().reshape(-1, self.act_dim)
+        return fit_regression(self.critic, self.critic_opt, lambda idx: self.critic(obs[idx], actions[idx]),
+                              targets.reshape(-1), cfg, self.critic_lr * self.lr_factor(), self.critic_target)
+
+
+class _ParamModule(torch.nn.Module):
+    """Wraps a lone parameter so it checkpoints like the other modules."""
+
+    def __init__(self, param: torch.nn.Parameter):
+        super().__init__()
+        self.param = param

@@ -1,0 +1,173 @@
+"""Command line: ``diffenvs-train`` (also ``python -m trainers``).
+
+Train::
+
+    diffenvs-train abpt --env DiffQuad-Hover-v0 --seed 0 --steps 1000000
+    diffenvs-train shac --env DiffQuad-Racing-v0 --set horizon=64 --set net.layer_norm=true
+    diffenvs-train ppo --env DiffQuad-Landing-v0 --residual classical
+    diffenvs-train abpt --env DiffQuad-Hover-v0 --resume          # continue runs/abpt-...-s0
+
+Evaluate a checkpoint (task success metrics; optional animation)::
+
+    diffenvs-train eval runs/abpt-DiffQuad-Hover-v0-s0/checkpoint.pt --gif flight.gif
+
+List presets::
+
+    diffenvs-train presets abpt --env DiffQuad-Racing-v0
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+from typing import Any
+
+from . import ALGORITHMS, make_config, trainer_class
+from .presets import PRESET_NAMES, preset
+
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _parse_sets(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _train_parser(sub, algo: str) -> None:
+    p = sub.add_parser(algo, help=f"train {algo.upper()}")
+    p.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="paper", help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)} or none")
+    p.add_argument("--steps", type=int, default=None, help="total env steps")
+    p.add_argument("--num-envs", type=int, default=None)
+    p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical' or a checkpoint")
+    p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="env steps between checkpoints")
+    p.add_argument("--log-dir", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--compile", action="store_true", help="torch.compile the env step")
+    p.add_argument("--resume", action="store_true", help="continue from <log-dir>/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, e.g. --set lr=0.003 --set net.layer_norm=true")
+
+
+def _settings(args) -> dict[str, Any]:
+    s = {"seed": args.seed}
+    for name, key in (("steps", "total_steps"), ("num_envs", "num_envs"), ("residual", "residual"),
+                      ("eval_every", "eval_every"), ("checkpoint_every", "checkpoint_every"),
+                      ("log_dir", "log_dir"), ("device", "device")):
+        value = getattr(args, name)
+        if value is not None:
+            s[key] = value
+    if args.compile:
+        s["compile"] = True
+    if args.no_progress:
+        s["progress"] = False
+    if args.no_tensorboard:
+        s["tensorboard"] = False
+    s.update(_parse_sets(args.set))
+    return s
+
+
+def train(args) -> dict[str, float]:
+    settings = _settings(args)
+    cls = trainer_class(args.command)
+    cfg = make_config(args.command, args.env, None if args.preset in ("none", "") else args.preset, **settings)
+    log_dir = cfg.log_dir or os.path.join("runs", f"{args.command}-{cfg.env_id}-s{cfg.seed}")
+    ckpt = os.path.join(log_dir, "checkpoint.pt")
+    if args.resume:
+        if not os.path.exists(ckpt):
+            raise SystemExit(f"--resume: no checkpoint at {ckpt}")
+        overrides = {k: v for k, v in settings.items() if k in ("total_steps", "progress", "tensorboard",
+                                                                 "eval_every", "checkpoint_every")}
+        trainer = cls.from_checkpoint(ckpt, **overrides)
+        print(f"resuming {args.command} from {ckpt} at {trainer.env_steps} env steps", flush=True)
+    else:
+        trainer = cls(cfg)
+    trainer.log_dir = log_dir
+    result = trainer.learn(resume=args.resume)
+    trainer.save(ckpt)
+    print(json.dumps({"algo": args.command, "env": cfg.env_id, "seed": cfg.seed, "env_steps": trainer.env_steps,
+                      "wall_time": round(trainer.wall_time, 2), **_rounded(result)}), flush=True)
+    print(f"log: {os.path.join(log_dir, 'progress.csv')}  checkpoint: {ckpt}", flush=True)
+    return result
+
+
+def evaluate_checkpoint(args) -> dict[str, float]:
+    from .core.checkpoint import load_checkpoint
+    from .core.evaluate import evaluate
+    from .core.first_order import make_train_env
+
+    state = load_checkpoint(args.checkpoint)
+    cls = trainer_class(state["algo"])
+    trainer = cls.from_checkpoint(args.checkpoint, progress=False, tensorboard=False)
+    env = make_train_env(trainer.cfg, num_envs=args.episodes)
+    result = evaluate(trainer.policy, env, seed=args.seed)
+    print(json.dumps({"algo": state["algo"], "env": trainer.cfg.env_id, "env_steps": state["env_steps"],
+                      **_rounded(result)}), flush=True)
+    if args.gif:
+        from diffenvs.render import record_episode
+
+        cfg = trainer.cfg
+        cfg.env_kwargs = {**cfg.env_kwargs, "render_mode": "rgb_array"}
+        renv = make_train_env(cfg, num_envs=min(args.episodes, 8))
+        renv.reset(seed=args.seed)
+        print(f"animation: {record_episode(renv, trainer.policy, args.gif)}", flush=True)
+    return result
+
+
+def list_presets(args) -> None:
+    algos = [args.algo] if args.algo else sorted(ALGORITHMS)
+    for algo in algos:
+        names = PRESET_NAMES if algo == "abpt" else ("paper",)
+        for name in names:
+            print(f"{algo} {name} {args.env}: {preset(algo, args.env, name)}")
+
+
+def main(argv: list[str] | None = None):
+    parser = argparse.ArgumentParser(prog="diffenvs-train", description="Train and evaluate policies on diffenvs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for algo in ALGORITHMS:
+        _train_parser(sub, algo)
+    ev = sub.add_parser("eval", help="evaluate a checkpoint")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--episodes", type=int, default=32)
+    ev.add_argument("--seed", type=int, default=12345)
+    ev.add_argument("--gif", default=None, help="save an animation of the flight here (.gif or .mp4)")
+    pr = sub.add_parser("presets", help="show hyper-parameter presets")
+    pr.add_argument("algo", nargs="?", choices=sorted(ALGORITHMS))
+    pr.add_argument("--env", default="DiffQuad-Hover-v0")
+    args = parser.parse_args(argv)
+    if args.command == "eval":
+        return evaluate_checkpoint(args)
+    if args.command == "presets":
+        return list_presets(args)
+    return train(args)
+
+
+def _rounded(result: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in result.items() if isinstance(v, float)}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main() and 0)

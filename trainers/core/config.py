@@ -1,0 +1,96 @@
+"""Settings every trainer shares (each algorithm's config dataclass extends this one)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Run settings shared by all algorithms.
+
+    Attributes:
+        env_id: registered Gymnasium id (any env implementing
+            :class:`trainers.protocol.DifferentiableVectorEnv` through ``gym.make_vec``).
+        seed: seeds the env, the networks and the action noise; equal seeds give
+            identical runs.
+        num_envs: parallel envs (the paper: 100).
+        total_steps: training budget in env steps (one drone, one control step).
+        eval_every: evaluate the deterministic policy every this many env steps (0: only
+            at the end).
+        eval_envs: episodes per evaluation (one per env, run in one batch).
+        log_dir: folder for ``progress.csv``, TensorBoard events and checkpoints
+            (``None``: ``runs/<algo>-<env_id>-s<seed>``).
+        checkpoint_every: write ``checkpoint.pt`` every this many env steps (0: only at
+            the end).
+        tensorboard: also write TensorBoard event files (needs ``tensorboard``).
+        progress: show a progress bar.
+        device: torch device for the env and the networks.
+        compile: build the env with ``compile=True`` (torch.compile of the step).
+        env_kwargs: extra keyword arguments for ``gym.make_vec`` (e.g. ``task_options``).
+        residual: residual (anchor) learning: ``None`` (off), ``"classical"`` (the
+            diffenvs cascaded controller) or the path of a saved checkpoint whose
+            deterministic policy becomes the frozen anchor.
+    """
+
+    env_id: str = "DiffQuad-Hover-v0"
+    seed: int = 0
+    num_envs: int = 100
+    total_steps: int = 1_000_000
+    eval_every: int = 100_000
+    eval_envs: int = 32
+    log_dir: str | None = None
+    checkpoint_every: int = 0
+    tensorboard: bool = True
+    progress: bool = True
+    device: str = "cpu"
+    compile: bool = False
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    residual: str | None = None
+
+
+def config_to_dict(cfg) -> dict[str, Any]:
+    """A dataclass config as plain data (checkpoint- and JSON-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(cls, data: dict[str, Any]):
+    """Rebuild ``cls`` from :func:`config_to_dict` output (nested dataclasses included)."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            value = type(default)(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def apply_overrides(cfg, overrides: dict[str, Any]):
+    """Return a copy of ``cfg`` with fields replaced; ``net.<field>`` reaches nested configs.
+
+    Unknown names raise ``ValueError`` listing the valid ones.
+    """
+    flat, nested = {}, {}
+    for key, value in overrides.items():
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            nested.setdefault(outer, {})[inner] = value
+        else:
+            flat[key] = value
+    valid = {f.name for f in dataclasses.fields(cfg)}
+    unknown = sorted((set(flat) | set(nested)) - valid)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown} for {type(cfg).__name__}; valid: {sorted(valid)}")
+    for outer, inner in nested.items():
+        sub = getattr(cfg, outer)
+        sub_valid = {f.name for f in dataclasses.fields(sub)}
+        bad = sorted(set(inner) - sub_valid)
+        if bad:
+            raise ValueError(f"unknown setting(s) {bad} for {outer}; valid: {sorted(sub_valid)}")
+        flat[outer] = dataclasses.replace(sub, **inner)
+    return dataclasses.replace(cfg, **flat)

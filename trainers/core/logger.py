@@ -1,0 +1,81 @@
+"""One log schema for every algorithm (PPO included): CSV always, TensorBoard if installed."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from typing import Any
+
+#: The columns of every training log, in order. Values an algorithm does not have are
+#: left empty (e.g. ``critic_loss`` for BPTT).
+COLUMNS = (
+    "iteration",
+    "env_steps",
+    "wall_time",
+    "episode_return",  # mean undiscounted return of training episodes finished since the last row
+    "episode_length",
+    "eval_return",  # deterministic-policy evaluation (see trainers.core.evaluate)
+    "eval_success",  # fraction of evaluation episodes that met the task's success criterion
+    "eval_metric",  # the task's main metric (hover/tracking: final position error, m; ...)
+    "actor_loss",
+    "critic_loss",
+    "entropy",
+    "alpha",  # entropy temperature (ABPT's κ)
+    "lr",
+    "grad_norm",
+)
+
+
+class Logger:
+    """Appends rows to ``<log_dir>/progress.csv`` and TensorBoard event files."""
+
+    def __init__(self, log_dir: str, tensorboard: bool = True, resume: bool = False):
+        os.makedirs(log_dir, exist_ok=True)
+        self.log_dir = log_dir
+        self.path = os.path.join(log_dir, "progress.csv")
+        new = not (resume and os.path.exists(self.path))
+        self._fh = open(self.path, "w" if new else "a", newline="")
+        self._csv = csv.DictWriter(self._fh, fieldnames=COLUMNS)
+        if new:
+            self._csv.writeheader()
+            self._fh.flush()
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir)
+            except ImportError:  # tensorboard is optional
+                self._tb = None
+
+    def log(self, row: dict[str, Any]) -> None:
+        unknown = set(row) - set(COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown log column(s) {sorted(unknown)}; the schema is {COLUMNS}")
+        clean = {k: _scalar(v) for k, v in row.items() if v is not None}
+        self._csv.writerow(clean)
+        self._fh.flush()
+        if self._tb is not None:
+            step = int(clean.get("env_steps", 0))
+            for k, v in clean.items():
+                if k not in ("env_steps", "iteration") and isinstance(v, float) and math.isfinite(v):
+                    self._tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self._fh.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _scalar(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+def read_log(path: str) -> list[dict[str, float]]:
+    """Rows of a ``progress.csv`` as dicts of floats (empty cells become NaN)."""
+    with open(path, newline="") as fh:
+        return [{k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()} for row in
+                csv.DictReader(fh)]

@@ -1,0 +1,126 @@
+"""Policies and critics.
+
+The actor is the tanh-squashed Gaussian of ABPT eq. 11, ``a = tanh(μ(s) + σ(s) ε)``,
+``ε ~ N(0, I)`` (reparameterised, so the action is differentiable in the parameters),
+with the authors' architecture: a 192-unit feature layer followed by heads of [192, 96]
+units, ReLU. Critics use the same shape: ``V(s)`` (SHAC) and ``Q(s, a)`` (ABPT).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Network shape.
+
+    Attributes:
+        feature_dim: width of the shared feature layer.
+        hidden: widths of the hidden layers of each head.
+        layer_norm: apply LayerNorm after every hidden linear layer (residual learning).
+        last_layer_scale: multiply the initial weights of the actor's output layer (a
+            value near 0 starts a residual policy near the anchor).
+        std_scale: multiply the sampling standard deviation (0.1 for residual learning:
+            "action sampling variance reduced", residual paper §III-B).
+        init_log_std: initial log standard deviation of the actor (before std_scale).
+    """
+
+    feature_dim: int = 192
+    hidden: tuple[int, ...] = (192, 96)
+    layer_norm: bool = False
+    last_layer_scale: float = 1.0
+    std_scale: float = 1.0
+    init_log_std: float = -0.5
+
+
+def mlp(sizes: list[int], layer_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if layer_norm:
+            layers.append(nn.LayerNorm(sizes[i + 1]))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class Actor(nn.Module):
+    """Tanh-squashed Gaussian policy ``π_θ(a|s)`` (eq. 11)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.features = mlp([obs_dim, cfg.feature_dim], cfg.layer_norm)
+        self.body = mlp([cfg.feature_dim, *cfg.hidden], cfg.layer_norm)
+        self.mean = nn.Linear(cfg.hidden[-1], act_dim)
+        self.log_std = nn.Linear(cfg.hidden[-1], act_dim)
+        with torch.no_grad():
+            self.mean.weight.mul_(cfg.last_layer_scale)
+            self.mean.bias.zero_()
+            self.log_std.weight.mul_(0.1)
+            self.log_std.bias.fill_(cfg.init_log_std)
+        self.log_std_scale = math.log(cfg.std_scale)
+
+    def distribution(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.body(self.features(obs))
+        log_std = self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX) + self.log_std_scale
+        return self.mean(h), log_std
+
+    def forward(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
+        """Sample ``(action, log_prob)``; ``deterministic`` returns ``tanh(μ)`` and its log-density."""
+        mu, log_std = self.distribution(obs)
+        std = log_std.exp()
+        if deterministic:
+            u = mu
+        else:
+            u = mu + std * torch.randn_like(mu)
+        a = torch.tanh(u)
+        # log N(u; μ, σ) minus the tanh Jacobian, summed over action dims.
+        log_prob = (-0.5 * ((u - mu) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
+        return a, log_prob
+
+    def act(self, obs: Tensor) -> Tensor:
+        """Deterministic action ``tanh(μ(s))`` (evaluation)."""
+        return torch.tanh(self.distribution(obs)[0])
+
+
+class VCritic(nn.Module):
+    """State-value function ``V_φ(s)``."""
+
+    def __init__(self, obs_dim: int, cfg: NetConfig = NetConfig()):
+        super().__init__()
+        self.net = nn.Sequential(mlp([obs_dim, cfg.feature_dim, *cfg.hidden], cfg.layer_norm),
+                                 nn.Linear(cfg.hidden[-1], 1))
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.net(obs).squeeze(-1)
+
+
+class QCritic(nn.Module):
+    """Twin action-value functions ``Q_φ(s, a)``; :meth:`forward` returns both ``(2, N)``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig()):
+        super().__init__()
+        self.q = nn.ModuleList(
+            nn.Sequential(mlp([obs_dim + act_dim, cfg.feature_dim, *cfg.hidden], cfg.layer_norm),
+                          nn.Linear(cfg.hidden[-1], 1))
+            for _ in range(2)
+        )
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        x = torch.cat([obs, action], dim=-1)
+        return torch.stack([q(x).squeeze(-1) for q in self.q])
+
+
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """``φ⁻ ← (1 - τ) φ⁻ + τ φ``."""
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters()):
+            t.lerp_(s, tau)

@@ -1,0 +1,437 @@
+"""PPO: stable-baselines3's PPO on the batched envs, behind the trainers' interface.
+
+The comparison baseline of the ABPT paper (Table 3). The batched env is handed to SB3
+through :class:`diffenvs.wrappers.SB3VecEnv` (one torch batch, no copies of the
+simulation) and :class:`~stable_baselines3.common.vec_env.VecNormalize` (observations
+only, so returns are logged raw). Everything around SB3's update is the same as for the
+first-order trainers (:class:`trainers.core.first_order.FirstOrderTrainer`): the
+``progress.csv``/TensorBoard schema of :mod:`trainers.core.logger`, the deterministic
+evaluation of :func:`trainers.core.evaluate.evaluate`, ``weights_only`` checkpoints
+written atomically, :meth:`PPO.from_checkpoint` and ``learn(resume=True)``.
+
+One iteration is one SB3 rollout (``n_steps * num_envs`` env steps) followed by its
+update (``n_epochs`` passes in minibatches of ``batch_size``); one log row is written
+after each. ``actor_loss`` is SB3's ``policy_gradient_loss``, ``critic_loss`` its
+``value_loss``, ``entropy`` minus its ``entropy_loss``; ``alpha`` and ``grad_norm`` are
+left empty (SB3 does not report the gradient norm).
+
+Example::
+
+    from trainers import make_trainer
+    trainer = make_trainer("ppo", env_id="DiffQuad-Hover-v0", total_steps=3_000_000)
+    trainer.learn()
+    trainer.save("ppo_hover.pt")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+try:
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecNormalize
+except ImportError as exc:  # pragma: no cover - exercised only without SB3 installed
+    raise ImportError("trainers.ppo needs stable-baselines3; install it with `pip install stable-baselines3`") from exc
+
+from diffenvs.wrappers.sb3 import SB3VecEnv
+
+from .core.checkpoint import load_checkpoint, save_checkpoint
+from .core.config import TrainConfig, apply_overrides, config_from_dict, config_to_dict
+from .core.evaluate import evaluate
+from .core.first_order import make_train_env
+from .core.logger import Logger
+
+#: ``PPOConfig.activation`` names -> torch modules.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU,
+                                           "leaky_relu": nn.LeakyReLU}
+
+
+def _default_net_arch() -> dict[str, list[int]]:
+    # The first-order actor: a 192-unit feature layer, then heads of [192, 96] (trainers.core.networks).
+    return {"pi": [192, 192, 96], "vf": [192, 192, 96]}
+
+
+@dataclass
+class PPOConfig(TrainConfig):
+    """PPO settings (defaults: paper Table 3, hovering) in addition to :class:`TrainConfig`.
+
+    Attributes:
+        learning_rate: Adam learning rate (constant).
+        n_steps: steps per env in one rollout (a rollout is ``n_steps * num_envs`` env
+            steps, and one iteration).
+        batch_size: minibatch size of the update (Table 3's "minibatch size"; at most
+            ``n_steps * num_envs``, ideally a divisor of it).
+        n_epochs: passes over each rollout per update.
+        gamma: discount factor.
+        gae_lambda: λ of the generalised advantage estimate (1.0: Monte-Carlo returns
+            bootstrapped with the value at the rollout's end and at time-limit truncations).
+        clip_range: PPO's probability-ratio clip ε.
+        ent_coef: entropy bonus coefficient.
+        vf_coef: value-loss coefficient.
+        max_grad_norm: clip the gradient norm of each update step.
+        weight_decay: Adam weight decay (L2, as ``torch.optim.Adam``; SB3's ``eps=1e-5``
+            is kept).
+        net_arch: SB3 ``net_arch``: separate policy (``"pi"``) and value (``"vf"``) MLP
+            widths (a plain list shares them); the default is the first-order actor's shape.
+        activation: hidden-layer activation: ``"relu"``, ``"tanh"``, ``"elu"`` or
+            ``"leaky_relu"``.
+        normalize_obs: normalise observations with SB3's ``VecNormalize`` running
+            statistics (rewards are never normalised, so logged returns are raw).
+        log_std_init: initial log standard deviation of the Gaussian policy (state
+            independent, as in SB3). Residual runs (``residual`` set) start with the
+            standard deviation ×0.1, like the first-order residual actors.
+    """
+
+    learning_rate: float = 3e-4
+    n_steps: int = 256
+    batch_size: int = 25_600
+    n_epochs: int = 5
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    weight_decay: float = 1e-5
+    net_arch: dict[str, list[int]] | list[int] = field(default_factory=_default_net_arch)
+    activation: str = "relu"
+    normalize_obs: bool = True
+    log_std_init: float = -0.5
+
+
+class _SelfUnwrapped:
+    """A view of a wrapped batched env whose ``.unwrapped`` is the view itself.
+
+    :func:`trainers.core.evaluate.evaluate` unwraps its env, which would drop the
+    :class:`~trainers.residual.ResidualEnv` (and its augmented observations); the view
+    keeps the wrapper in the loop.
+    """
+
+    def __init__(self, env):
+        self._env = env
+
+    @property
+    def unwrapped(self):
+        return self
+
+    def __getattr__(self, name: str):
+        return getattr(self._env, name)
+
+
+class PPO:
+    """SB3 PPO with the first-order trainers' interface (``learn``, ``evaluate``,
+    ``policy``, ``save``, ``from_checkpoint``).
+
+    Args:
+        cfg: the run's :class:`PPOConfig`.
+        env: an optional batched env (a :class:`diffenvs.DiffQuadVectorEnv` or a wrapper
+            of one, e.g. :class:`~trainers.residual.ResidualEnv`); by default
+            :func:`~trainers.core.first_order.make_train_env` builds it from ``cfg``.
+
+    Attributes:
+        env: the batched env being trained on.
+        venv: the SB3 view of it, ``VecNormalize(SB3VecEnv(env))``.
+        model: the ``stable_baselines3.PPO`` instance.
+        log_dir: where ``progress.csv``, TensorBoard events and ``checkpoint.pt`` go.
+    """
+
+    algo: ClassVar[str] = "ppo"
+    Config: ClassVar[type[PPOConfig]] = PPOConfig
+
+    def __init__(self, cfg: PPOConfig, env=None):
+        self.cfg = cfg
+        if cfg.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {cfg.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        torch.manual_seed(cfg.seed)
+        self.env = env if env is not None else make_train_env(cfg)
+        self.device = self.env.device
+        self.obs_dim = self.env.single_observation_space.shape[0]
+        self.act_dim = self.env.single_action_space.shape[0]
+        self.venv = VecNormalize(SB3VecEnv(self.env), norm_obs=cfg.normalize_obs, norm_reward=False,
+                                 gamma=cfg.gamma)
+        log_std_init = cfg.log_std_init
+        if cfg.residual:
+            from .core.networks import NetConfig
+            from .residual import residual_net
+
+            log_std_init += math.log(residual_net(NetConfig()).std_scale)
+        net_arch = dict(cfg.net_arch) if isinstance(cfg.net_arch, dict) else list(cfg.net_arch)
+        policy_kwargs = dict(net_arch=net_arch, activation_fn=ACTIVATIONS[cfg.activation], log_std_init=log_std_init,
+                             optimizer_kwargs=dict(eps=1e-5, weight_decay=cfg.weight_decay))
+        # SB3 seeds python, numpy and torch and the VecEnv (applied at its next reset).
+        self.model = SB3PPO("MlpPolicy", self.venv, learning_rate=cfg.learning_rate, n_steps=cfg.n_steps,
+                            batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
+                            gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range, ent_coef=cfg.ent_coef,
+                            vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm, policy_kwargs=policy_kwargs,
+                            seed=cfg.seed, device=cfg.device, verbose=0)
+        # Start the first episodes now (env.reset(seed=cfg.seed) through the adapter), as the
+        # first-order trainers do: policy(), save() and learn() then all see a reset env, and
+        # SB3's learn() is always called with reset_num_timesteps=False (see learn()).
+        self.model._last_obs = self.venv.reset()
+        self.model._last_episode_starts = np.ones(self.venv.num_envs, dtype=bool)
+        self.model._last_original_obs = self.venv.get_original_obs()
+        self.iteration = 0
+        self.wall_time = 0.0
+        self._eval_env = None
+        self.log_dir = cfg.log_dir or os.path.join("runs", f"{self.algo}-{cfg.env_id}-s{cfg.seed}")
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def env_steps(self) -> int:
+        """Env steps trained on so far (SB3's ``num_timesteps``)."""
+        return int(self.model.num_timesteps)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.cfg.n_steps * self.venv.num_envs
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"policy": self.model.policy}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"policy": self.model.policy.optimizer}
+
+    def normalize(self, obs: Tensor) -> Tensor:
+        """Observations as SB3's policy sees them: float32, normalised by ``VecNormalize``'s statistics."""
+        x = obs.detach().to(device=self.model.device, dtype=torch.float32)
+        if not self.cfg.normalize_obs:
+            return x
+        rms, v = self.venv.obs_rms, self.venv
+        mean = torch.as_tensor(rms.mean, dtype=torch.float64, device=x.device)
+        std = torch.sqrt(torch.as_tensor(rms.var, dtype=torch.float64, device=x.device) + v.epsilon)
+        # float64 arithmetic then float32, exactly as VecNormalize.normalize_obs
+        return ((x.double() - mean) / std).clamp(-v.clip_obs, v.clip_obs).float()
+
+    @torch.no_grad()
+    def policy(self, obs: Tensor) -> Tensor:
+        """The deterministic policy: the Gaussian's mean at the normalised ``obs``, clipped to
+        the action space as SB3 does (evaluation, deployment); same device and dtype as ``obs``."""
+        action = self.model.policy._predict(self.normalize(obs), deterministic=True)
+        action = action.clamp(-1.0, 1.0)
+        dtype = obs.dtype if obs.is_floating_point() else self.env.dtype
+        return action.to(device=obs.device, dtype=dtype)
+
+    # --------------------------------------------------------------------- loop
+    def evaluate(self) -> dict[str, float]:
+        if self._eval_env is None:
+            self._eval_env = make_train_env(self.cfg, num_envs=self.cfg.eval_envs)
+        env = self._eval_env
+        if env.unwrapped is not env and hasattr(env, "step_differentiable"):
+            env = _SelfUnwrapped(env)  # keep the residual wrapper (evaluate() unwraps)
+        return evaluate(self.policy, env, seed=self.cfg.seed + 10_000)
+
+    def learn(self, resume: bool = False) -> dict[str, float]:
+        """Train until ``total_steps``; returns the last evaluation.
+
+        ``resume=True`` appends to an existing ``progress.csv`` (after
+        :meth:`from_checkpoint`) instead of starting a new one. Training always continues
+        from the trainer's state: SB3's ``learn`` runs the remaining
+        ``total_steps - env_steps`` steps with ``reset_num_timesteps=False``.
+        """
+        cfg = self.cfg
+        logger = Logger(self.log_dir, tensorboard=cfg.tensorboard, resume=resume)
+        bar = None
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.total_steps, initial=self.env_steps, unit="step", desc=f"{self.algo} {cfg.env_id}",
+                       dynamic_ncols=True)
+        last_eval = self.evaluate() if self.env_steps == 0 else {}
+        if last_eval:
+            logger.log({"iteration": 0, "env_steps": 0, "wall_time": 0.0, **_eval_cols(last_eval)})
+        callback = _LoopCallback(self, logger, bar, last_eval)
+        try:
+            remaining = cfg.total_steps - self.env_steps
+            if remaining > 0:
+                self.model.learn(total_timesteps=remaining, callback=callback, log_interval=None,
+                                 reset_num_timesteps=False, progress_bar=False)
+        finally:
+            if bar is not None:
+                bar.close()
+            logger.close()
+        return callback.last_eval
+
+    def _next_multiple(self, every: int) -> int:
+        return (self.env_steps // every + 1) * every if every else 0
+
+    # -------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run identically (``weights_only``-safe)."""
+        rms = self.venv.obs_rms
+        model = self.model
+        return {
+            "algo": self.algo,
+            "config": config_to_dict(self.cfg),
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "wall_time": self.wall_time,
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            "obs_rms": {"mean": torch.as_tensor(np.array(rms.mean, dtype=np.float64)),
+                        "var": torch.as_tensor(np.array(rms.var, dtype=np.float64)), "count": float(rms.count)},
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": _numpy_rng_state(),
+            "env_state": self.env.get_state().detach().clone(),
+            "env_runtime": self.env.get_runtime_state(),
+            "extra": {
+                "n_updates": int(model._n_updates),
+                # SB3's next observation (normalised) and episode starts, stored as they are so
+                # that a resumed run continues bit for bit.
+                "last_obs": torch.as_tensor(np.array(model._last_obs, dtype=np.float32)),
+                "last_original_obs": torch.as_tensor(np.array(self.venv.get_original_obs(), dtype=np.float32)),
+                "last_episode_starts": torch.as_tensor(np.array(model._last_episode_starts, dtype=bool)),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["algo"] != self.algo:
+            raise ValueError(f"checkpoint is for {state['algo']!r}, not {self.algo!r}")
+        for k, m in self.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        self.iteration, self.wall_time = int(state["iteration"]), float(state["wall_time"])
+        self.model.num_timesteps = int(state["env_steps"])
+        rms = self.venv.obs_rms
+        rms.mean = state["obs_rms"]["mean"].double().numpy().copy()
+        rms.var = state["obs_rms"]["var"].double().numpy().copy()
+        rms.count = float(state["obs_rms"]["count"])
+        torch.set_rng_state(state["torch_rng"])
+        _set_numpy_rng_state(state["numpy_rng"])
+        self.env.set_state(state["env_state"].to(self.device))
+        self.env.set_runtime_state(state["env_runtime"])
+        extra = state.get("extra", {})
+        self.model._n_updates = int(extra.get("n_updates", 0))
+        n = self.venv.num_envs
+        if "last_obs" in extra and tuple(extra["last_obs"].shape) == (n, self.obs_dim):
+            last_obs = extra["last_obs"].numpy().copy()
+            original = extra["last_original_obs"].numpy().copy()
+        else:  # recompute from the restored env
+            original = self.env.obs.detach().to(torch.float32).cpu().numpy().copy()
+            last_obs = self.venv.normalize_obs(original)
+        self.venv.old_obs = original
+        self.model._last_obs = last_obs
+        self.model._last_original_obs = original
+        starts = extra.get("last_episode_starts")
+        self.model._last_episode_starts = starts.numpy().astype(bool) if starts is not None else np.ones(n, bool)
+
+    def save(self, path: str) -> str:
+        """Write an atomic, ``weights_only``-loadable checkpoint."""
+        return save_checkpoint(path, self.state_dict())
+
+    @classmethod
+    def from_checkpoint(cls, path: str, **overrides):
+        """Rebuild a trainer (same config, optionally overridden) and restore its state;
+        ``learn(resume=True)`` then continues to the (new) ``total_steps``."""
+        state = load_checkpoint(path)
+        cfg = apply_overrides(config_from_dict(cls.Config, state["config"]), overrides)
+        trainer = cls(cfg)
+        trainer.load_state_dict(state)
+        return trainer
+
+
+class _LoopCallback(BaseCallback):
+    """Our loop around SB3's: one log row per rollout + update, evaluation, checkpoints, progress bar.
+
+    SB3 calls ``on_rollout_end`` before the update of that rollout, so the row of an
+    iteration is written at the next ``on_rollout_start`` (or at ``on_training_end``),
+    when the update's losses are in SB3's logger.
+    """
+
+    def __init__(self, trainer: PPO, logger: Logger, bar, last_eval: dict[str, float]):
+        super().__init__(verbose=0)
+        self.trainer = trainer
+        self.log = logger
+        self.bar = bar
+        self.last_eval = last_eval
+        self.pending = False
+        self.returns: list[float] = []
+        self.lengths: list[float] = []
+        self.next_eval = trainer._next_multiple(trainer.cfg.eval_every)
+        self.next_ckpt = trainer._next_multiple(trainer.cfg.checkpoint_every)
+        self.t0 = time.perf_counter()
+
+    def _on_training_start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def _on_rollout_start(self) -> None:
+        if self.pending:
+            self._end_iteration()
+
+    def _on_step(self) -> bool:
+        infos = self.locals["infos"]
+        for i in np.flatnonzero(self.locals["dones"]):
+            episode = infos[i].get("episode")
+            if episode is not None:
+                self.returns.append(float(episode["r"]))
+                self.lengths.append(float(episode["l"]))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.pending = True
+
+    def _on_training_end(self) -> None:
+        if self.pending:
+            self._end_iteration()
+
+    def _end_iteration(self) -> None:
+        tr, cfg = self.trainer, self.trainer.cfg
+        tr.wall_time += time.perf_counter() - self.t0
+        tr.iteration += 1
+        self.pending = False
+        values = tr.model.logger.name_to_value
+        row: dict[str, Any] = {"iteration": tr.iteration, "env_steps": tr.env_steps, "wall_time": tr.wall_time}
+        if self.returns:
+            row["episode_return"] = float(np.mean(self.returns))
+            row["episode_length"] = float(np.mean(self.lengths))
+        self.returns, self.lengths = [], []
+        if "train/policy_gradient_loss" in values:
+            row["actor_loss"] = float(values["train/policy_gradient_loss"])
+            row["critic_loss"] = float(values["train/value_loss"])
+            row["entropy"] = -float(values["train/entropy_loss"])
+        row["lr"] = float(tr.model.policy.optimizer.param_groups[0]["lr"])
+        done = tr.env_steps >= cfg.total_steps
+        if done or (self.next_eval and tr.env_steps >= self.next_eval):
+            self.last_eval = tr.evaluate()
+            row.update(_eval_cols(self.last_eval))
+            self.next_eval = tr._next_multiple(cfg.eval_every)
+        self.log.log(row)
+        if done or (self.next_ckpt and tr.env_steps >= self.next_ckpt):
+            tr.save(os.path.join(tr.log_dir, "checkpoint.pt"))
+            self.next_ckpt = tr._next_multiple(cfg.checkpoint_every)
+        if self.bar is not None:
+            self.bar.update(tr.env_steps - self.bar.n)
+            shown = {k: f"{v:.3g}" for k, v in row.items() if k in ("episode_return", "eval_metric")
+                     and isinstance(v, float) and math.isfinite(v)}
+            self.bar.set_postfix(shown, refresh=False)
+        self.t0 = time.perf_counter()
+
+
+def _eval_cols(result: dict[str, float]) -> dict[str, float]:
+    return {k: result[k] for k in ("eval_return", "eval_success", "eval_metric") if k in result}
+
+
+def _numpy_rng_state() -> dict[str, Any]:
+    """numpy's global RNG state (SB3 shuffles minibatches with it) as checkpoint-safe data."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002  (SB3 uses the legacy global RNG)
+    return {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_rng_state(state: dict[str, Any] | None) -> None:
+    if state is None:
+        return
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"]))  # noqa: NPY002
+
+
+__all__ = ["PPO", "PPOConfig"]
