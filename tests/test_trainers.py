@@ -8,7 +8,6 @@ import torch
 
 import diffenvs
 from trainers import make_config, make_trainer
-from trainers.abpt import ABPT
 from trainers.core.checkpoint import load_checkpoint
 from trainers.core.evaluate import evaluate
 from trainers.core.first_order import make_train_env, rollout
