@@ -162,8 +162,8 @@ def test_ablation_switches(tmp_path):
 
 
 def test_state_replay_starts_episodes_from_visited_states(tmp_path):
-    trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", replay_prob=1.0, env_kwargs={"max_episode_steps": 8})
-    trainer.train_iteration()  # every episode ends at the horizon end and restarts at step 0
+    trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", replay_prob=1.0)
+    trainer.train_iteration()
     assert trainer.buffer.size == 32
     trainer.replay_starts()
     state = trainer.env.get_state()
@@ -176,7 +176,8 @@ def test_state_replay_starts_episodes_from_visited_states(tmp_path):
 @pytest.mark.parametrize("algo", FIRST_ORDER)
 def test_residual_learning_with_classical_anchor(algo, tmp_path):
     trainer = make_trainer(algo, env_id="DiffQuad-Tracking-v0", **tiny(tmp_path, algo, residual="classical"))
-    assert trainer.obs_dim == 40 + 4 and trainer.actor.cfg.layer_norm and trainer.actor.cfg.std_scale == 0.1
+    assert trainer.obs_dim == 40 + 4 and trainer.actor.cfg.layer_norm
+    assert abs(trainer.actor.cfg.std_scale**2 - 0.1) < 1e-12  # sampling variance reduced x10
     # At initialisation the policy is (almost) the anchor.
     obs = trainer.env.obs
     residual = trainer.policy(obs)
@@ -223,7 +224,8 @@ def test_cli_train_eval_presets(tmp_path, capsys):
 
 # -------------------------------------------------------- learning (slow)
 @pytest.mark.slow
-@pytest.mark.parametrize("algo,steps", [("bptt", 1_200_000), ("shac", 800_000), ("abpt", 800_000)])
+@pytest.mark.parametrize("algo,steps", [("bptt", 1_100_000), ("shac", 700_000), ("abpt", 600_000),
+                                        ("ppo", 4_000_000)])
 def test_learns_hover(algo, steps, tmp_path):
     trainer = make_trainer(algo, env_id="DiffQuad-Hover-v0", total_steps=steps, eval_every=0, progress=False,
                            tensorboard=False, log_dir=str(tmp_path))

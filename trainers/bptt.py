@@ -29,6 +29,8 @@ class BPTTConfig(FirstOrderConfig):
 
 
 class BPTT(FirstOrderTrainer):
+    """BPTT trainer (see the module docstring); build with :class:`BPTTConfig`."""
+
     algo = "bptt"
     Config = BPTTConfig
 

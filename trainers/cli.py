@@ -145,6 +145,7 @@ def list_presets(args) -> None:
 
 
 def main(argv: list[str] | None = None):
+    """Entry point of ``diffenvs-train`` / ``python -m trainers`` (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="diffenvs-train", description="Train and evaluate policies on diffenvs.")
     sub = parser.add_subparsers(dest="command", required=True)
     for algo in ALGORITHMS:

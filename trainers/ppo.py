@@ -1,7 +1,7 @@
 """PPO: stable-baselines3's PPO on the batched envs, behind the trainers' interface.
 
 The comparison baseline of the ABPT paper (Table 3). The batched env is handed to SB3
-through :class:`diffenvs.wrappers.SB3VecEnv` (one torch batch, no copies of the
+through :class:`diffenvs.wrappers.sb3.SB3VecEnv` (one torch batch, no copies of the
 simulation) and :class:`~stable_baselines3.common.vec_env.VecNormalize` (observations
 only, so returns are logged raw). Everything around SB3's update is the same as for the
 first-order trainers (:class:`trainers.core.first_order.FirstOrderTrainer`): the
@@ -62,7 +62,7 @@ def _default_net_arch() -> dict[str, list[int]]:
 
 @dataclass
 class PPOConfig(TrainConfig):
-    """PPO settings (defaults: paper Table 3, hovering) in addition to :class:`TrainConfig`.
+    """PPO settings (defaults: paper Table 3, hovering) in addition to :class:`trainers.core.config.TrainConfig`.
 
     Attributes:
         learning_rate: Adam learning rate (constant).
@@ -106,25 +106,6 @@ class PPOConfig(TrainConfig):
     activation: str = "relu"
     normalize_obs: bool = True
     log_std_init: float = -0.5
-
-
-class _SelfUnwrapped:
-    """A view of a wrapped batched env whose ``.unwrapped`` is the view itself.
-
-    :func:`trainers.core.evaluate.evaluate` unwraps its env, which would drop the
-    :class:`~trainers.residual.ResidualEnv` (and its augmented observations); the view
-    keeps the wrapper in the loop.
-    """
-
-    def __init__(self, env):
-        self._env = env
-
-    @property
-    def unwrapped(self):
-        return self
-
-    def __getattr__(self, name: str):
-        return getattr(self._env, name)
 
 
 class PPO:
@@ -222,12 +203,10 @@ class PPO:
 
     # --------------------------------------------------------------------- loop
     def evaluate(self) -> dict[str, float]:
+        """Evaluate the deterministic policy (:func:`trainers.core.evaluate.evaluate`)."""
         if self._eval_env is None:
             self._eval_env = make_train_env(self.cfg, num_envs=self.cfg.eval_envs)
-        env = self._eval_env
-        if env.unwrapped is not env and hasattr(env, "step_differentiable"):
-            env = _SelfUnwrapped(env)  # keep the residual wrapper (evaluate() unwraps)
-        return evaluate(self.policy, env, seed=self.cfg.seed + 10_000)
+        return evaluate(self.policy, self._eval_env, seed=self.cfg.seed + 10_000)
 
     def learn(self, resume: bool = False) -> dict[str, float]:
         """Train until ``total_steps``; returns the last evaluation.

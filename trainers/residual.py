@@ -12,8 +12,8 @@ wrapper, :class:`ResidualEnv`, that
 Because the wrapper implements the same API as the env, every trainer (BPTT, SHAC,
 ABPT, and PPO through the SB3 adapter) learns residuals unchanged. The residual network
 itself is configured as the paper prescribes by :func:`residual_net`: layer
-normalisation, a last layer initialised near zero, and a sampling standard deviation
-reduced ×10.
+normalisation, a last layer initialised near zero, and the action sampling variance
+reduced ×10 (standard deviation × 1/√10).
 
 Anchors: ``"classical"`` (:class:`diffenvs.CascadedController`) or the path of a saved
 trainer checkpoint (its deterministic policy).
@@ -36,7 +36,7 @@ from .core.networks import NetConfig
 
 def residual_net(net: NetConfig) -> NetConfig:
     """The residual paper's network settings applied to ``net``."""
-    return dataclasses.replace(net, layer_norm=True, last_layer_scale=0.01, std_scale=0.1)
+    return dataclasses.replace(net, layer_norm=True, last_layer_scale=0.01, std_scale=10**-0.5)
 
 
 class ResidualEnv(gym.vector.VectorWrapper):
@@ -133,6 +133,12 @@ def load_anchor(spec: str, env) -> Callable[[Tensor], Tensor]:
 
     state = load_checkpoint(spec)
     cfg = state["config"]
+    if state["algo"] == "ppo":
+        from .ppo import PPO
+
+        trainer = PPO.from_checkpoint(spec, progress=False, tensorboard=False)
+        trainer.model.policy.requires_grad_(False)
+        return trainer.policy
     if cfg.get("residual"):
         raise ValueError(f"anchor checkpoint {spec!r} is itself a residual policy; use a plain policy as anchor")
     base = env.unwrapped

@@ -41,6 +41,8 @@ class SHACConfig(FirstOrderConfig):
 
 
 class SHAC(FirstOrderTrainer):
+    """SHAC trainer (see the module docstring); build with :class:`SHACConfig`."""
+
     algo = "shac"
     Config = SHACConfig
 

@@ -25,7 +25,7 @@ from .normalizer import RunningNorm
 
 @dataclass
 class FirstOrderConfig(TrainConfig):
-    """Settings shared by the first-order trainers (in addition to :class:`TrainConfig`).
+    """Settings shared by the first-order trainers (in addition to :class:`trainers.core.config.TrainConfig`).
 
     Attributes:
         lr: actor learning rate (Adam).
@@ -151,9 +151,11 @@ class FirstOrderTrainer:
         """Create algorithm-specific networks and optimizers."""
 
     def modules(self) -> dict[str, torch.nn.Module]:
+        """The modules saved in checkpoints, by name."""
         return {"actor": self.actor, "obs_norm": self.obs_norm}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers saved in checkpoints, by name."""
         return {"actor": self.actor_opt}
 
     def extra_state(self) -> dict[str, Any]:
@@ -163,6 +165,7 @@ class FirstOrderTrainer:
         pass
 
     def train_iteration(self) -> dict[str, float]:
+        """One horizon: roll out, update, and return the values to log (see ``COLUMNS``)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
@@ -221,6 +224,7 @@ class FirstOrderTrainer:
 
     # --------------------------------------------------------------------- loop
     def evaluate(self) -> dict[str, float]:
+        """Evaluate the deterministic policy (:func:`trainers.core.evaluate.evaluate`)."""
         if self._eval_env is None:
             self._eval_env = make_train_env(self.cfg, num_envs=self.cfg.eval_envs)
         return evaluate(self.policy, self._eval_env, seed=self.cfg.seed + 10_000)
@@ -283,6 +287,7 @@ class FirstOrderTrainer:
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "env_state": env.get_state().detach().clone(),
             "env_runtime": env.get_runtime_state(),
             "extra": self.extra_state(),
@@ -297,6 +302,8 @@ class FirstOrderTrainer:
             o.load_state_dict(state["optimizers"][k])
         self.iteration, self.env_steps, self.wall_time = state["iteration"], state["env_steps"], state["wall_time"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.env.set_state(state["env_state"].to(self.device))
         self.env.set_runtime_state(state["env_runtime"])
         self.load_extra_state(state["extra"])

@@ -27,8 +27,8 @@ class NetConfig:
         layer_norm: apply LayerNorm after every hidden linear layer (residual learning).
         last_layer_scale: multiply the initial weights of the actor's output layer (a
             value near 0 starts a residual policy near the anchor).
-        std_scale: multiply the sampling standard deviation (0.1 for residual learning:
-            "action sampling variance reduced", residual paper §III-B).
+        std_scale: multiply the sampling standard deviation (1/√10 for residual learning:
+            "action sampling variance reduced ×10", residual paper §III-B).
         init_log_std: initial log standard deviation of the actor (before std_scale).
     """
 
@@ -104,7 +104,7 @@ class VCritic(nn.Module):
 
 
 class QCritic(nn.Module):
-    """Twin action-value functions ``Q_φ(s, a)``; :meth:`forward` returns both ``(2, N)``."""
+    """Twin action-value functions ``Q_φ(s, a)``; ``forward`` returns both, ``(2, N)``."""
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig()):
         super().__init__()

@@ -1,0 +1,55 @@
+"""Where one ABPT training iteration spends its time (seconds per phase, mean of 5).
+
+    python benchmarks/profile_abpt_iteration.py [--env DiffQuad-Hover-v0] [--num-envs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from trainers import make_trainer
+from trainers.core.first_order import rollout
+
+
+def _bookkeeping(trainer, ro) -> None:
+    trainer.buffer.add(ro.states)
+    trainer.after_rollout(ro)
+
+
+def main(argv=None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="DiffQuad-Hover-v0")
+    parser.add_argument("--num-envs", type=int, default=100)
+    parser.add_argument("--iterations", type=int, default=5)
+    args = parser.parse_args(argv)
+    trainer = make_trainer("abpt", env_id=args.env, num_envs=args.num_envs, progress=False, tensorboard=False,
+                           log_dir="/tmp/profile_abpt")
+    for _ in range(3):  # warm-up (and a non-empty state buffer)
+        trainer.train_iteration()
+    times: dict[str, float] = {}
+
+    def timed(name, fn, *a):
+        t0 = time.perf_counter()
+        out = fn(*a)
+        times[name] = times.get(name, 0.0) + (time.perf_counter() - t0) / args.iterations
+        return out
+
+    H = trainer.cfg.horizon
+    for _ in range(args.iterations):
+        timed("replay starts", trainer.replay_starts)
+        ro = timed("rollout (simulator + actor, forward)", rollout, trainer.env, trainer.actor, trainer.norm, H, True)
+        objective = timed("objective (values at segment ends)", trainer.actor_objective, ro)["objective"]
+        timed("actor backward + Adam step", trainer.step_actor, -objective.mean() / H)
+        timed("critic updates", trainer.fit_q, ro)
+        timed("bookkeeping", _bookkeeping, trainer, ro)
+    total = sum(times.values())
+    print(f"ABPT iteration on {args.env}: {H} steps x {args.num_envs} envs = {H * args.num_envs} env steps, "
+          f"{total:.3f} s ({H * args.num_envs / total:.0f} env steps/s)")
+    for name, t in times.items():
+        print(f"  {name:40s} {t:.3f} s  ({100 * t / total:.0f} %)")
+    return times
+
+
+if __name__ == "__main__":
+    main()
