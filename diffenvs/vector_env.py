@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium as gym
@@ -78,6 +79,8 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
             every step (1 = exact gradients).
         autoreset: reset finished episodes in the same step (Gymnasium ``SAME_STEP``).
         check_inputs: validate actions (shape, dtype, device, finiteness) on every step.
+        detach_reward_terms: names of reward terms whose value is kept but whose gradient
+            is cut, to study partially differentiable rewards (ABPT paper Figure 5).
         compile: run the step's pure transition function through ``torch.compile``
             (faster after a one-off compilation of tens of seconds; see docs/benchmarks).
         render_mode: ``None`` or ``"rgb_array"``.
@@ -102,6 +105,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         autoreset: bool = True,
         check_inputs: bool = True,
         compile: bool = False,
+        detach_reward_terms: tuple[str, ...] | list[str] = (),
         render_mode: str | None = None,
     ):
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -133,6 +137,11 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         if not isinstance(max_episode_steps, int) or max_episode_steps < 0:
             raise ValueError(f"max_episode_steps must be a non-negative int or None, got {max_episode_steps!r}")
         self.max_episode_steps = max_episode_steps
+        unknown = sorted(set(detach_reward_terms) - set(self.task.reward_term_names))
+        if unknown:
+            raise ValueError(f"unknown reward term(s) {unknown} in detach_reward_terms; the {self.task.name} task has "
+                             f"{list(self.task.reward_term_names)}")
+        self.detach_reward_terms = tuple(detach_reward_terms)
         self.state_dim = STATE_DIM + 1 + self.task.task_state_dim
 
         obs_dim = self.task.obs_dim
@@ -203,8 +212,10 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
 
     @property
     def reward_terms(self):
-        """The task's :class:`~diffenvs.tasks.RewardTerm` tuple (name, differentiable, description)."""
-        return self.task.reward_terms
+        """The task's :class:`~diffenvs.tasks.RewardTerm` tuple (name, differentiable, description);
+        terms in ``detach_reward_terms`` are marked non-differentiable."""
+        return tuple(dataclasses.replace(t, differentiable=False) if t.name in self.detach_reward_terms else t
+                     for t in self.task.reward_terms)
 
     def _require_reset(self):
         if self._state is None:
@@ -409,6 +420,8 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         failed = out_of_bounds | diverged
 
         result = self.task.evaluate(x_next, task_state, step, failed)
+        for name in self.detach_reward_terms:
+            result.terms[name] = result.terms[name].detach()
         reward = torch.stack(list(result.terms.values()), 0).sum(0)
         reward = reward.masked_fill(diverged, 0.0)
         terminated = failed | result.terminated

@@ -391,3 +391,24 @@ def test_runtime_state_restores_an_identical_continuation():
     other.set_state(state)
     other.set_runtime_state(runtime)
     assert torch.equal(run(other, 30), expected)
+
+
+def test_detach_reward_terms_keeps_value_and_cuts_gradient():
+    full = DiffQuadVectorEnv(2, "hover", dtype=torch.float64)
+    part = DiffQuadVectorEnv(2, "hover", dtype=torch.float64, detach_reward_terms=("position", "velocity"))
+    assert [t.differentiable for t in part.reward_terms] == [True, False, True, False, True]
+    full.reset(seed=0)
+    part.reset(seed=0)
+    infos = []
+    for env in (full, part):
+        a = hover_actions(env).requires_grad_()
+        env.step_differentiable(a)
+        _, rew, _, _, info = env.step_differentiable(hover_actions(env, seed=1))
+        infos.append((a, rew, info["reward_terms"]))
+    (a_full, rew_full, terms_full), (a_part, rew_part, terms_part) = infos
+    torch.testing.assert_close(rew_full, rew_part)  # same values
+    assert torch.autograd.grad(terms_full["position"].sum(), a_full)[0].abs().sum() > 0
+    assert not terms_part["position"].requires_grad and not terms_part["velocity"].requires_grad
+    assert terms_part["rate"].requires_grad  # the other terms keep their gradient
+    with pytest.raises(ValueError, match="unknown reward term"):
+        DiffQuadVectorEnv(2, "hover", detach_reward_terms=("gate",))

@@ -7,6 +7,11 @@ Train::
     diffenvs-train ppo --env DiffQuad-Landing-v0 --residual classical
     diffenvs-train abpt --env DiffQuad-Hover-v0 --resume          # continue runs/abpt-...-s0
 
+Sweeps and the paper's figures (see :mod:`trainers.sweep`, :mod:`trainers.figures`)::
+
+    diffenvs-train sweep benchmarks/sweeps/figure4.toml --out benchmarks/results/figure4
+    diffenvs-train figures benchmarks/results/figure4/results.csv --out docs/_static/results
+
 Evaluate a checkpoint (task success metrics; optional animation)::
 
     diffenvs-train eval runs/abpt-DiffQuad-Hover-v0-s0/checkpoint.pt --gif flight.gif
@@ -146,6 +151,15 @@ def list_presets(args) -> None:
 
 def main(argv: list[str] | None = None):
     """Entry point of ``diffenvs-train`` / ``python -m trainers`` (see the module docstring)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "sweep":
+        from .sweep import main as sweep_main
+
+        return sweep_main(argv[1:])
+    if argv and argv[0] == "figures":
+        from .figures import main as figures_main
+
+        return figures_main(argv[1:])
     parser = argparse.ArgumentParser(prog="diffenvs-train", description="Train and evaluate policies on diffenvs.")
     sub = parser.add_subparsers(dest="command", required=True)
     for algo in ALGORITHMS:

@@ -217,7 +217,7 @@ class PPO:
         ``total_steps - env_steps`` steps with ``reset_num_timesteps=False``.
         """
         cfg = self.cfg
-        logger = Logger(self.log_dir, tensorboard=cfg.tensorboard, resume=resume)
+        logger = Logger(self.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=self.env_steps)
         bar = None
         if cfg.progress:
             from tqdm.auto import tqdm

@@ -232,7 +232,7 @@ class FirstOrderTrainer:
     def learn(self, resume: bool = False) -> dict[str, float]:
         """Train until ``total_steps``; returns the last evaluation."""
         cfg = self.cfg
-        logger = Logger(self.log_dir, tensorboard=cfg.tensorboard, resume=resume)
+        logger = Logger(self.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=self.env_steps)
         bar = None
         if cfg.progress:
             from tqdm.auto import tqdm

@@ -30,11 +30,16 @@ COLUMNS = (
 class Logger:
     """Appends rows to ``<log_dir>/progress.csv`` and TensorBoard event files."""
 
-    def __init__(self, log_dir: str, tensorboard: bool = True, resume: bool = False):
+    def __init__(self, log_dir: str, tensorboard: bool = True, resume: bool = False,
+                 resume_steps: float | None = None):
+        """``resume=True`` appends to an existing log; with ``resume_steps``, rows logged
+        after that many env steps (after the checkpoint being resumed) are dropped first."""
         os.makedirs(log_dir, exist_ok=True)
         self.log_dir = log_dir
         self.path = os.path.join(log_dir, "progress.csv")
         new = not (resume and os.path.exists(self.path))
+        if not new and resume_steps is not None:
+            _truncate_after(self.path, resume_steps)
         self._fh = open(self.path, "w" if new else "a", newline="")
         self._csv = csv.DictWriter(self._fh, fieldnames=COLUMNS)
         if new:
@@ -66,6 +71,18 @@ class Logger:
         self._fh.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _truncate_after(path: str, env_steps: float) -> None:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    keep = [r for r in rows if r["env_steps"] in ("", None) or float(r["env_steps"]) <= env_steps]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(keep)
+    os.replace(tmp, path)
 
 
 def _scalar(v):

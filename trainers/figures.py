@@ -1,0 +1,284 @@
+"""The ABPT paper's figures from sweep results (``results.csv`` of :mod:`trainers.sweep`).
+
+* Figure 4: every task × algorithm, training reward vs env steps (top) and vs wall-clock
+  seconds (bottom); mean over seeds with the best/worst seed shaded.
+* Figure 7: ABPT ablations (variants ``base``, ``no_zero_step``, ``no_entropy``,
+  ``no_state_replay``) per task.
+* Figure 8: racing with the position-based vs the velocity-based reward, gates passed per
+  evaluation episode, per algorithm.
+* Figure 9: learning rates on Hover (variants named ``lr<value>``), per algorithm.
+* Figure 5: parameter difference between training on fully differentiable rewards and on
+  rewards with parts detached, with and without the 0-step return (a CSV written by
+  :func:`trainers.experiments.parameter_difference`).
+
+    diffenvs-train figures benchmarks/results/figure4/results.csv --out docs/_static/results
+
+"The reward" of a run is its training ``episode_return`` (mean return of the episodes
+that ended in an iteration), smoothed over a few iterations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+from collections import defaultdict
+
+import numpy as np
+
+ALGO_ORDER = ("ppo", "bptt", "shac", "abpt")
+ALGO_LABEL = {"ppo": "PPO", "bptt": "BPTT", "shac": "SHAC", "abpt": "ABPT"}
+TASK_LABEL = {"DiffQuad-Hover-v0": "Hovering", "DiffQuad-Tracking-v0": "Tracking",
+              "DiffQuad-Landing-v0": "Landing", "DiffQuad-Racing-v0": "Racing",
+              "DiffQuad-RacingVelocity-v0": "Racing (velocity reward)"}
+TASK_ORDER = tuple(TASK_LABEL)
+
+
+def load(paths: str | list[str]) -> list[dict]:
+    """Rows of one or more ``results.csv`` files, numbers as floats (empty cells NaN)."""
+    rows = []
+    for path in [paths] if isinstance(paths, str) else paths:
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                out = {}
+                for k, v in row.items():
+                    if k in ("variant", "algo", "env"):
+                        out[k] = v
+                    else:
+                        out[k] = float(v) if v not in ("", None) else math.nan
+                rows.append(out)
+    return rows
+
+
+def _group(rows, **match) -> dict[int, list[dict]]:
+    by_seed = defaultdict(list)
+    for r in rows:
+        if all(r[k] == v for k, v in match.items()):
+            by_seed[int(r["seed"])].append(r)
+    return {s: sorted(v, key=lambda r: r["env_steps"]) for s, v in by_seed.items()}
+
+
+def _smooth(y: np.ndarray, window: int) -> np.ndarray:
+    out = np.full_like(y, np.nan)
+    for i in range(len(y)):
+        chunk = y[max(0, i - window + 1): i + 1]
+        chunk = chunk[np.isfinite(chunk)]
+        if len(chunk):
+            out[i] = chunk.mean()
+    return out
+
+
+def seed_curves(rows, x: str, y: str, smooth: int = 5, points: int = 100, **match):
+    """Common x grid and per-seed y values ``(seeds, points)`` interpolated onto it."""
+    groups = _group(rows, **match)
+    curves = []
+    for seed_rows in groups.values():
+        xs = np.array([r[x] for r in seed_rows])
+        ys = np.array([r[y] for r in seed_rows])
+        ok = np.isfinite(ys) & np.isfinite(xs)
+        if ok.sum() < 2:
+            continue
+        xs, ys = xs[ok], _smooth(ys[ok], smooth)
+        curves.append((xs, ys))
+    if not curves:
+        return None, None
+    hi = min(c[0].max() for c in curves)
+    lo = max(c[0].min() for c in curves)
+    grid = np.linspace(lo, hi, points)
+    return grid, np.stack([np.interp(grid, xs, ys) for xs, ys in curves])
+
+
+def _band(ax, grid, values, label, color):
+    mean = values.mean(0)
+    ax.plot(grid, mean, label=label, color=color, lw=1.6)
+    if values.shape[0] > 1:
+        ax.fill_between(grid, values.min(0), values.max(0), color=color, alpha=0.2, lw=0)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _present(rows, key, order):
+    have = {r[key] for r in rows}
+    return [k for k in order if k in have] + sorted(have - set(order))
+
+
+def figure4(rows, out_png: str, variant: str = "base") -> str:
+    plt = _plt()
+    rows = [r for r in rows if r["variant"] == variant]
+    envs, algos = _present(rows, "env", TASK_ORDER), _present(rows, "algo", ALGO_ORDER)
+    fig, axes = plt.subplots(2, len(envs), figsize=(4.2 * len(envs), 6.4), squeeze=False)
+    for j, env in enumerate(envs):
+        for i, x in enumerate(("env_steps", "wall_time")):
+            ax = axes[i, j]
+            for k, algo in enumerate(algos):
+                grid, vals = seed_curves(rows, x, "episode_return", env=env, algo=algo)
+                if grid is not None:
+                    _band(ax, grid, vals, f"{ALGO_LABEL.get(algo, algo)} ({vals.shape[0]})", f"C{k}")
+            ax.set_xlabel("env steps" if x == "env_steps" else "wall-clock (s)")
+            if j == 0:
+                ax.set_ylabel("training reward")
+            if i == 0:
+                ax.set_title(TASK_LABEL.get(env, env))
+    axes[0, 0].legend(fontsize=8, title="algorithm (seeds)", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def figure_variants(rows, out_png: str, algo: str, variants: list[str], envs: list[str], y: str = "episode_return",
+                    x: str = "env_steps", ylabel: str = "training reward") -> str:
+    """One panel per env, one line per variant of ``algo`` (Figures 7 and 9)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
+    for j, env in enumerate(envs):
+        ax = axes[0, j]
+        for k, variant in enumerate(variants):
+            grid, vals = seed_curves(rows, x, y, env=env, algo=algo, variant=variant)
+            if grid is not None:
+                _band(ax, grid, vals, f"{variant} ({vals.shape[0]})", f"C{k}")
+        ax.set_title(f"{ALGO_LABEL.get(algo, algo)}: {TASK_LABEL.get(env, env)}")
+        ax.set_xlabel("env steps")
+        if j == 0:
+            ax.set_ylabel(ylabel)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def figure8(rows, out_png: str) -> str:
+    """Racing, position vs velocity reward: gates passed per evaluation episode (eval_metric)."""
+    plt = _plt()
+    envs = [e for e in ("DiffQuad-Racing-v0", "DiffQuad-RacingVelocity-v0") if any(r["env"] == e for r in rows)]
+    algos = _present([r for r in rows if r["env"] in envs], "algo", ALGO_ORDER)
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
+    for j, env in enumerate(envs):
+        ax = axes[0, j]
+        for k, algo in enumerate(algos):
+            grid, vals = seed_curves(rows, "env_steps", "eval_metric", smooth=1, env=env, algo=algo)
+            if grid is not None:
+                _band(ax, grid, vals, f"{ALGO_LABEL.get(algo, algo)} ({vals.shape[0]})", f"C{k}")
+        ax.set_title(TASK_LABEL.get(env, env))
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("gates passed per episode")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def figure5(csv_path: str, out_png: str) -> str:
+    """Parameter difference vs iteration, with and without the 0-step return."""
+    plt = _plt()
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for k, label in enumerate(sorted({r["objective"] for r in rows})):
+        pts = [(float(r["iteration"]), float(r["param_difference"])) for r in rows if r["objective"] == label]
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, color=f"C{k}")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("|θ_full - θ_detached|")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def summary_table(rows, variant: str = "base") -> str:
+    """Markdown: per task and algorithm, the final reward, success rate, main metric, and
+    env steps / seconds until the mean reward curve first reaches 90 % of the way from its
+    start to the best final reward of that task."""
+    rows = [r for r in rows if r["variant"] == variant]
+    lines = ["| task | algorithm | seeds | final reward | final success | final metric | steps to 90 % | "
+             "seconds to 90 % |", "|---|---|---|---|---|---|---|---|"]
+    for env in _present(rows, "env", TASK_ORDER):
+        stats = {}
+        for algo in _present([r for r in rows if r["env"] == env], "algo", ALGO_ORDER):
+            grid, vals = seed_curves(rows, "env_steps", "episode_return", env=env, algo=algo)
+            tgrid, tvals = seed_curves(rows, "wall_time", "episode_return", env=env, algo=algo)
+            if grid is None:
+                continue
+            ends = [sr[-1] for sr in _group(rows, env=env, algo=algo).values()]
+            stats[algo] = (grid, vals.mean(0), tgrid, tvals.mean(0), vals.shape[0], ends)
+        if not stats:
+            continue
+        best = max(s[1][-1] for s in stats.values())
+        for algo, (grid, mean, tgrid, tmean, n, ends) in stats.items():
+            start = mean[0]
+            thr = start + 0.9 * (best - start)
+            hit = np.flatnonzero(mean >= thr)
+            thit = np.flatnonzero(tmean >= thr)
+            steps = f"{grid[hit[0]]:,.0f}" if len(hit) else "not reached"
+            secs = f"{tgrid[thit[0]]:.0f}" if len(thit) else "not reached"
+            lines.append(f"| {TASK_LABEL.get(env, env)} | {ALGO_LABEL.get(algo, algo)} | {n} | {mean[-1]:.3g} | "
+                         f"{_mean_std(ends, 'eval_success')} | {_mean_std(ends, 'eval_metric')} | {steps} | {secs} |")
+    return "\n".join(lines)
+
+
+def _mean_std(rows, key) -> str:
+    vals = [r[key] for r in rows if math.isfinite(r[key])]
+    return f"{np.mean(vals):.3g} ± {np.std(vals):.2g}" if vals else "–"
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    """``diffenvs-train figures RESULTS.csv [...] --out DIR [--figs 4 7 8 9] [--fig5 CSV]``."""
+    parser = argparse.ArgumentParser(prog="diffenvs-train figures", description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", help="results.csv files of sweeps")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"])
+    parser.add_argument("--fig5", default=None, help="CSV of trainers.experiments.parameter_difference")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    rows = load(args.results)
+    written = []
+    variants = {r["variant"] for r in rows}
+    envs = _present(rows, "env", TASK_ORDER)
+    if "4" in args.figs and "base" in variants:
+        written.append(figure4(rows, os.path.join(args.out, "figure4.png")))
+        with open(os.path.join(args.out, "summary.md"), "w") as fh:
+            fh.write(summary_table(rows) + "\n")
+        written.append(os.path.join(args.out, "summary.md"))
+    ablations = [v for v in ("base", "no_zero_step", "no_entropy", "no_state_replay") if v in variants]
+    if "7" in args.figs and len(ablations) > 1:
+        written.append(figure_variants([r for r in rows if r["variant"] in ablations], os.path.join(
+            args.out, "figure7.png"), "abpt", ablations, envs))
+    if "8" in args.figs and any(r["env"] == "DiffQuad-RacingVelocity-v0" for r in rows):
+        written.append(figure8(rows, os.path.join(args.out, "figure8.png")))
+    lrs = sorted((v for v in variants if v.startswith("lr")), key=lambda v: -float(v[2:]))
+    if "9" in args.figs and lrs:
+        algos = _present([r for r in rows if r["variant"] in lrs], "algo", ALGO_ORDER)
+        plt = _plt()
+        fig, axes = plt.subplots(1, len(algos), figsize=(4.2 * len(algos), 3.4), squeeze=False)
+        for j, algo in enumerate(algos):
+            for k, lr in enumerate(lrs):
+                grid, vals = seed_curves(rows, "env_steps", "episode_return", env="DiffQuad-Hover-v0", algo=algo,
+                                         variant=lr)
+                if grid is not None:
+                    _band(axes[0, j], grid, vals, f"{lr[2:]} ({vals.shape[0]})", f"C{k}")
+            axes[0, j].set_title(f"{ALGO_LABEL.get(algo, algo)}: Hovering")
+            axes[0, j].set_xlabel("env steps")
+        axes[0, 0].set_ylabel("training reward")
+        axes[0, 0].legend(fontsize=8, title="learning rate")
+        fig.tight_layout()
+        path = os.path.join(args.out, "figure9.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    if args.fig5:
+        written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png")))
+    for path in written:
+        print(path)
+    return written
