@@ -13,8 +13,11 @@
 
     diffenvs-train figures benchmarks/results/figure4/results.csv --out docs/_static/results
 
-"The reward" of a run is its training ``episode_return`` (mean return of the episodes
-that ended in an iteration), smoothed over a few iterations.
+"The reward" of a run is its evaluation return (``eval_return``: the deterministic
+policy, one episode per evaluation env from fixed seeds), logged every ``eval_every``
+env steps. The training ``episode_return`` is not comparable across algorithms: ABPT's
+state replay restarts episodes in the middle, so its logged training episodes are
+partial.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def seed_curves(rows, x: str, y: str, smooth: int = 5, points: int = 100, **match):
+def seed_curves(rows, x: str, y: str, smooth: int = 1, points: int = 100, **match):
     """Common x grid and per-seed y values ``(seeds, points)`` interpolated onto it."""
     groups = _group(rows, **match)
     curves = []
@@ -119,12 +122,12 @@ def figure4(rows, out_png: str, variant: str = "base") -> str:
         for i, x in enumerate(("env_steps", "wall_time")):
             ax = axes[i, j]
             for k, algo in enumerate(algos):
-                grid, vals = seed_curves(rows, x, "episode_return", env=env, algo=algo)
+                grid, vals = seed_curves(rows, x, "eval_return", env=env, algo=algo)
                 if grid is not None:
                     _band(ax, grid, vals, f"{ALGO_LABEL.get(algo, algo)} ({vals.shape[0]})", f"C{k}")
             ax.set_xlabel("env steps" if x == "env_steps" else "wall-clock (s)")
             if j == 0:
-                ax.set_ylabel("training reward")
+                ax.set_ylabel("evaluation return")
             if i == 0:
                 ax.set_title(TASK_LABEL.get(env, env))
     axes[0, 0].legend(fontsize=8, title="algorithm (seeds)", title_fontsize=8)
@@ -134,8 +137,8 @@ def figure4(rows, out_png: str, variant: str = "base") -> str:
     return out_png
 
 
-def figure_variants(rows, out_png: str, algo: str, variants: list[str], envs: list[str], y: str = "episode_return",
-                    x: str = "env_steps", ylabel: str = "training reward") -> str:
+def figure_variants(rows, out_png: str, algo: str, variants: list[str], envs: list[str], y: str = "eval_return",
+                    x: str = "env_steps", ylabel: str = "evaluation return") -> str:
     """One panel per env, one line per variant of ``algo`` (Figures 7 and 9)."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
@@ -165,7 +168,7 @@ def figure8(rows, out_png: str) -> str:
     for j, env in enumerate(envs):
         ax = axes[0, j]
         for k, algo in enumerate(algos):
-            grid, vals = seed_curves(rows, "env_steps", "eval_metric", smooth=1, env=env, algo=algo)
+            grid, vals = seed_curves(rows, "env_steps", "eval_metric", env=env, algo=algo)
             if grid is not None:
                 _band(ax, grid, vals, f"{ALGO_LABEL.get(algo, algo)} ({vals.shape[0]})", f"C{k}")
         ax.set_title(TASK_LABEL.get(env, env))
@@ -198,17 +201,18 @@ def figure5(csv_path: str, out_png: str) -> str:
 
 
 def summary_table(rows, variant: str = "base") -> str:
-    """Markdown: per task and algorithm, the final reward, success rate, main metric, and
-    env steps / seconds until the mean reward curve first reaches 90 % of the way from its
-    start to the best final reward of that task."""
+    """Markdown: per task and algorithm, the final evaluation return (mean over seeds),
+    success rate and main metric (mean ± std over seeds), and the env steps / seconds until
+    the mean evaluation-return curve first reaches 90 % of the way from its start to the
+    best final return of that task."""
     rows = [r for r in rows if r["variant"] == variant]
-    lines = ["| task | algorithm | seeds | final reward | final success | final metric | steps to 90 % | "
+    lines = ["| task | algorithm | seeds | final eval return | final success | final metric | steps to 90 % | "
              "seconds to 90 % |", "|---|---|---|---|---|---|---|---|"]
     for env in _present(rows, "env", TASK_ORDER):
         stats = {}
         for algo in _present([r for r in rows if r["env"] == env], "algo", ALGO_ORDER):
-            grid, vals = seed_curves(rows, "env_steps", "episode_return", env=env, algo=algo)
-            tgrid, tvals = seed_curves(rows, "wall_time", "episode_return", env=env, algo=algo)
+            grid, vals = seed_curves(rows, "env_steps", "eval_return", env=env, algo=algo)
+            tgrid, tvals = seed_curves(rows, "wall_time", "eval_return", env=env, algo=algo)
             if grid is None:
                 continue
             ends = [sr[-1] for sr in _group(rows, env=env, algo=algo).values()]
@@ -264,13 +268,13 @@ def main(argv: list[str] | None = None) -> list[str]:
         fig, axes = plt.subplots(1, len(algos), figsize=(4.2 * len(algos), 3.4), squeeze=False)
         for j, algo in enumerate(algos):
             for k, lr in enumerate(lrs):
-                grid, vals = seed_curves(rows, "env_steps", "episode_return", env="DiffQuad-Hover-v0", algo=algo,
+                grid, vals = seed_curves(rows, "env_steps", "eval_return", env="DiffQuad-Hover-v0", algo=algo,
                                          variant=lr)
                 if grid is not None:
                     _band(axes[0, j], grid, vals, f"{lr[2:]} ({vals.shape[0]})", f"C{k}")
             axes[0, j].set_title(f"{ALGO_LABEL.get(algo, algo)}: Hovering")
             axes[0, j].set_xlabel("env steps")
-        axes[0, 0].set_ylabel("training reward")
+        axes[0, 0].set_ylabel("evaluation return")
         axes[0, 0].legend(fontsize=8, title="learning rate")
         fig.tight_layout()
         path = os.path.join(args.out, "figure9.png")
