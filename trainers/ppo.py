@@ -47,7 +47,7 @@ from diffenvs.wrappers.sb3 import SB3VecEnv
 from .core.checkpoint import load_checkpoint, save_checkpoint
 from .core.config import TrainConfig, apply_overrides, config_from_dict, config_to_dict
 from .core.evaluate import evaluate
-from .core.first_order import make_train_env
+from .core.first_order import begin_learning, eval_columns, make_train_env
 from .core.logger import Logger
 
 #: ``PPOConfig.activation`` names -> torch modules.
@@ -217,16 +217,7 @@ class PPO:
         ``total_steps - env_steps`` steps with ``reset_num_timesteps=False``.
         """
         cfg = self.cfg
-        logger = Logger(self.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=self.env_steps)
-        bar = None
-        if cfg.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=cfg.total_steps, initial=self.env_steps, unit="step", desc=f"{self.algo} {cfg.env_id}",
-                       dynamic_ncols=True)
-        last_eval = self.evaluate() if self.env_steps == 0 else {}
-        if last_eval:
-            logger.log({"iteration": 0, "env_steps": 0, "wall_time": 0.0, **_eval_cols(last_eval)})
+        logger, bar, last_eval = begin_learning(self, resume)
         callback = _LoopCallback(self, logger, bar, last_eval)
         try:
             remaining = cfg.total_steps - self.env_steps
@@ -381,7 +372,7 @@ class _LoopCallback(BaseCallback):
         done = tr.env_steps >= cfg.total_steps
         if done or (self.next_eval and tr.env_steps >= self.next_eval):
             self.last_eval = tr.evaluate()
-            row.update(_eval_cols(self.last_eval))
+            row.update(eval_columns(self.last_eval))
             self.next_eval = tr._next_multiple(cfg.eval_every)
         self.log.log(row)
         if done or (self.next_ckpt and tr.env_steps >= self.next_ckpt):
@@ -393,10 +384,6 @@ class _LoopCallback(BaseCallback):
                      and isinstance(v, float) and math.isfinite(v)}
             self.bar.set_postfix(shown, refresh=False)
         self.t0 = time.perf_counter()
-
-
-def _eval_cols(result: dict[str, float]) -> dict[str, float]:
-    return {k: result[k] for k in ("eval_return", "eval_success", "eval_metric") if k in result}
 
 
 def _numpy_rng_state() -> dict[str, Any]:

@@ -232,16 +232,7 @@ class FirstOrderTrainer:
     def learn(self, resume: bool = False) -> dict[str, float]:
         """Train until ``total_steps``; returns the last evaluation."""
         cfg = self.cfg
-        logger = Logger(self.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=self.env_steps)
-        bar = None
-        if cfg.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=cfg.total_steps, initial=self.env_steps, unit="step", desc=f"{self.algo} {cfg.env_id}",
-                       dynamic_ncols=True)
-        last_eval = self.evaluate() if self.env_steps == 0 else {}
-        if last_eval:
-            logger.log({"iteration": 0, "env_steps": 0, "wall_time": 0.0, **_eval_cols(last_eval)})
+        logger, bar, last_eval = begin_learning(self, resume)
         next_eval = self._next_multiple(cfg.eval_every)
         next_ckpt = self._next_multiple(cfg.checkpoint_every)
         try:
@@ -255,7 +246,7 @@ class FirstOrderTrainer:
                 done = self.env_steps >= cfg.total_steps
                 if done or (next_eval and self.env_steps >= next_eval):
                     last_eval = self.evaluate()
-                    row.update(_eval_cols(last_eval))
+                    row.update(eval_columns(last_eval))
                     next_eval = self._next_multiple(cfg.eval_every)
                 logger.log(row)
                 if done or (next_ckpt and self.env_steps >= next_ckpt):
@@ -324,5 +315,23 @@ class FirstOrderTrainer:
         return trainer
 
 
-def _eval_cols(result: dict[str, float]) -> dict[str, float]:
+def begin_learning(trainer, resume: bool):
+    """What every trainer's ``learn`` starts with: the logger, the progress bar (or
+    ``None``), and an evaluation logged at step 0 for a fresh run (``{}`` when resuming)."""
+    cfg = trainer.cfg
+    logger = Logger(trainer.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=trainer.env_steps)
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.total_steps, initial=trainer.env_steps, unit="step",
+                   desc=f"{trainer.algo} {cfg.env_id}", dynamic_ncols=True)
+    last_eval = trainer.evaluate() if trainer.env_steps == 0 else {}
+    if last_eval:
+        logger.log({"iteration": 0, "env_steps": 0, "wall_time": 0.0, **eval_columns(last_eval)})
+    return logger, bar, last_eval
+
+
+def eval_columns(result: dict[str, float]) -> dict[str, float]:
+    """The evaluation results that go into the log."""
     return {k: result[k] for k in ("eval_return", "eval_success", "eval_metric") if k in result}
