@@ -44,8 +44,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without SB3 inst
 
 from diffenvs.wrappers.sb3 import SB3VecEnv
 
-from .core.checkpoint import load_checkpoint, save_checkpoint
-from .core.config import TrainConfig, apply_overrides, config_from_dict, config_to_dict
+from .core.checkpoint import load_checkpoint, next_multiple, run_state, save_checkpoint
+from .core.config import TrainConfig, apply_overrides, config_from_dict
 from .core.evaluate import evaluate
 from .core.first_order import begin_learning, eval_columns, make_train_env
 from .core.logger import Logger
@@ -231,7 +231,7 @@ class PPO:
         return callback.last_eval
 
     def _next_multiple(self, every: int) -> int:
-        return (self.env_steps // every + 1) * every if every else 0
+        return next_multiple(self.env_steps, every)
 
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -239,16 +239,9 @@ class PPO:
         rms = self.venv.obs_rms
         model = self.model
         return {
-            "algo": self.algo,
-            "config": config_to_dict(self.cfg),
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "wall_time": self.wall_time,
-            "modules": {k: m.state_dict() for k, m in self.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            **run_state(self),
             "obs_rms": {"mean": torch.as_tensor(np.array(rms.mean, dtype=np.float64)),
                         "var": torch.as_tensor(np.array(rms.var, dtype=np.float64)), "count": float(rms.count)},
-            "torch_rng": torch.get_rng_state(),
             "numpy_rng": _numpy_rng_state(),
             "env_state": self.env.get_state().detach().clone(),
             "env_runtime": self.env.get_runtime_state(),

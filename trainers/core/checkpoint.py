@@ -34,6 +34,29 @@ def save_checkpoint(path: str, payload: dict[str, Any]) -> str:
     return path
 
 
+def run_state(trainer) -> dict[str, Any]:
+    """The checkpoint fields every trainer shares: algorithm, config, counters, modules,
+    optimizers and the torch RNG states (CUDA's too when available)."""
+    from .config import config_to_dict
+
+    return {
+        "algo": trainer.algo,
+        "config": config_to_dict(trainer.cfg),
+        "iteration": trainer.iteration,
+        "env_steps": trainer.env_steps,
+        "wall_time": trainer.wall_time,
+        "modules": {k: m.state_dict() for k, m in trainer.modules().items()},
+        "optimizers": {k: o.state_dict() for k, o in trainer.optimizers().items()},
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def next_multiple(steps: int, every: int) -> int:
+    """The next multiple of ``every`` after ``steps`` (0 when ``every`` is 0: never)."""
+    return (steps // every + 1) * every if every else 0
+
+
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (no arbitrary code execution)."""
     if not os.path.exists(path):

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig, config_from_dict, config_to_dict
+from .checkpoint import load_checkpoint, next_multiple, run_state, save_checkpoint
+from .config import TrainConfig, config_from_dict
 from .evaluate import evaluate
 from .logger import Logger
 from .networks import Actor, NetConfig
@@ -264,21 +264,13 @@ class FirstOrderTrainer:
         return last_eval
 
     def _next_multiple(self, every: int) -> int:
-        return (self.env_steps // every + 1) * every if every else 0
+        return next_multiple(self.env_steps, every)
 
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
         env = self.env
         return {
-            "algo": self.algo,
-            "config": config_to_dict(self.cfg),
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "wall_time": self.wall_time,
-            "modules": {k: m.state_dict() for k, m in self.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **run_state(self),
             "env_state": env.get_state().detach().clone(),
             "env_runtime": env.get_runtime_state(),
             "extra": self.extra_state(),
