@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import math
 import os
 from collections import defaultdict
@@ -232,6 +233,40 @@ def summary_table(rows, variant: str = "base") -> str:
     return "\n".join(lines)
 
 
+def _lower_is_better(env: str) -> bool:
+    from .core.evaluate import MAIN_METRIC
+    from .presets import TASK_OF_ENV
+
+    return MAIN_METRIC.get(TASK_OF_ENV.get(env, ""), ("", True))[1]
+
+
+def variant_table(rows, algos: list[str], variants: list[str], envs: list[str]) -> str:
+    """Markdown: per task, algorithm and variant, the final and peak mean evaluation return,
+    the final success and metric (mean ± std over seeds), and the best point of the mean
+    metric curve (lowest error, or most gates for racing) with its env steps."""
+    lines = ["| task | run | seeds | final eval return | peak of the mean return | final success | "
+             "final metric | best of the mean metric (at env steps) |", "|---|---|---|---|---|---|---|---|"]
+    for env, algo, variant in itertools.product(envs, algos, variants):
+        grid, vals = seed_curves(rows, "env_steps", "eval_return", env=env, algo=algo, variant=variant)
+        mgrid, mvals = seed_curves(rows, "env_steps", "eval_metric", env=env, algo=algo, variant=variant)
+        if grid is None:
+            continue
+        mean, mmean = vals.mean(0), mvals.mean(0)
+        i = int(np.argmin(mmean) if _lower_is_better(env) else np.argmax(mmean))
+        ends = [sr[-1] for sr in _group(rows, env=env, algo=algo, variant=variant).values()]
+        label = ALGO_LABEL.get(algo, algo) + ("" if variant == "base" else f" {variant}")
+        lines.append(f"| {TASK_LABEL.get(env, env)} | {label} | {vals.shape[0]} | {mean[-1]:.3g} | "
+                     f"{mean.max():.3g} | {_mean_std(ends, 'eval_success')} | {_mean_std(ends, 'eval_metric')} | "
+                     f"{mmean[i]:.3g} ({mgrid[i]:,.0f}) |")
+    return "\n".join(lines)
+
+
+def _write(path: str, text: str) -> str:
+    with open(path, "w") as fh:
+        fh.write(text + "\n")
+    return path
+
+
 def _mean_std(rows, key) -> str:
     vals = [r[key] for r in rows if math.isfinite(r[key])]
     return f"{np.mean(vals):.3g} ± {np.std(vals):.2g}" if vals else "–"
@@ -252,15 +287,18 @@ def main(argv: list[str] | None = None) -> list[str]:
     envs = _present(rows, "env", TASK_ORDER)
     if "4" in args.figs and "base" in variants:
         written.append(figure4(rows, os.path.join(args.out, "figure4.png")))
-        with open(os.path.join(args.out, "summary.md"), "w") as fh:
-            fh.write(summary_table(rows) + "\n")
-        written.append(os.path.join(args.out, "summary.md"))
+        written.append(_write(os.path.join(args.out, "summary.md"), summary_table(rows)))
     ablations = [v for v in ("base", "no_zero_step", "no_entropy", "no_state_replay") if v in variants]
     if "7" in args.figs and len(ablations) > 1:
-        written.append(figure_variants([r for r in rows if r["variant"] in ablations], os.path.join(
-            args.out, "figure7.png"), "abpt", ablations, envs))
+        ablation_rows = [r for r in rows if r["variant"] in ablations]
+        written.append(figure_variants(ablation_rows, os.path.join(args.out, "figure7.png"), "abpt", ablations, envs))
+        written.append(_write(os.path.join(args.out, "summary_ablation.md"),
+                              variant_table(ablation_rows, ["abpt"], ablations, envs)))
     if "8" in args.figs and any(r["env"] == "DiffQuad-RacingVelocity-v0" for r in rows):
         written.append(figure8(rows, os.path.join(args.out, "figure8.png")))
+        racing = [r for r in rows if r["variant"] == "base" and "Racing" in r["env"]]
+        written.append(_write(os.path.join(args.out, "summary_racing.md"), variant_table(
+            racing, _present(racing, "algo", ALGO_ORDER), ["base"], _present(racing, "env", TASK_ORDER))))
     lrs = sorted((v for v in variants if v.startswith("lr")), key=lambda v: -float(v[2:]))
     if "9" in args.figs and lrs:
         algos = _present([r for r in rows if r["variant"] in lrs], "algo", ALGO_ORDER)
