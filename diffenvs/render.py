@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from .fileio import atomic_path
 
 _STEP_COL = 17  # column of the episode step counter in the env state
 _RESAMPLE = getattr(Image, "Resampling", Image).BOX
@@ -680,13 +681,7 @@ def save_animation(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: f
         except ImportError as err:
             raise ImportError("writing .mp4 needs imageio with ffmpeg: pip install 'imageio[ffmpeg]' "
                               "(or save a .gif instead)") from err
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=ext, prefix=".tmp-", dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's permissions
-    try:
+    with atomic_path(path, suffix=ext) as tmp:
         if ext == ".gif":
             images = [Image.fromarray(f) for f in frames]
             images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
@@ -696,11 +691,6 @@ def save_animation(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: f
                                     macro_block_size=1) as writer:
                 for f in frames:
                     writer.append_data(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

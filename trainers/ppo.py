@@ -44,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without SB3 inst
 
 from diffenvs.wrappers.sb3 import SB3VecEnv
 
-from .core.checkpoint import load_checkpoint, next_multiple, run_state, save_checkpoint
+from .core.checkpoint import load_checkpoint, next_multiple, restore_run_state, run_state, save_checkpoint
 from .core.config import TrainConfig, apply_overrides, config_from_dict
 from .core.evaluate import evaluate
 from .core.first_order import begin_learning, eval_columns, make_train_env
@@ -256,19 +256,13 @@ class PPO:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["algo"] != self.algo:
-            raise ValueError(f"checkpoint is for {state['algo']!r}, not {self.algo!r}")
-        for k, m in self.modules().items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in self.optimizers().items():
-            o.load_state_dict(state["optimizers"][k])
+        restore_run_state(self, state)
         self.iteration, self.wall_time = int(state["iteration"]), float(state["wall_time"])
         self.model.num_timesteps = int(state["env_steps"])
         rms = self.venv.obs_rms
         rms.mean = state["obs_rms"]["mean"].double().numpy().copy()
         rms.var = state["obs_rms"]["var"].double().numpy().copy()
         rms.count = float(state["obs_rms"]["count"])
-        torch.set_rng_state(state["torch_rng"])
         _set_numpy_rng_state(state["numpy_rng"])
         self.env.set_state(state["env_state"].to(self.device))
         self.env.set_runtime_state(state["env_runtime"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import torch
+
+from diffenvs.fileio import atomic_path
 
 
 def save_checkpoint(path: str, payload: dict[str, Any]) -> str:
@@ -15,22 +16,10 @@ def save_checkpoint(path: str, payload: dict[str, Any]) -> str:
     The file is written to a temporary file in the same folder and moved into place, so
     a crash never leaves a truncated checkpoint behind.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ckpt-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, prefix=".ckpt-", suffix=".tmp") as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 
@@ -50,6 +39,20 @@ def run_state(trainer) -> dict[str, Any]:
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
+
+
+def restore_run_state(trainer, state: dict[str, Any]) -> None:
+    """Load what :func:`run_state` saved into ``trainer``: modules, optimizers, RNG states
+    (the counters are set by the trainer, which may keep them elsewhere)."""
+    if state["algo"] != trainer.algo:
+        raise ValueError(f"checkpoint is for {state['algo']!r}, not {trainer.algo!r}")
+    for k, m in trainer.modules().items():
+        m.load_state_dict(state["modules"][k])
+    for k, o in trainer.optimizers().items():
+        o.load_state_dict(state["optimizers"][k])
+    torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
 def next_multiple(steps: int, every: int) -> int:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .checkpoint import load_checkpoint, next_multiple, run_state, save_checkpoint
+from .checkpoint import load_checkpoint, next_multiple, restore_run_state, run_state, save_checkpoint
 from .config import TrainConfig, config_from_dict
 from .evaluate import evaluate
 from .logger import Logger
@@ -277,16 +277,8 @@ class FirstOrderTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["algo"] != self.algo:
-            raise ValueError(f"checkpoint is for {state['algo']!r}, not {self.algo!r}")
-        for k, m in self.modules().items():
-            m.load_state_dict(state["modules"][k])
-        for k, o in self.optimizers().items():
-            o.load_state_dict(state["optimizers"][k])
+        restore_run_state(self, state)
         self.iteration, self.env_steps, self.wall_time = state["iteration"], state["env_steps"], state["wall_time"]
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.env.set_state(state["env_state"].to(self.device))
         self.env.set_runtime_state(state["env_runtime"])
         self.load_extra_state(state["extra"])
