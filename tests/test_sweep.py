@@ -95,7 +95,10 @@ def test_figures_from_tiny_results(tmp_path):
                          env_kwargs={"max_episode_steps": 12})
     written = figures([results, "--out", str(tmp_path / "figs"), "--fig5", fig5])
     names = sorted(os.path.basename(p) for p in written)
-    assert names == ["figure4.png", "figure5.png", "figure7.png", "figure9.png", "summary.md", "summary_ablation.md"]
+    assert names == ["figure4.png", "figure5.png", "figure7.png", "figure9.png", "summary.md", "summary_ablation.md",
+                     "summary_lr.md"]
+    lr_rows = open(tmp_path / "figs" / "summary_lr.md").read().splitlines()
+    assert lr_rows[2].startswith("| BPTT | 0.001 | 2 |") and len(lr_rows) == 2 + 2  # BPTT and ABPT at lr 0.001
     table = open(tmp_path / "figs" / "summary.md").read()
     assert "| Hovering | BPTT | 2 |" in table and "| Hovering | ABPT | 2 |" in table
     assert os.path.getsize(tmp_path / "figs" / "figure4.png") > 10_000

@@ -161,6 +161,25 @@ def test_ablation_switches(tmp_path):
     trainer.learn()
 
 
+def test_abpt_actor_critic_option(tmp_path):
+    """``actor_critic="target"`` values J^N and J^0 with the target critic, not the online one."""
+    with pytest.raises(ValueError, match="actor_critic"):
+        _abpt(tmp_path, "DiffQuad-Hover-v0", actor_critic="slow")
+    trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", actor_critic="target")
+    trainer.train_iteration()  # the critic moves away from its target copy
+    ro = rollout(trainer.env, trainer.actor, trainer.norm, trainer.cfg.horizon)
+    parts = trainer.actor_objective(ro)
+    with torch.no_grad():
+        expected = trainer.critic_target(ro.obs[0], ro.actions[0]).min(0).values - trainer.alpha * ro.log_probs[0]
+        online = trainer.critic(ro.obs[0], ro.actions[0]).min(0).values - trainer.alpha * ro.log_probs[0]
+    torch.testing.assert_close(parts["j_0"].detach(), expected)
+    assert not torch.allclose(parts["j_0"].detach(), online)
+    theta = list(trainer.actor.parameters())
+    grads = torch.autograd.grad(parts["objective"].sum(), theta)
+    assert sum(g.abs().sum() for g in grads) > 0
+    assert all(p.grad is None for p in trainer.critic_target.parameters())
+
+
 def test_state_replay_starts_episodes_from_visited_states(tmp_path):
     trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", replay_prob=1.0)
     trainer.train_iteration()

@@ -51,6 +51,9 @@ class ABPTConfig(SHACConfig):
         alpha_lr: learning rate of log κ (one Adam step per iteration, so κ has to follow
             the policy's entropy within about a hundred iterations; see the Hover results
             page in the docs for 0.1 vs 0.01).
+        actor_critic: which critic values the actor's returns J^N and J^0: ``"online"``
+            (the critic being fitted, default) or ``"target"`` (its soft-updated copy, as
+            SHAC does for its terminal values; both are held fixed in the actor step).
     """
 
     zero_step: bool = True
@@ -61,6 +64,11 @@ class ABPTConfig(SHACConfig):
     init_alpha: float = 0.005
     target_entropy: float | None = None
     alpha_lr: float = 0.1
+    actor_critic: str = "online"
+
+    def __post_init__(self):
+        if self.actor_critic not in ("online", "target"):
+            raise ValueError(f"unknown actor_critic {self.actor_critic!r}; choose 'online' or 'target'")
 
 
 class StateBuffer:
@@ -160,11 +168,12 @@ class ABPT(SHAC):
     def actor_objective(self, ro) -> dict[str, Tensor]:
         """Per-env ``J^N``, ``J^0`` and the objective ``(J^N + J^0) / 2`` (or ``J^N`` alone)."""
         # N-step return with differentiable terminal values from the current critics.
-        next_values = self.soft_value(ro.next_obs, self.critic) * (~ro.terminated)
+        critic = self.critic if self.cfg.actor_critic == "online" else self.critic_target
+        next_values = self.soft_value(ro.next_obs, critic) * (~ro.terminated)
         j_n = discounted_return(ro.rewards, ro.dones, next_values, self.cfg.gamma)
         out = {"j_n": j_n, "next_values": next_values}
         if self.cfg.zero_step:
-            out["j_0"] = self.critic(ro.obs[0], ro.actions[0]).min(0).values - self.alpha * ro.log_probs[0]
+            out["j_0"] = critic(ro.obs[0], ro.actions[0]).min(0).values - self.alpha * ro.log_probs[0]
             out["objective"] = 0.5 * (j_n + out["j_0"])
         else:
             out["objective"] = j_n

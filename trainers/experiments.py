@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None):
     f5.add_argument("--seed", type=int, default=0)
     f5.add_argument("--num-envs", type=int, default=100)
     f5.add_argument("--out", required=True)
+    f5.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's; use 1 when other jobs share the cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = parameter_difference(args.env, tuple(args.detach), args.iterations, args.seed, args.out,
                                 num_envs=args.num_envs)
     print(f"{len(rows)} rows -> {args.out}")

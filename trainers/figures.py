@@ -222,14 +222,41 @@ def summary_table(rows, variant: str = "base") -> str:
             continue
         best = max(s[1][-1] for s in stats.values())
         for algo, (grid, mean, tgrid, tmean, n, ends) in stats.items():
-            start = mean[0]
-            thr = start + 0.9 * (best - start)
-            hit = np.flatnonzero(mean >= thr)
-            thit = np.flatnonzero(tmean >= thr)
-            steps = f"{grid[hit[0]]:,.0f}" if len(hit) else "not reached"
-            secs = f"{tgrid[thit[0]]:.0f}" if len(thit) else "not reached"
+            thr = mean[0] + 0.9 * (best - mean[0])
+            steps, secs = _first_hit(grid, mean, thr, "{:,.0f}"), _first_hit(tgrid, tmean, thr, "{:.0f}")
             lines.append(f"| {TASK_LABEL.get(env, env)} | {ALGO_LABEL.get(algo, algo)} | {n} | {mean[-1]:.3g} | "
                          f"{_mean_std(ends, 'eval_success')} | {_mean_std(ends, 'eval_metric')} | {steps} | {secs} |")
+    return "\n".join(lines)
+
+
+def _first_hit(grid, mean, threshold: float, fmt: str) -> str:
+    """``grid`` at the first point where the mean curve reaches ``threshold``, formatted."""
+    hit = np.flatnonzero(mean >= threshold)
+    return fmt.format(grid[hit[0]]) if len(hit) else "not reached"
+
+
+def lr_table(rows, lrs: list[str], env: str = "DiffQuad-Hover-v0") -> str:
+    """Markdown for Figure 9: per algorithm and learning rate (variants ``lr<value>``), the
+    final evaluation return (mean over seeds, and the worst–best seed), the final metric
+    (mean ± std), and the env steps until the mean curve first gets 90 % of the way from
+    its start to the best final mean return of any algorithm and rate."""
+    stats = {}
+    for algo, lr in itertools.product(_present(rows, "algo", ALGO_ORDER), lrs):
+        grid, vals = seed_curves(rows, "env_steps", "eval_return", env=env, algo=algo, variant=lr)
+        if grid is not None:
+            ends = [sr[-1] for sr in _group(rows, env=env, algo=algo, variant=lr).values()]
+            stats[algo, lr] = (grid, vals, ends)
+    if not stats:
+        return ""
+    best = max(v[1].mean(0)[-1] for v in stats.values())
+    lines = ["| algorithm | learning rate | seeds | final eval return (worst – best seed) | final metric | "
+             "steps to 90 % |", "|---|---|---|---|---|---|"]
+    for (algo, lr), (grid, vals, ends) in stats.items():
+        mean = vals.mean(0)
+        steps = _first_hit(grid, mean, mean[0] + 0.9 * (best - mean[0]), "{:,.0f}")
+        lines.append(f"| {ALGO_LABEL.get(algo, algo)} | {lr[2:]} | {vals.shape[0]} | {mean[-1]:.3g} "
+                     f"({vals[:, -1].min():.3g} – {vals[:, -1].max():.3g}) | {_mean_std(ends, 'eval_metric')} | "
+                     f"{steps} |")
     return "\n".join(lines)
 
 
@@ -319,6 +346,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
+        written.append(_write(os.path.join(args.out, "summary_lr.md"),
+                              lr_table([r for r in rows if r["variant"] in lrs], lrs)))
     if args.fig5:
         written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png")))
     for path in written:
