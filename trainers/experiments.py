@@ -7,7 +7,16 @@ value kept, their gradient cut, mimicking non-differentiable rewards). The dista
 ``|θ_full - θ_detached|`` between the two actors is recorded after every iteration,
 with and without the 0-step return.
 
+The parameter distance mixes the gradient bias with Adam's per-coordinate normalisation
+and with how far the two runs drift apart, so ``gradient_bias`` measures the bias itself:
+one ABPT run trains on the full reward, and every few iterations the actor gradient of
+each objective is computed twice at the same parameters, from the same env states with
+the same action noise, once on the full reward and once with the terms detached; the
+rows record the relative error ``|g_detached - g_full| / |g_full|`` and the cosine
+between the two.
+
     python -m trainers.experiments figure5 --out benchmarks/results/figure5.csv
+    python -m trainers.experiments gradient-bias --out benchmarks/results/figure5_gradient.csv
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import os
 import torch
 
 from . import make_trainer
+from .core.first_order import rollout
 
 OBJECTIVES = {"N-step + 0-step (ABPT)": {"zero_step": True}, "N-step only (no 0-step)": {"zero_step": False}}
 
@@ -46,32 +56,81 @@ def parameter_difference(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, .
                 trainer.train_iteration()
             diff = float(torch.linalg.vector_norm(_flat(full.actor) - _flat(part.actor)))
             rows.append({"objective": label, "iteration": it, "param_difference": diff})
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["objective", "iteration", "param_difference"])
-            writer.writeheader()
-            writer.writerows(rows)
+    _write_csv(out, rows)
     return rows
+
+
+def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = ("position",),
+                  iterations: int = 40, probe_every: int = 2, seed: int = 0, out: str | None = None,
+                  **settings) -> list[dict]:
+    """Rows ``(objective, iteration, relative_error, cosine)``; also written to ``out`` (CSV)."""
+    settings = {"progress": False, "tensorboard": False, "log_dir": os.devnull, "eval_every": 0, **settings}
+    trainer = make_trainer("abpt", env_id=env_id, seed=seed, zero_step=True, **settings)
+    env, theta = trainer.env, list(trainer.actor.parameters())
+    unknown = sorted(set(detach) - set(env.task.reward_term_names))
+    if unknown:
+        raise ValueError(f"unknown reward term(s) {unknown}; the {env.task.name} task has {env.task.reward_term_names}")
+    rows = []
+    for it in range(1, iterations + 1):
+        trainer.train_iteration()
+        if it % probe_every:
+            continue
+        state, runtime = env.get_state().detach().clone(), env.get_runtime_state()
+        grads: dict[tuple[str, bool], torch.Tensor] = {}
+        for detached in (False, True):
+            env.set_state(state)
+            env.set_runtime_state(runtime)
+            env.detach_reward_terms = tuple(detach) if detached else ()
+            torch.manual_seed(seed * 100_003 + it)  # the same action noise in both rollouts
+            parts = trainer.actor_objective(rollout(env, trainer.actor, trainer.norm, trainer.cfg.horizon))
+            for label, objective in ((_LABELS[0], 0.5 * (parts["j_n"] + parts["j_0"])), (_LABELS[1], parts["j_n"])):
+                g = torch.autograd.grad(objective.mean(), theta, retain_graph=True)
+                grads[label, detached] = torch.cat([x.flatten() for x in g])
+        env.detach_reward_terms = ()
+        env.set_state(state)
+        env.set_runtime_state(runtime)
+        for label in _LABELS:
+            full, part = grads[label, False], grads[label, True]
+            rel = float(torch.linalg.vector_norm(part - full) / torch.linalg.vector_norm(full).clamp_min(1e-30))
+            cos = float(torch.nn.functional.cosine_similarity(part, full, dim=0))
+            rows.append({"objective": label, "iteration": it, "relative_error": rel, "cosine": cos})
+    _write_csv(out, rows)
+    return rows
+
+
+_LABELS = tuple(OBJECTIVES)
+
+
+def _write_csv(out: str | None, rows: list[dict]) -> None:
+    if not out or not rows:
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def main(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(description="trainers experiments")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    f5 = sub.add_parser("figure5", help="parameter difference, full vs partly detached rewards")
-    f5.add_argument("--env", default="DiffQuad-Hover-v0")
-    f5.add_argument("--detach", nargs="+", default=["position"])
-    f5.add_argument("--iterations", type=int, default=40)
-    f5.add_argument("--seed", type=int, default=0)
-    f5.add_argument("--num-envs", type=int, default=100)
-    f5.add_argument("--out", required=True)
-    f5.add_argument("--threads", type=int, default=None,
-                    help="torch threads (default: torch's; use 1 when other jobs share the cores)")
+    commands = {"figure5": (parameter_difference, "parameter difference, full vs partly detached rewards"),
+                "gradient-bias": (gradient_bias, "actor-gradient error from detached reward terms, per objective")}
+    for name, (_, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--env", default="DiffQuad-Hover-v0")
+        p.add_argument("--detach", nargs="+", default=["position"])
+        p.add_argument("--iterations", type=int, default=40)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--num-envs", type=int, default=100)
+        p.add_argument("--out", required=True)
+        p.add_argument("--threads", type=int, default=None,
+                       help="torch threads (default: torch's; use 1 when other jobs share the cores)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = parameter_difference(args.env, tuple(args.detach), args.iterations, args.seed, args.out,
-                                num_envs=args.num_envs)
+    fn = commands[args.cmd][0]
+    rows = fn(args.env, tuple(args.detach), args.iterations, seed=args.seed, out=args.out, num_envs=args.num_envs)
     print(f"{len(rows)} rows -> {args.out}")
     return rows
 

@@ -182,19 +182,24 @@ def figure8(rows, out_png: str) -> str:
     return out_png
 
 
-def figure5(csv_path: str, out_png: str) -> str:
-    """Parameter difference vs iteration, with and without the 0-step return."""
+def figure5(csv_path: str, out_png: str, gradient_csv: str | None = None) -> str:
+    """Parameter difference vs iteration, with and without the 0-step return; with
+    ``gradient_csv`` (from :func:`trainers.experiments.gradient_bias`) a second panel shows
+    the relative error of the actor gradient caused by the detached terms."""
     plt = _plt()
-    with open(csv_path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for k, label in enumerate(sorted({r["objective"] for r in rows})):
-        pts = [(float(r["iteration"]), float(r["param_difference"])) for r in rows if r["objective"] == label]
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, color=f"C{k}")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("|θ_full - θ_detached|")
-    ax.legend(fontsize=8)
+    panels = [(csv_path, "param_difference", "|θ_full - θ_detached|")]
+    if gradient_csv:
+        panels.append((gradient_csv, "relative_error", "|g_detached - g_full| / |g_full|"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False)
+    for ax, (path, key, ylabel) in zip(axes[0], panels):
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        for k, label in enumerate(sorted({r["objective"] for r in rows})):
+            pts = sorted((float(r["iteration"]), float(r[key])) for r in rows if r["objective"] == label)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, color=f"C{k}")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
@@ -306,6 +311,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--out", required=True)
     parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"])
     parser.add_argument("--fig5", default=None, help="CSV of trainers.experiments.parameter_difference")
+    parser.add_argument("--fig5-gradient", default=None, help="CSV of trainers.experiments.gradient_bias")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     rows = load(args.results)
@@ -349,7 +355,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         written.append(_write(os.path.join(args.out, "summary_lr.md"),
                               lr_table([r for r in rows if r["variant"] in lrs], lrs)))
     if args.fig5:
-        written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png")))
+        written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png"), args.fig5_gradient))
     for path in written:
         print(path)
     return written
