@@ -31,9 +31,14 @@ def test_expand_and_spec_files():
     assert len(runs) == 6 and runs[-1].preset == "no_zero_step"
     with pytest.raises(ValueError, match="unknown spec key"):
         expand({**spec(), "algo": ["x"]})
+    more_seeds = expand(spec(variants=[{"name": "base"}, {"name": "x", "algos": ["abpt"], "seeds": [5, 6, 7]}]))
+    assert [r.seed for r in more_seeds if r.variant == "x"] == [5, 6, 7]
+    with pytest.raises(ValueError, match="unknown key"):
+        expand(spec(variants=[{"name": "x", "seed": [1]}]))
     root = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "sweeps")
     counts = {name: len(expand(load_spec(os.path.join(root, name)))) for name in sorted(os.listdir(root))}
-    assert counts == {"figure4.toml": 48, "figure7.toml": 36, "figure8.toml": 12, "figure9.toml": 60}
+    assert counts == {"figure4.toml": 48, "figure7.toml": 36, "figure8.toml": 12, "figure9.toml": 60,
+                      "racing_abpt.toml": 19, "tracking_long.toml": 2}
 
 
 def test_tiny_sweep_is_resumable_and_gathers_one_table(tmp_path):

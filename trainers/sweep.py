@@ -21,6 +21,7 @@ A spec is a TOML or JSON file (or a dict)::
     # preset = "no_zero_step"        # per-variant preset
     # algos = ["abpt"]               # restrict the variant to some algorithms
     # envs = [...]                   # ... or envs
+    # seeds = [0, 1, 2, 3, 4]        # ... or other seeds
 
 Every run is ``diffenvs-train ALGO --env ENV --seed S ...`` in its own process, logging
 to ``OUT/runs/<variant>/<algo>/<env>/s<seed>/``. A run that finished has ``done.json``
@@ -106,6 +107,12 @@ def expand(spec: dict[str, Any]) -> list[Run]:
     unknown = sorted(set(spec) - known)
     if unknown:
         raise ValueError(f"unknown spec key(s) {unknown}; valid: {sorted(known)}")
+    variant_keys = {"name", "algos", "envs", "seeds", "preset", "settings", "total_steps"}
+    for variant in spec.get("variants") or []:
+        bad = sorted(set(variant) - variant_keys)
+        if bad or "name" not in variant:
+            raise ValueError(f"variant {variant.get('name', '(unnamed)')!r}: unknown key(s) {bad} or no name; "
+                             f"valid keys: {sorted(variant_keys)}")
     budgets = spec.get("total_steps", {})
     if isinstance(budgets, int):
         budgets = {"default": budgets}
@@ -114,7 +121,7 @@ def expand(spec: dict[str, Any]) -> list[Run]:
         algos = variant.get("algos", spec["algos"])
         envs = variant.get("envs", spec["envs"])
         # Seeds outermost: the first seed of every (env, algo) finishes first.
-        for seed, env, algo in itertools.product(spec.get("seeds", [0]), envs, algos):
+        for seed, env, algo in itertools.product(variant.get("seeds", spec.get("seeds", [0])), envs, algos):
             steps = variant.get("total_steps", budgets.get(algo, budgets.get("default", 1_000_000)))
             settings = {**spec.get("settings", {}), **variant.get("settings", {})}
             runs.append(Run(variant["name"], algo, env, int(seed), int(steps), variant.get("preset", spec.get(
