@@ -116,4 +116,9 @@ def test_figures_from_tiny_results(tmp_path):
     table = open(tmp_path / "figs" / "summary.md").read()
     assert "| Hovering | BPTT | 2 |" in table and "| Hovering | ABPT | 2 |" in table
     assert os.path.getsize(tmp_path / "figs" / "figure4.png") > 10_000
+    written = figures([results, "--out", str(tmp_path / "figs"), "--figs", "abpt-variants",
+                       "--envs", "DiffQuad-Hover-v0"])
+    assert sorted(os.path.basename(p) for p in written) == ["abpt_variants_hover.png", "summary_abpt_variants.md"]
+    table = open(tmp_path / "figs" / "summary_abpt_variants.md").read()
+    assert "| Hovering | ABPT | 2 |" in table and "| Hovering | ABPT no_zero_step | 2 |" in table
     collect(out)  # idempotent

@@ -12,8 +12,8 @@ and with how far the two runs drift apart, so ``gradient_bias`` measures the bia
 one ABPT run trains on the full reward, and every few iterations the actor gradient of
 each objective is computed twice at the same parameters, from the same env states with
 the same action noise, once on the full reward and once with the terms detached; the
-rows record the relative error ``|g_detached - g_full| / |g_full|`` and the cosine
-between the two.
+rows record the relative error ``|g_detached - g_full| / |g_full|``, the cosine between
+the two, and the size of the 0-step gradient next to the N-step one.
 
     python -m trainers.experiments figure5 --out benchmarks/results/figure5.csv
     python -m trainers.experiments gradient-bias --out benchmarks/results/figure5_gradient.csv
@@ -63,7 +63,8 @@ def parameter_difference(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, .
 def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = ("position",),
                   iterations: int = 40, probe_every: int = 2, seed: int = 0, out: str | None = None,
                   **settings) -> list[dict]:
-    """Rows ``(objective, iteration, relative_error, cosine)``; also written to ``out`` (CSV)."""
+    """Rows ``(objective, iteration, relative_error, cosine, zero_step_to_n_step_norm)``, the
+    last being ``|∇J^0| / |∇J^N|`` on the full reward; also written to ``out`` (CSV)."""
     settings = {"progress": False, "tensorboard": False, "log_dir": os.devnull, "eval_every": 0, **settings}
     trainer = make_trainer("abpt", env_id=env_id, seed=seed, zero_step=True, **settings)
     env, theta = trainer.env, list(trainer.actor.parameters())
@@ -83,17 +84,22 @@ def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = (
             env.detach_reward_terms = tuple(detach) if detached else ()
             torch.manual_seed(seed * 100_003 + it)  # the same action noise in both rollouts
             parts = trainer.actor_objective(rollout(env, trainer.actor, trainer.norm, trainer.cfg.horizon))
-            for label, objective in ((_LABELS[0], 0.5 * (parts["j_n"] + parts["j_0"])), (_LABELS[1], parts["j_n"])):
+            for label, objective in ((_LABELS[0], 0.5 * (parts["j_n"] + parts["j_0"])), (_LABELS[1], parts["j_n"]),
+                                     ("j_0", parts["j_0"])):
                 g = torch.autograd.grad(objective.mean(), theta, retain_graph=True)
                 grads[label, detached] = torch.cat([x.flatten() for x in g])
         env.detach_reward_terms = ()
         env.set_state(state)
         env.set_runtime_state(runtime)
+        # How large the 0-step gradient is next to the N-step one (full reward).
+        ratio = float(torch.linalg.vector_norm(grads["j_0", False])
+                      / torch.linalg.vector_norm(grads[_LABELS[1], False]).clamp_min(1e-30))
         for label in _LABELS:
             full, part = grads[label, False], grads[label, True]
             rel = float(torch.linalg.vector_norm(part - full) / torch.linalg.vector_norm(full).clamp_min(1e-30))
             cos = float(torch.nn.functional.cosine_similarity(part, full, dim=0))
-            rows.append({"objective": label, "iteration": it, "relative_error": rel, "cosine": cos})
+            rows.append({"objective": label, "iteration": it, "relative_error": rel, "cosine": cos,
+                         "zero_step_to_n_step_norm": ratio})
     _write_csv(out, rows)
     return rows
 

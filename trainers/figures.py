@@ -7,6 +7,8 @@
 * Figure 8: racing with the position-based vs the velocity-based reward, gates passed per
   evaluation episode, per algorithm.
 * Figure 9: learning rates on Hover (variants named ``lr<value>``), per algorithm.
+* ``abpt-variants``: every ABPT variant present, one panel each against ``base`` (for
+  investigation sweeps such as ``benchmarks/sweeps/racing_abpt.toml``), with a table.
 * Figure 5: parameter difference between training on fully differentiable rewards and on
   rewards with parts detached, with and without the 0-step return (a CSV written by
   :func:`trainers.experiments.parameter_difference`).
@@ -154,6 +156,36 @@ def figure_variants(rows, out_png: str, algo: str, variants: list[str], envs: li
         if j == 0:
             ax.set_ylabel(ylabel)
     axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def figure_compare_to_base(rows, out_png: str, algo: str, env: str, y: str = "eval_return",
+                           ylabel: str = "evaluation return", cols: int = 4) -> str:
+    """One small panel per variant of ``algo`` on ``env``, each against the ``base``
+    variant in grey (for investigation sweeps with many variants)."""
+    plt = _plt()
+    names = sorted({r["variant"] for r in rows if r["algo"] == algo and r["env"] == env} - {"base"})
+    nrows = max(1, math.ceil(len(names) / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols, 2.9 * nrows), squeeze=False, sharey=True)
+    base_grid, base_vals = seed_curves(rows, "env_steps", y, env=env, algo=algo, variant="base")
+    for ax, name in itertools.zip_longest(axes.flat, names):
+        if name is None:
+            ax.axis("off")
+            continue
+        if base_grid is not None:
+            _band(ax, base_grid, base_vals, f"base ({base_vals.shape[0]})", "0.5")
+        grid, vals = seed_curves(rows, "env_steps", y, env=env, algo=algo, variant=name)
+        _band(ax, grid, vals, f"{name} ({vals.shape[0]})", "C0")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in axes[-1]:
+        ax.set_xlabel("env steps")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    fig.suptitle(f"{ALGO_LABEL.get(algo, algo)}: {TASK_LABEL.get(env, env)}")
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
@@ -312,9 +344,12 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"])
     parser.add_argument("--fig5", default=None, help="CSV of trainers.experiments.parameter_difference")
     parser.add_argument("--fig5-gradient", default=None, help="CSV of trainers.experiments.gradient_bias")
+    parser.add_argument("--envs", nargs="+", default=None, help="only these env ids")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     rows = load(args.results)
+    if args.envs:
+        rows = [r for r in rows if r["env"] in args.envs]
     written = []
     variants = {r["variant"] for r in rows}
     envs = _present(rows, "env", TASK_ORDER)
@@ -354,6 +389,15 @@ def main(argv: list[str] | None = None) -> list[str]:
         written.append(path)
         written.append(_write(os.path.join(args.out, "summary_lr.md"),
                               lr_table([r for r in rows if r["variant"] in lrs], lrs)))
+    if "abpt-variants" in args.figs:  # every ABPT variant present (e.g. an investigation sweep)
+        abpt = [r for r in rows if r["algo"] == "abpt"]
+        names = sorted({r["variant"] for r in abpt}, key=lambda v: (v != "base", v))
+        for env in _present(abpt, "env", TASK_ORDER):
+            stem = env.removeprefix("DiffQuad-").removesuffix("-v0").lower()
+            written.append(figure_compare_to_base(abpt, os.path.join(args.out, f"abpt_variants_{stem}.png"), "abpt",
+                                                  env))
+        written.append(_write(os.path.join(args.out, "summary_abpt_variants.md"),
+                              variant_table(abpt, ["abpt"], names, _present(abpt, "env", TASK_ORDER))))
     if args.fig5:
         written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png"), args.fig5_gradient))
     for path in written:
