@@ -100,11 +100,11 @@ def test_figures_from_tiny_results(tmp_path):
                          env_kwargs={"max_episode_steps": 12})
     fig5_gradient = str(tmp_path / "figure5_gradient.csv")
     rows = gradient_bias(iterations=2, probe_every=1, out=fig5_gradient, num_envs=4, horizon=8, critic_updates=2)
-    assert [r["iteration"] for r in rows] == [1, 1, 2, 2]
+    assert [r["iteration"] for r in rows] == [1, 1, 1, 2, 2, 2]
     assert all(0 < r["relative_error"] and -1 <= r["cosine"] <= 1 for r in rows)
     # Nothing detached: both probe rollouts start from the same states with the same noise.
     same = gradient_bias(detach=(), iterations=1, probe_every=1, num_envs=4, horizon=8, critic_updates=2)
-    assert [r["relative_error"] for r in same] == [0.0, 0.0]
+    assert [r["relative_error"] for r in same] == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="unknown reward term"):
         gradient_bias(detach=("gate",), iterations=1, num_envs=4, horizon=8)
     written = figures([results, "--out", str(tmp_path / "figs"), "--fig5", fig5, "--fig5-gradient", fig5_gradient])
