@@ -86,7 +86,7 @@ def test_ray_backend_on_a_local_ray_instance(tmp_path):
     assert {r["algo"] for r in read(path)} == {"bptt"}
 
 
-def test_figures_from_tiny_results(tmp_path):
+def test_figures_from_tiny_results(tmp_path, monkeypatch):
     from trainers.experiments import gradient_bias, parameter_difference
     from trainers.figures import main as figures
 
@@ -121,4 +121,9 @@ def test_figures_from_tiny_results(tmp_path):
     assert sorted(os.path.basename(p) for p in written) == ["abpt_variants_hover.png", "summary_abpt_variants.md"]
     table = open(tmp_path / "figs" / "summary_abpt_variants.md").read()
     assert "| Hovering | ABPT | 2 |" in table and "| Hovering | ABPT no_zero_step | 2 |" in table
+    # The console script exits 0 (it used to pass main()'s return value to sys.exit).
+    from trainers.cli import console
+
+    monkeypatch.setattr("sys.argv", ["diffenvs-train", "figures", "--out", str(tmp_path / "f5"), "--fig5", fig5])
+    assert console() == 0 and os.path.exists(tmp_path / "f5" / "figure5.png")
     collect(out)  # idempotent

@@ -1,5 +1,7 @@
 """``python -m trainers`` = ``diffenvs-train``."""
 
-from .cli import main
+import sys
 
-main()
+from .cli import console
+
+sys.exit(console())

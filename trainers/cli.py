@@ -180,9 +180,15 @@ def main(argv: list[str] | None = None):
     return train(args)
 
 
+def console() -> int:
+    """Console entry point: runs :func:`main` and exits 0 (errors raise, and exit non-zero)."""
+    main()
+    return 0
+
+
 def _rounded(result: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in result.items() if isinstance(v, float)}
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main() and 0)
+    sys.exit(console())

@@ -339,7 +339,7 @@ def _mean_std(rows, key) -> str:
 def main(argv: list[str] | None = None) -> list[str]:
     """``diffenvs-train figures RESULTS.csv [...] --out DIR [--figs 4 7 8 9] [--fig5 CSV]``."""
     parser = argparse.ArgumentParser(prog="diffenvs-train figures", description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="+", help="results.csv files of sweeps")
+    parser.add_argument("results", nargs="*", help="results.csv files of sweeps (none for Figure 5 alone)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"])
     parser.add_argument("--fig5", default=None, help="CSV of trainers.experiments.parameter_difference")
