@@ -110,7 +110,9 @@ def test_figures_from_tiny_results(tmp_path, monkeypatch):
     written = figures([results, "--out", str(tmp_path / "figs"), "--fig5", fig5, "--fig5-gradient", fig5_gradient])
     names = sorted(os.path.basename(p) for p in written)
     assert names == ["figure4.png", "figure5.png", "figure7.png", "figure9.png", "summary.md", "summary_ablation.md",
-                     "summary_lr.md"]
+                     "summary_fig5.md", "summary_lr.md"]
+    fig5_table = open(tmp_path / "figs" / "summary_fig5.md").read()
+    assert "| N-step + 0-step (ABPT) |" in fig5_table and "over 2 probes" in fig5_table
     lr_rows = open(tmp_path / "figs" / "summary_lr.md").read().splitlines()
     assert lr_rows[2].startswith("| BPTT | 0.001 | 2 |") and len(lr_rows) == 2 + 2  # BPTT and ABPT at lr 0.001
     table = open(tmp_path / "figs" / "summary.md").read()

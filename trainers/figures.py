@@ -223,12 +223,15 @@ def figure5(csv_path: str, out_png: str, gradient_csv: str | None = None) -> str
     if gradient_csv:
         panels.append((gradient_csv, "relative_error", "|g_detached - g_full| / |g_full|"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False)
+    colors: dict[str, str] = {}  # one colour per objective across the panels
     for ax, (path, key, ylabel) in zip(axes[0], panels):
         with open(path, newline="") as fh:
             rows = list(csv.DictReader(fh))
-        for k, label in enumerate(sorted({r["objective"] for r in rows})):
+        labels = list(dict.fromkeys(r["objective"] for r in rows))  # in file order: ABPT first
+        for label in labels:
             pts = sorted((float(r["iteration"]), float(r[key])) for r in rows if r["objective"] == label)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, color=f"C{k}")
+            color = colors.setdefault(label, f"C{len(colors)}")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, color=color)
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
@@ -236,6 +239,32 @@ def figure5(csv_path: str, out_png: str, gradient_csv: str | None = None) -> str
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
+
+
+def figure5_table(csv_path: str, gradient_csv: str | None = None) -> str:
+    """Markdown for Figure 5: per objective, the final parameter difference and (with
+    ``gradient_csv``) the mean and median relative gradient error and cosine over the probes."""
+    def read(path):
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    params, grads = read(csv_path), read(gradient_csv) if gradient_csv else []
+    labels = list(dict.fromkeys([r["objective"] for r in params] + [r["objective"] for r in grads]))
+    lines = ["| objective | final parameter difference | gradient probes | relative error, mean (median) | "
+             "cosine, mean (median) |", "|---|---|---|---|---|"]
+    for label in labels:
+        p = [r for r in params if r["objective"] == label]
+        final = f"{float(max(p, key=lambda r: int(r['iteration']))['param_difference']):.3g}" if p else "–"
+        g = [r for r in grads if r["objective"] == label]
+        rel, cos = (np.array([float(r[k]) for r in g]) for k in ("relative_error", "cosine"))
+        stats = (f"{len(g)} | {rel.mean():.3g} ({np.median(rel):.3g}) | {cos.mean():.3g} ({np.median(cos):.3g})"
+                 if g else "– | – | –")
+        lines.append(f"| {label} | {final} | {stats} |")
+    if grads:
+        ratio = np.array([float(r["zero_step_to_n_step_norm"]) for r in grads if r["objective"] == labels[0]])
+        lines.append(f"\n|∇J^0| / |∇J^N| on the full reward: median {np.median(ratio):.3g}, "
+                     f"mean {ratio.mean():.3g} over {len(ratio)} probes.")
+    return "\n".join(lines)
 
 
 def summary_table(rows, variant: str = "base") -> str:
@@ -400,6 +429,7 @@ def main(argv: list[str] | None = None) -> list[str]:
                               variant_table(abpt, ["abpt"], names, _present(abpt, "env", TASK_ORDER))))
     if args.fig5:
         written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png"), args.fig5_gradient))
+        written.append(_write(os.path.join(args.out, "summary_fig5.md"), figure5_table(args.fig5, args.fig5_gradient)))
     for path in written:
         print(path)
     return written
