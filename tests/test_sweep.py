@@ -95,9 +95,10 @@ def test_figures_from_tiny_results(tmp_path, monkeypatch):
              variants=[{"name": "base"}, {"name": "no_zero_step", "algos": ["abpt"], "preset": "no_zero_step"},
                        {"name": "lr0.001", "settings": {"lr": 0.001}}])
     results = run_sweep(s, out, workers=2)
-    fig5 = str(tmp_path / "figure5.csv")
-    parameter_difference(iterations=2, out=fig5, num_envs=4, horizon=8, critic_updates=2,
-                         env_kwargs={"max_episode_steps": 12})
+    fig5 = [str(tmp_path / f"figure5_s{seed}.csv") for seed in (0, 1)]  # one CSV per seed
+    for seed, path in enumerate(fig5):
+        parameter_difference(iterations=2, seed=seed, out=path, num_envs=4, horizon=8, critic_updates=2,
+                             env_kwargs={"max_episode_steps": 12})
     fig5_gradient = str(tmp_path / "figure5_gradient.csv")
     rows = gradient_bias(iterations=2, probe_every=1, out=fig5_gradient, num_envs=4, horizon=8, critic_updates=2)
     assert [r["iteration"] for r in rows] == [1, 1, 1, 2, 2, 2]
@@ -107,12 +108,12 @@ def test_figures_from_tiny_results(tmp_path, monkeypatch):
     assert [r["relative_error"] for r in same] == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="unknown reward term"):
         gradient_bias(detach=("gate",), iterations=1, num_envs=4, horizon=8)
-    written = figures([results, "--out", str(tmp_path / "figs"), "--fig5", fig5, "--fig5-gradient", fig5_gradient])
+    written = figures([results, "--out", str(tmp_path / "figs"), "--fig5", *fig5, "--fig5-gradient", fig5_gradient])
     names = sorted(os.path.basename(p) for p in written)
     assert names == ["figure4.png", "figure5.png", "figure7.png", "figure9.png", "summary.md", "summary_ablation.md",
                      "summary_fig5.md", "summary_lr.md"]
     fig5_table = open(tmp_path / "figs" / "summary_fig5.md").read()
-    assert "| N-step + 0-step (ABPT) |" in fig5_table and "over 2 probes" in fig5_table
+    assert "| N-step + 0-step (ABPT) | 2 |" in fig5_table and "over 2 probes" in fig5_table
     lr_rows = open(tmp_path / "figs" / "summary_lr.md").read().splitlines()
     assert lr_rows[2].startswith("| BPTT | 0.001 | 2 |") and len(lr_rows) == 2 + 2  # BPTT and ABPT at lr 0.001
     table = open(tmp_path / "figs" / "summary.md").read()
@@ -126,6 +127,6 @@ def test_figures_from_tiny_results(tmp_path, monkeypatch):
     # The console script exits 0 (it used to pass main()'s return value to sys.exit).
     from trainers.cli import console
 
-    monkeypatch.setattr("sys.argv", ["diffenvs-train", "figures", "--out", str(tmp_path / "f5"), "--fig5", fig5])
+    monkeypatch.setattr("sys.argv", ["diffenvs-train", "figures", "--out", str(tmp_path / "f5"), "--fig5", fig5[0]])
     assert console() == 0 and os.path.exists(tmp_path / "f5" / "figure5.png")
     collect(out)  # idempotent

@@ -15,8 +15,11 @@ the same action noise, once on the full reward and once with the terms detached;
 rows record the relative error ``|g_detached - g_full| / |g_full|``, the cosine between
 the two, and the size of the 0-step gradient next to the N-step one.
 
-    python -m trainers.experiments figure5 --out benchmarks/results/figure5.csv
-    python -m trainers.experiments gradient-bias --out benchmarks/results/figure5_gradient.csv
+    python -m trainers.experiments figure5 --seed 0 --out benchmarks/results/figure5/params_s0.csv
+    python -m trainers.experiments gradient-bias --seed 0 --out benchmarks/results/figure5/gradient_s0.csv
+
+(one process per seed; ``diffenvs-train figures --fig5 ... --fig5-gradient ...`` takes
+the CSVs of all seeds).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def _flat(module: torch.nn.Module) -> torch.Tensor:
 
 def parameter_difference(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = ("position",),
                          iterations: int = 40, seed: int = 0, out: str | None = None, **settings) -> list[dict]:
-    """Rows ``(objective, iteration, param_difference)``; also written to ``out`` (CSV) if given."""
+    """Rows ``(objective, seed, iteration, param_difference)``; also written to ``out`` (CSV) if given."""
     rows = []
     base = dict(progress=False, tensorboard=False, log_dir=os.devnull, eval_every=0, seed=seed)
     base.update(settings)
@@ -58,7 +61,7 @@ def parameter_difference(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, .
                 torch.manual_seed(seed * 100_003 + it)  # same action noise and minibatches in both copies
                 trainer.train_iteration()
             diff = float(torch.linalg.vector_norm(_flat(full.actor) - _flat(part.actor)))
-            rows.append({"objective": label, "iteration": it, "param_difference": diff})
+            rows.append({"objective": label, "seed": seed, "iteration": it, "param_difference": diff})
     _write_csv(out, rows)
     return rows
 
@@ -66,7 +69,7 @@ def parameter_difference(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, .
 def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = ("position",),
                   iterations: int = 40, probe_every: int = 2, seed: int = 0, out: str | None = None,
                   **settings) -> list[dict]:
-    """Rows ``(objective, iteration, relative_error, cosine, zero_step_to_n_step_norm)``, the
+    """Rows ``(objective, seed, iteration, relative_error, cosine, zero_step_to_n_step_norm)``, the
     last being ``|∇J^0| / |∇J^N|`` on the full reward; also written to ``out`` (CSV)."""
     settings = {"progress": False, "tensorboard": False, "log_dir": os.devnull, "eval_every": 0, **settings}
     trainer = make_trainer("abpt", env_id=env_id, seed=seed, zero_step=True, **settings)
@@ -100,7 +103,7 @@ def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = (
             full, part = ((1 - w) * grads["j_n", d] + w * grads["j_0", d] for d in (False, True))
             rel = float(torch.linalg.vector_norm(part - full) / torch.linalg.vector_norm(full).clamp_min(1e-30))
             cos = float(torch.nn.functional.cosine_similarity(part, full, dim=0))
-            rows.append({"objective": label, "iteration": it, "relative_error": rel, "cosine": cos,
+            rows.append({"objective": label, "seed": seed, "iteration": it, "relative_error": rel, "cosine": cos,
                          "zero_step_to_n_step_norm": ratio})
     _write_csv(out, rows)
     return rows

@@ -214,24 +214,39 @@ def figure8(rows, out_png: str) -> str:
     return out_png
 
 
-def figure5(csv_path: str, out_png: str, gradient_csv: str | None = None) -> str:
+def _read_csvs(paths: str | list[str] | None) -> list[dict]:
+    rows = []
+    for path in [paths] if isinstance(paths, str) else (paths or []):
+        with open(path, newline="") as fh:
+            rows.extend(csv.DictReader(fh))
+    return rows
+
+
+def _by_seed(rows, label: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(iterations, values (seeds, iterations))`` of one objective, on the iterations all seeds share."""
+    series = defaultdict(dict)
+    for r in rows:
+        if r["objective"] == label:
+            series[r.get("seed", "0")][int(r["iteration"])] = float(r[key])
+    common = sorted(set.intersection(*(set(v) for v in series.values())))
+    return np.array(common, dtype=float), np.array([[v[i] for i in common] for v in series.values()])
+
+
+def figure5(csv_paths: str | list[str], out_png: str, gradient_csvs: str | list[str] | None = None) -> str:
     """Parameter difference vs iteration, with and without the 0-step return; with
-    ``gradient_csv`` (from :func:`trainers.experiments.gradient_bias`) a second panel shows
-    the relative error of the actor gradient caused by the detached terms."""
+    ``gradient_csvs`` (from :func:`trainers.experiments.gradient_bias`) a second panel shows
+    the relative error of the actor gradient caused by the detached terms. One CSV per
+    seed: mean over seeds, the best and worst seed shaded."""
     plt = _plt()
-    panels = [(csv_path, "param_difference", "|θ_full - θ_detached|")]
-    if gradient_csv:
-        panels.append((gradient_csv, "relative_error", "|g_detached - g_full| / |g_full|"))
+    panels = [(_read_csvs(csv_paths), "param_difference", "|θ_full - θ_detached|")]
+    if gradient_csvs:
+        panels.append((_read_csvs(gradient_csvs), "relative_error", "|g_detached - g_full| / |g_full|"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False)
     colors: dict[str, str] = {}  # one colour per objective across the panels
-    for ax, (path, key, ylabel) in zip(axes[0], panels):
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        labels = list(dict.fromkeys(r["objective"] for r in rows))  # in file order: ABPT first
-        for label in labels:
-            pts = sorted((float(r["iteration"]), float(r[key])) for r in rows if r["objective"] == label)
-            color = colors.setdefault(label, f"C{len(colors)}")
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, color=color)
+    for ax, (rows, key, ylabel) in zip(axes[0], panels):
+        for label in dict.fromkeys(r["objective"] for r in rows):  # in file order: ABPT first
+            grid, vals = _by_seed(rows, label, key)
+            _band(ax, grid, vals, f"{label} ({vals.shape[0]})", colors.setdefault(label, f"C{len(colors)}"))
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
@@ -241,25 +256,24 @@ def figure5(csv_path: str, out_png: str, gradient_csv: str | None = None) -> str
     return out_png
 
 
-def figure5_table(csv_path: str, gradient_csv: str | None = None) -> str:
-    """Markdown for Figure 5: per objective, the final parameter difference and (with
-    ``gradient_csv``) the mean and median relative gradient error and cosine over the probes."""
-    def read(path):
-        with open(path, newline="") as fh:
-            return list(csv.DictReader(fh))
-
-    params, grads = read(csv_path), read(gradient_csv) if gradient_csv else []
+def figure5_table(csv_paths: str | list[str], gradient_csvs: str | list[str] | None = None) -> str:
+    """Markdown for Figure 5: per objective, the final parameter difference (mean ± std over
+    seeds) and, with ``gradient_csvs``, the mean and median relative gradient error and
+    cosine over all probes of all seeds."""
+    params, grads = _read_csvs(csv_paths), _read_csvs(gradient_csvs)
     labels = list(dict.fromkeys([r["objective"] for r in params] + [r["objective"] for r in grads]))
-    lines = ["| objective | final parameter difference | gradient probes | relative error, mean (median) | "
-             "cosine, mean (median) |", "|---|---|---|---|---|"]
+    lines = ["| objective | seeds | final parameter difference | gradient probes | relative error, mean (median) | "
+             "cosine, mean (median) |", "|---|---|---|---|---|---|"]
     for label in labels:
-        p = [r for r in params if r["objective"] == label]
-        final = f"{float(max(p, key=lambda r: int(r['iteration']))['param_difference']):.3g}" if p else "–"
+        final, seeds = "–", "–"
+        if any(r["objective"] == label for r in params):
+            _, vals = _by_seed(params, label, "param_difference")
+            final, seeds = f"{vals[:, -1].mean():.3g} ± {vals[:, -1].std():.2g}", str(vals.shape[0])
         g = [r for r in grads if r["objective"] == label]
         rel, cos = (np.array([float(r[k]) for r in g]) for k in ("relative_error", "cosine"))
         stats = (f"{len(g)} | {rel.mean():.3g} ({np.median(rel):.3g}) | {cos.mean():.3g} ({np.median(cos):.3g})"
                  if g else "– | – | –")
-        lines.append(f"| {label} | {final} | {stats} |")
+        lines.append(f"| {label} | {seeds} | {final} | {stats} |")
     if grads:
         ratio = np.array([float(r["zero_step_to_n_step_norm"]) for r in grads if r["objective"] == labels[0]])
         lines.append(f"\n|∇J^0| / |∇J^N| on the full reward: median {np.median(ratio):.3g}, "
@@ -371,8 +385,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("results", nargs="*", help="results.csv files of sweeps (none for Figure 5 alone)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"])
-    parser.add_argument("--fig5", default=None, help="CSV of trainers.experiments.parameter_difference")
-    parser.add_argument("--fig5-gradient", default=None, help="CSV of trainers.experiments.gradient_bias")
+    parser.add_argument("--fig5", nargs="+", default=None,
+                        help="CSVs (one per seed) of trainers.experiments.parameter_difference")
+    parser.add_argument("--fig5-gradient", nargs="+", default=None,
+                        help="CSVs (one per seed) of trainers.experiments.gradient_bias")
     parser.add_argument("--envs", nargs="+", default=None, help="only these env ids")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
