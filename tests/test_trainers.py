@@ -10,8 +10,9 @@ import diffenvs
 from trainers import make_config, make_trainer
 from trainers.core.checkpoint import load_checkpoint
 from trainers.core.evaluate import evaluate
-from trainers.core.first_order import make_train_env, rollout
+from trainers.core.first_order import rollout
 from trainers.core.logger import COLUMNS
+from trainers.core.loop import make_train_env
 from trainers.core.returns import discounted_return
 
 FIRST_ORDER = ["bptt", "shac", "abpt"]

@@ -31,6 +31,7 @@ import sys
 from typing import Any
 
 from . import ALGORITHMS, make_config, trainer_class
+from .core.loop import default_log_dir
 from .presets import PRESET_NAMES, preset
 
 
@@ -98,7 +99,7 @@ def train(args) -> dict[str, float]:
     settings = _settings(args)
     cls = trainer_class(args.command)
     cfg = make_config(args.command, args.env, None if args.preset in ("none", "") else args.preset, **settings)
-    log_dir = cfg.log_dir or os.path.join("runs", f"{args.command}-{cfg.env_id}-s{cfg.seed}")
+    log_dir = default_log_dir(args.command, cfg)
     ckpt = os.path.join(log_dir, "checkpoint.pt")
     if args.resume:
         if not os.path.exists(ckpt):
@@ -121,7 +122,7 @@ def train(args) -> dict[str, float]:
 def evaluate_checkpoint(args) -> dict[str, float]:
     from .core.checkpoint import load_checkpoint
     from .core.evaluate import evaluate
-    from .core.first_order import make_train_env
+    from .core.loop import make_train_env
 
     state = load_checkpoint(args.checkpoint)
     cls = trainer_class(state["algo"])

@@ -3,8 +3,8 @@
 The comparison baseline of the ABPT paper (Table 3). The batched env is handed to SB3
 through :class:`diffenvs.wrappers.sb3.SB3VecEnv` (one torch batch, no copies of the
 simulation) and :class:`~stable_baselines3.common.vec_env.VecNormalize` (observations
-only, so returns are logged raw). Everything around SB3's update is the same as for the
-first-order trainers (:class:`trainers.core.first_order.FirstOrderTrainer`): the
+only, so returns are logged raw). Everything around SB3's update is shared with the
+first-order trainers (:mod:`trainers.core.loop`): the
 ``progress.csv``/TensorBoard schema of :mod:`trainers.core.logger`, the deterministic
 evaluation of :func:`trainers.core.evaluate.evaluate`, ``weights_only`` checkpoints
 written atomically, :meth:`PPO.from_checkpoint` and ``learn(resume=True)``.
@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -44,11 +43,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without SB3 inst
 
 from diffenvs.wrappers.sb3 import SB3VecEnv
 
-from .core.checkpoint import load_checkpoint, next_multiple, restore_run_state, run_state, save_checkpoint
-from .core.config import TrainConfig, apply_overrides, config_from_dict
-from .core.evaluate import evaluate
-from .core.first_order import begin_learning, eval_columns, make_train_env
-from .core.logger import Logger
+from .core.checkpoint import restore_run_state, run_state
+from .core.config import TrainConfig
+from .core.loop import LoopState, TrainerBase, begin_learning, end_iteration, make_train_env
 
 #: ``PPOConfig.activation`` names -> torch modules.
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU,
@@ -108,7 +105,7 @@ class PPOConfig(TrainConfig):
     log_std_init: float = -0.5
 
 
-class PPO:
+class PPO(TrainerBase):
     """SB3 PPO with the first-order trainers' interface (``learn``, ``evaluate``,
     ``policy``, ``save``, ``from_checkpoint``).
 
@@ -116,7 +113,7 @@ class PPO:
         cfg: the run's :class:`PPOConfig`.
         env: an optional batched env (a :class:`diffenvs.DiffQuadVectorEnv` or a wrapper
             of one, e.g. :class:`~trainers.residual.ResidualEnv`); by default
-            :func:`~trainers.core.first_order.make_train_env` builds it from ``cfg``.
+            :func:`~trainers.core.loop.make_train_env` builds it from ``cfg``.
 
     Attributes:
         env: the batched env being trained on.
@@ -160,10 +157,7 @@ class PPO:
         self.model._last_obs = self.venv.reset()
         self.model._last_episode_starts = np.ones(self.venv.num_envs, dtype=bool)
         self.model._last_original_obs = self.venv.get_original_obs()
-        self.iteration = 0
-        self.wall_time = 0.0
-        self._eval_env = None
-        self.log_dir = cfg.log_dir or os.path.join("runs", f"{self.algo}-{cfg.env_id}-s{cfg.seed}")
+        self._init_loop()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -202,12 +196,6 @@ class PPO:
         return action.to(device=obs.device, dtype=dtype)
 
     # --------------------------------------------------------------------- loop
-    def evaluate(self) -> dict[str, float]:
-        """Evaluate the deterministic policy (:func:`trainers.core.evaluate.evaluate`)."""
-        if self._eval_env is None:
-            self._eval_env = make_train_env(self.cfg, num_envs=self.cfg.eval_envs)
-        return evaluate(self.policy, self._eval_env, seed=self.cfg.seed + 10_000)
-
     def learn(self, resume: bool = False) -> dict[str, float]:
         """Train until ``total_steps``; returns the last evaluation.
 
@@ -216,22 +204,15 @@ class PPO:
         from the trainer's state: SB3's ``learn`` runs the remaining
         ``total_steps - env_steps`` steps with ``reset_num_timesteps=False``.
         """
-        cfg = self.cfg
-        logger, bar, last_eval = begin_learning(self, resume)
-        callback = _LoopCallback(self, logger, bar, last_eval)
+        loop = begin_learning(self, resume)
         try:
-            remaining = cfg.total_steps - self.env_steps
+            remaining = self.cfg.total_steps - self.env_steps
             if remaining > 0:
-                self.model.learn(total_timesteps=remaining, callback=callback, log_interval=None,
+                self.model.learn(total_timesteps=remaining, callback=_LoopCallback(self, loop), log_interval=None,
                                  reset_num_timesteps=False, progress_bar=False)
         finally:
-            if bar is not None:
-                bar.close()
-            logger.close()
-        return callback.last_eval
-
-    def _next_multiple(self, every: int) -> int:
-        return next_multiple(self.env_steps, every)
+            loop.close()
+        return loop.last_eval
 
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -243,8 +224,6 @@ class PPO:
             "obs_rms": {"mean": torch.as_tensor(np.array(rms.mean, dtype=np.float64)),
                         "var": torch.as_tensor(np.array(rms.var, dtype=np.float64)), "count": float(rms.count)},
             "numpy_rng": _numpy_rng_state(),
-            "env_state": self.env.get_state().detach().clone(),
-            "env_runtime": self.env.get_runtime_state(),
             "extra": {
                 "n_updates": int(model._n_updates),
                 # SB3's next observation (normalised) and episode starts, stored as they are so
@@ -264,8 +243,6 @@ class PPO:
         rms.var = state["obs_rms"]["var"].double().numpy().copy()
         rms.count = float(state["obs_rms"]["count"])
         _set_numpy_rng_state(state["numpy_rng"])
-        self.env.set_state(state["env_state"].to(self.device))
-        self.env.set_runtime_state(state["env_runtime"])
         extra = state.get("extra", {})
         self.model._n_updates = int(extra.get("n_updates", 0))
         n = self.venv.num_envs
@@ -281,20 +258,6 @@ class PPO:
         starts = extra.get("last_episode_starts")
         self.model._last_episode_starts = starts.numpy().astype(bool) if starts is not None else np.ones(n, bool)
 
-    def save(self, path: str) -> str:
-        """Write an atomic, ``weights_only``-loadable checkpoint."""
-        return save_checkpoint(path, self.state_dict())
-
-    @classmethod
-    def from_checkpoint(cls, path: str, **overrides):
-        """Rebuild a trainer (same config, optionally overridden) and restore its state;
-        ``learn(resume=True)`` then continues to the (new) ``total_steps``."""
-        state = load_checkpoint(path)
-        cfg = apply_overrides(config_from_dict(cls.Config, state["config"]), overrides)
-        trainer = cls(cfg)
-        trainer.load_state_dict(state)
-        return trainer
-
 
 class _LoopCallback(BaseCallback):
     """Our loop around SB3's: one log row per rollout + update, evaluation, checkpoints, progress bar.
@@ -304,17 +267,13 @@ class _LoopCallback(BaseCallback):
     when the update's losses are in SB3's logger.
     """
 
-    def __init__(self, trainer: PPO, logger: Logger, bar, last_eval: dict[str, float]):
+    def __init__(self, trainer: PPO, loop: LoopState):
         super().__init__(verbose=0)
         self.trainer = trainer
-        self.log = logger
-        self.bar = bar
-        self.last_eval = last_eval
+        self.loop = loop
         self.pending = False
         self.returns: list[float] = []
         self.lengths: list[float] = []
-        self.next_eval = trainer._next_multiple(trainer.cfg.eval_every)
-        self.next_ckpt = trainer._next_multiple(trainer.cfg.checkpoint_every)
         self.t0 = time.perf_counter()
 
     def _on_training_start(self) -> None:
@@ -341,7 +300,7 @@ class _LoopCallback(BaseCallback):
             self._end_iteration()
 
     def _end_iteration(self) -> None:
-        tr, cfg = self.trainer, self.trainer.cfg
+        tr = self.trainer
         tr.wall_time += time.perf_counter() - self.t0
         tr.iteration += 1
         self.pending = False
@@ -356,20 +315,7 @@ class _LoopCallback(BaseCallback):
             row["critic_loss"] = float(values["train/value_loss"])
             row["entropy"] = -float(values["train/entropy_loss"])
         row["lr"] = float(tr.model.policy.optimizer.param_groups[0]["lr"])
-        done = tr.env_steps >= cfg.total_steps
-        if done or (self.next_eval and tr.env_steps >= self.next_eval):
-            self.last_eval = tr.evaluate()
-            row.update(eval_columns(self.last_eval))
-            self.next_eval = tr._next_multiple(cfg.eval_every)
-        self.log.log(row)
-        if done or (self.next_ckpt and tr.env_steps >= self.next_ckpt):
-            tr.save(os.path.join(tr.log_dir, "checkpoint.pt"))
-            self.next_ckpt = tr._next_multiple(cfg.checkpoint_every)
-        if self.bar is not None:
-            self.bar.update(tr.env_steps - self.bar.n)
-            shown = {k: f"{v:.3g}" for k, v in row.items() if k in ("episode_return", "eval_metric")
-                     and isinstance(v, float) and math.isfinite(v)}
-            self.bar.set_postfix(shown, refresh=False)
+        end_iteration(tr, self.loop, row)
         self.t0 = time.perf_counter()
 
 

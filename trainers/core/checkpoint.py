@@ -25,7 +25,7 @@ def save_checkpoint(path: str, payload: dict[str, Any]) -> str:
 
 def run_state(trainer) -> dict[str, Any]:
     """The checkpoint fields every trainer shares: algorithm, config, counters, modules,
-    optimizers and the torch RNG states (CUDA's too when available)."""
+    optimizers, the torch RNG states (CUDA's too when available) and the env's state."""
     from .config import config_to_dict
 
     return {
@@ -38,12 +38,14 @@ def run_state(trainer) -> dict[str, Any]:
         "optimizers": {k: o.state_dict() for k, o in trainer.optimizers().items()},
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "env_state": trainer.env.get_state().detach().clone(),
+        "env_runtime": trainer.env.get_runtime_state(),
     }
 
 
 def restore_run_state(trainer, state: dict[str, Any]) -> None:
     """Load what :func:`run_state` saved into ``trainer``: modules, optimizers, RNG states
-    (the counters are set by the trainer, which may keep them elsewhere)."""
+    and the env's state (the counters are set by the trainer, which may keep them elsewhere)."""
     if state["algo"] != trainer.algo:
         raise ValueError(f"checkpoint is for {state['algo']!r}, not {trainer.algo!r}")
     for k, m in trainer.modules().items():
@@ -53,6 +55,8 @@ def restore_run_state(trainer, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch_rng"])
     if state.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
+    trainer.env.set_state(state["env_state"].to(trainer.device))
+    trainer.env.set_runtime_state(state["env_runtime"])
 
 
 def next_multiple(steps: int, every: int) -> int:

@@ -7,7 +7,6 @@ Each algorithm subclasses :class:`FirstOrderTrainer` and implements
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -15,10 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .checkpoint import load_checkpoint, next_multiple, restore_run_state, run_state, save_checkpoint
-from .config import TrainConfig, config_from_dict
-from .evaluate import evaluate
-from .logger import Logger
+from .checkpoint import restore_run_state, run_state
+from .config import TrainConfig
+from .loop import TrainerBase, begin_learning, end_iteration, make_train_env
 from .networks import Actor, NetConfig
 from .normalizer import RunningNorm
 
@@ -94,25 +92,7 @@ def rollout(env, actor: Actor, norm, horizon: int, record_states: bool = False) 
                    stack["terminated"], stack["next_obs"], stack["raw"], stack["states"], stack["ret"], stack["len"])
 
 
-def make_train_env(cfg: TrainConfig, num_envs: int | None = None):
-    """The batched env of a config: ``gym.make_vec`` plus the residual wrapper if asked for."""
-    import gymnasium as gym
-
-    import diffenvs  # noqa: F401  (registers the ids)
-
-    kwargs = dict(cfg.env_kwargs)
-    kwargs.setdefault("device", cfg.device)
-    if cfg.compile:
-        kwargs["compile"] = True
-    env = gym.make_vec(cfg.env_id, num_envs=num_envs or cfg.num_envs, **kwargs)
-    if cfg.residual:
-        from ..residual import ResidualEnv, load_anchor
-
-        env = ResidualEnv(env, load_anchor(cfg.residual, env))
-    return env
-
-
-class FirstOrderTrainer:
+class FirstOrderTrainer(TrainerBase):
     """Training loop shared by the first-order algorithms.
 
     Subclasses set ``algo`` and ``Config``, build their extra networks in
@@ -140,11 +120,8 @@ class FirstOrderTrainer:
         self.actor = Actor(self.obs_dim, self.act_dim, net).to(self.device)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.build()
-        self.iteration = 0
         self.env_steps = 0
-        self.wall_time = 0.0
-        self._eval_env = None
-        self.log_dir = cfg.log_dir or os.path.join("runs", f"{self.algo}-{cfg.env_id}-s{cfg.seed}")
+        self._init_loop()
 
     # --------------------------------------------------------------- to override
     def build(self) -> None:
@@ -197,15 +174,12 @@ class FirstOrderTrainer:
         if not loss.requires_grad:  # e.g. rewards made only of non-differentiable terms
             return 0.0
         loss.backward()
-        params = list(self.actor.parameters())
-        grads = [p.grad for p in params if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads else \
-            torch.zeros(())
+        # One pass computes the norm (returned before clipping) and clips; inf: no clipping.
+        max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.actor.parameters(), max_norm)
         if not torch.isfinite(norm):  # a diverged rollout: skip the update rather than corrupt the actor
             self.actor_opt.zero_grad(set_to_none=True)
             return float("nan")
-        if self.cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
         self.actor_opt.step()
         return float(norm)
 
@@ -223,99 +197,26 @@ class FirstOrderTrainer:
                 "episode_length": float(ro.episode_lengths[finished].float().mean())}
 
     # --------------------------------------------------------------------- loop
-    def evaluate(self) -> dict[str, float]:
-        """Evaluate the deterministic policy (:func:`trainers.core.evaluate.evaluate`)."""
-        if self._eval_env is None:
-            self._eval_env = make_train_env(self.cfg, num_envs=self.cfg.eval_envs)
-        return evaluate(self.policy, self._eval_env, seed=self.cfg.seed + 10_000)
-
     def learn(self, resume: bool = False) -> dict[str, float]:
         """Train until ``total_steps``; returns the last evaluation."""
-        cfg = self.cfg
-        logger, bar, last_eval = begin_learning(self, resume)
-        next_eval = self._next_multiple(cfg.eval_every)
-        next_ckpt = self._next_multiple(cfg.checkpoint_every)
+        loop = begin_learning(self, resume)
         try:
-            while self.env_steps < cfg.total_steps:
+            while self.env_steps < self.cfg.total_steps:
                 t0 = time.perf_counter()
                 stats = self.train_iteration()
                 self.wall_time += time.perf_counter() - t0
                 self.iteration += 1
-                row = {"iteration": self.iteration, "env_steps": self.env_steps, "wall_time": self.wall_time,
-                       **stats}
-                done = self.env_steps >= cfg.total_steps
-                if done or (next_eval and self.env_steps >= next_eval):
-                    last_eval = self.evaluate()
-                    row.update(eval_columns(last_eval))
-                    next_eval = self._next_multiple(cfg.eval_every)
-                logger.log(row)
-                if done or (next_ckpt and self.env_steps >= next_ckpt):
-                    self.save(os.path.join(self.log_dir, "checkpoint.pt"))
-                    next_ckpt = self._next_multiple(cfg.checkpoint_every)
-                if bar is not None:
-                    bar.update(self.env_steps - bar.n)
-                    shown = {k: f"{v:.3g}" for k, v in row.items() if k in ("episode_return", "eval_metric")
-                             and isinstance(v, float) and math.isfinite(v)}
-                    bar.set_postfix(shown, refresh=False)
+                end_iteration(self, loop, {"iteration": self.iteration, "env_steps": self.env_steps,
+                                           "wall_time": self.wall_time, **stats})
         finally:
-            if bar is not None:
-                bar.close()
-            logger.close()
-        return last_eval
-
-    def _next_multiple(self, every: int) -> int:
-        return next_multiple(self.env_steps, every)
+            loop.close()
+        return loop.last_eval
 
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        env = self.env
-        return {
-            **run_state(self),
-            "env_state": env.get_state().detach().clone(),
-            "env_runtime": env.get_runtime_state(),
-            "extra": self.extra_state(),
-        }
+        return {**run_state(self), "extra": self.extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         restore_run_state(self, state)
         self.iteration, self.env_steps, self.wall_time = state["iteration"], state["env_steps"], state["wall_time"]
-        self.env.set_state(state["env_state"].to(self.device))
-        self.env.set_runtime_state(state["env_runtime"])
         self.load_extra_state(state["extra"])
-
-    def save(self, path: str) -> str:
-        """Write an atomic, ``weights_only``-loadable checkpoint."""
-        return save_checkpoint(path, self.state_dict())
-
-    @classmethod
-    def from_checkpoint(cls, path: str, **overrides):
-        """Rebuild a trainer (same config, optionally overridden) and restore its state."""
-        from .config import apply_overrides
-
-        state = load_checkpoint(path)
-        cfg = apply_overrides(config_from_dict(cls.Config, state["config"]), overrides)
-        trainer = cls(cfg)
-        trainer.load_state_dict(state)
-        return trainer
-
-
-def begin_learning(trainer, resume: bool):
-    """What every trainer's ``learn`` starts with: the logger, the progress bar (or
-    ``None``), and an evaluation logged at step 0 for a fresh run (``{}`` when resuming)."""
-    cfg = trainer.cfg
-    logger = Logger(trainer.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=trainer.env_steps)
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.total_steps, initial=trainer.env_steps, unit="step",
-                   desc=f"{trainer.algo} {cfg.env_id}", dynamic_ncols=True)
-    last_eval = trainer.evaluate() if trainer.env_steps == 0 else {}
-    if last_eval:
-        logger.log({"iteration": 0, "env_steps": 0, "wall_time": 0.0, **eval_columns(last_eval)})
-    return logger, bar, last_eval
-
-
-def eval_columns(result: dict[str, float]) -> dict[str, float]:
-    """The evaluation results that go into the log."""
-    return {k: result[k] for k in ("eval_return", "eval_success", "eval_metric") if k in result}

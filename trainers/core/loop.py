@@ -1,0 +1,144 @@
+"""What every trainer (the first-order ones and PPO) shares around its updates: the env it
+trains on, evaluation, the log / evaluation / checkpoint schedule, and checkpoint files.
+
+A trainer's ``learn`` is::
+
+    loop = begin_learning(self, resume)
+    try:
+        while ...:                       # one rollout + update per iteration
+            ...
+            end_iteration(self, loop, row)
+    finally:
+        loop.close()
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .checkpoint import load_checkpoint, next_multiple, save_checkpoint
+from .config import TrainConfig, apply_overrides, config_from_dict
+from .evaluate import evaluate
+from .logger import Logger
+
+
+def make_train_env(cfg: TrainConfig, num_envs: int | None = None):
+    """The batched env of a config: ``gym.make_vec`` plus the residual wrapper if asked for."""
+    import gymnasium as gym
+
+    import diffenvs  # noqa: F401  (registers the ids)
+
+    kwargs = dict(cfg.env_kwargs)
+    kwargs.setdefault("device", cfg.device)
+    if cfg.compile:
+        kwargs["compile"] = True
+    env = gym.make_vec(cfg.env_id, num_envs=num_envs or cfg.num_envs, **kwargs)
+    if cfg.residual:
+        from ..residual import ResidualEnv, load_anchor
+
+        env = ResidualEnv(env, load_anchor(cfg.residual, env))
+    return env
+
+
+def default_log_dir(algo: str, cfg: TrainConfig) -> str:
+    """``cfg.log_dir``, or ``runs/<algo>-<env_id>-s<seed>``."""
+    return cfg.log_dir or os.path.join("runs", f"{algo}-{cfg.env_id}-s{cfg.seed}")
+
+
+class TrainerBase:
+    """Evaluation, the schedule and checkpoint files, for trainers that define ``algo``,
+    ``Config``, ``cfg``, ``policy``, ``env_steps`` and ``state_dict``/``load_state_dict``."""
+
+    algo: ClassVar[str]
+    Config: ClassVar[type[TrainConfig]] = TrainConfig
+
+    def _init_loop(self) -> None:
+        self.iteration = 0
+        self.wall_time = 0.0
+        self._eval_env = None
+        self.log_dir = default_log_dir(self.algo, self.cfg)
+
+    def evaluate(self) -> dict[str, float]:
+        """Evaluate the deterministic policy (:func:`trainers.core.evaluate.evaluate`)."""
+        if self._eval_env is None:
+            self._eval_env = make_train_env(self.cfg, num_envs=self.cfg.eval_envs)
+        return evaluate(self.policy, self._eval_env, seed=self.cfg.seed + 10_000)
+
+    def _next_multiple(self, every: int) -> int:
+        return next_multiple(self.env_steps, every)
+
+    def save(self, path: str) -> str:
+        """Write an atomic, ``weights_only``-loadable checkpoint."""
+        return save_checkpoint(path, self.state_dict())
+
+    @classmethod
+    def from_checkpoint(cls, path: str, **overrides):
+        """Rebuild a trainer (same config, optionally overridden) and restore its state;
+        ``learn(resume=True)`` then continues to the (new) ``total_steps``."""
+        state = load_checkpoint(path)
+        cfg = apply_overrides(config_from_dict(cls.Config, state["config"]), overrides)
+        trainer = cls(cfg)
+        trainer.load_state_dict(state)
+        return trainer
+
+
+@dataclass
+class LoopState:
+    """The logger, progress bar (or ``None``), last evaluation and next scheduled steps."""
+
+    logger: Logger
+    bar: Any
+    last_eval: dict[str, float]
+    next_eval: int
+    next_ckpt: int
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.logger.close()
+
+
+def begin_learning(trainer, resume: bool) -> LoopState:
+    """What every trainer's ``learn`` starts with: the logger, the progress bar, the
+    schedule, and an evaluation logged at step 0 for a fresh run (``{}`` when resuming)."""
+    cfg = trainer.cfg
+    logger = Logger(trainer.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=trainer.env_steps)
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.total_steps, initial=trainer.env_steps, unit="step",
+                   desc=f"{trainer.algo} {cfg.env_id}", dynamic_ncols=True)
+    last_eval = trainer.evaluate() if trainer.env_steps == 0 else {}
+    if last_eval:
+        logger.log({"iteration": 0, "env_steps": 0, "wall_time": 0.0, **eval_columns(last_eval)})
+    return LoopState(logger, bar, last_eval, trainer._next_multiple(cfg.eval_every),
+                     trainer._next_multiple(cfg.checkpoint_every))
+
+
+def end_iteration(trainer, loop: LoopState, row: dict[str, Any]) -> None:
+    """After an iteration: evaluate when due (always at the end), log ``row``, write the
+    checkpoint when due (always at the end), and move the progress bar."""
+    cfg = trainer.cfg
+    done = trainer.env_steps >= cfg.total_steps
+    if done or (loop.next_eval and trainer.env_steps >= loop.next_eval):
+        loop.last_eval = trainer.evaluate()
+        row.update(eval_columns(loop.last_eval))
+        loop.next_eval = trainer._next_multiple(cfg.eval_every)
+    loop.logger.log(row)
+    if done or (loop.next_ckpt and trainer.env_steps >= loop.next_ckpt):
+        trainer.save(os.path.join(trainer.log_dir, "checkpoint.pt"))
+        loop.next_ckpt = trainer._next_multiple(cfg.checkpoint_every)
+    if loop.bar is not None:
+        loop.bar.update(trainer.env_steps - loop.bar.n)
+        shown = {k: f"{v:.3g}" for k, v in row.items() if k in ("episode_return", "eval_metric")
+                 and isinstance(v, float) and math.isfinite(v)}
+        loop.bar.set_postfix(shown, refresh=False)
+
+
+def eval_columns(result: dict[str, float]) -> dict[str, float]:
+    """The evaluation results that go into the log."""
+    return {k: result[k] for k in ("eval_return", "eval_success", "eval_metric") if k in result}
