@@ -25,13 +25,14 @@ the CSVs of all seeds).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 
 import torch
+from torch.nn.utils import parameters_to_vector
 
 from . import make_trainer
 from .core.first_order import rollout
+from .core.logger import write_csv
 
 OBJECTIVES = {"N-step + 0-step (ABPT)": {"zero_step": True}, "N-step only (no 0-step)": {"zero_step": False}}
 # gradient_bias: objective = (1 - w) J^N + w J^0; w = 0.5 is ABPT's eq. 9, and 0.9 shows
@@ -39,22 +40,24 @@ OBJECTIVES = {"N-step + 0-step (ABPT)": {"zero_step": True}, "N-step only (no 0-
 MIXES = {"N-step + 0-step (ABPT)": 0.5, "N-step only (no 0-step)": 0.0, "0.1 N-step + 0.9 0-step": 0.9}
 
 
+# Quiet, unlogged trainers: the experiments record their own rows.
+_QUIET = {"progress": False, "tensorboard": False, "log_dir": os.devnull, "eval_every": 0}
+
+
 def _flat(module: torch.nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().flatten() for p in module.parameters()])
+    return parameters_to_vector(module.parameters()).detach()
 
 
 def parameter_difference(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = ("position",),
                          iterations: int = 40, seed: int = 0, out: str | None = None, **settings) -> list[dict]:
     """Rows ``(objective, seed, iteration, param_difference)``; also written to ``out`` (CSV) if given."""
     rows = []
-    base = dict(progress=False, tensorboard=False, log_dir=os.devnull, eval_every=0, seed=seed)
-    base.update(settings)
+    settings = {**_QUIET, "seed": seed, **settings}
+    env_kwargs = settings.pop("env_kwargs", {})
     for label, switch in OBJECTIVES.items():
-        env_kwargs = dict(base.pop("env_kwargs", {}))
-        full = make_trainer("abpt", env_id=env_id, env_kwargs=env_kwargs, **switch, **base)
+        full = make_trainer("abpt", env_id=env_id, env_kwargs=env_kwargs, **switch, **settings)
         part = make_trainer("abpt", env_id=env_id, env_kwargs={**env_kwargs, "detach_reward_terms": tuple(detach)},
-                            **switch, **base)
-        base["env_kwargs"] = env_kwargs
+                            **switch, **settings)
         assert torch.equal(_flat(full.actor), _flat(part.actor))
         for it in range(1, iterations + 1):
             for trainer in (full, part):
@@ -71,7 +74,7 @@ def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = (
                   **settings) -> list[dict]:
     """Rows ``(objective, seed, iteration, relative_error, cosine, zero_step_to_n_step_norm)``, the
     last being ``|∇J^0| / |∇J^N|`` on the full reward; also written to ``out`` (CSV)."""
-    settings = {"progress": False, "tensorboard": False, "log_dir": os.devnull, "eval_every": 0, **settings}
+    settings = {**_QUIET, **settings}
     trainer = make_trainer("abpt", env_id=env_id, seed=seed, zero_step=True, **settings)
     env, theta = trainer.env, list(trainer.actor.parameters())
     unknown = sorted(set(detach) - set(env.task.reward_term_names))
@@ -91,8 +94,8 @@ def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = (
             torch.manual_seed(seed * 100_003 + it)  # the same action noise in both rollouts
             parts = trainer.actor_objective(rollout(env, trainer.actor, trainer.norm, trainer.cfg.horizon))
             for name in ("j_n", "j_0"):
-                g = torch.autograd.grad(parts[name].mean(), theta, retain_graph=True)
-                grads[name, detached] = torch.cat([x.flatten() for x in g])
+                grads[name, detached] = parameters_to_vector(
+                    torch.autograd.grad(parts[name].mean(), theta, retain_graph=True))
         env.detach_reward_terms = ()
         env.set_state(state)
         env.set_runtime_state(runtime)
@@ -110,13 +113,8 @@ def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = (
 
 
 def _write_csv(out: str | None, rows: list[dict]) -> None:
-    if not out or not rows:
-        return
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    if out and rows:
+        write_csv(out, list(rows[0]), rows)
 
 
 def main(argv: list[str] | None = None):

@@ -43,18 +43,10 @@ TASK_ORDER = tuple(TASK_LABEL)
 
 def load(paths: str | list[str]) -> list[dict]:
     """Rows of one or more ``results.csv`` files, numbers as floats (empty cells NaN)."""
-    rows = []
-    for path in [paths] if isinstance(paths, str) else paths:
-        with open(path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                out = {}
-                for k, v in row.items():
-                    if k in ("variant", "algo", "env"):
-                        out[k] = v
-                    else:
-                        out[k] = float(v) if v not in ("", None) else math.nan
-                rows.append(out)
-    return rows
+    from .core.logger import read_log
+
+    return [row for path in ([paths] if isinstance(paths, str) else paths)
+            for row in read_log(path, text_columns=("variant", "algo", "env"))]
 
 
 def _group(rows, **match) -> dict[int, list[dict]]:
@@ -111,6 +103,13 @@ def _plt():
     return plt
 
 
+def _save(fig, out_png: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    _plt().close(fig)
+    return out_png
+
+
 def _present(rows, key, order):
     have = {r[key] for r in rows}
     return [k for k in order if k in have] + sorted(have - set(order))
@@ -134,10 +133,7 @@ def figure4(rows, out_png: str, variant: str = "base") -> str:
             if i == 0:
                 ax.set_title(TASK_LABEL.get(env, env))
     axes[0, 0].legend(fontsize=8, title="algorithm (seeds)", title_fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
 
 
 def figure_variants(rows, out_png: str, algo: str, variants: list[str], envs: list[str], y: str = "eval_return",
@@ -156,10 +152,7 @@ def figure_variants(rows, out_png: str, algo: str, variants: list[str], envs: li
         if j == 0:
             ax.set_ylabel(ylabel)
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
 
 
 def figure_compare_to_base(rows, out_png: str, algo: str, env: str, y: str = "eval_return",
@@ -186,10 +179,7 @@ def figure_compare_to_base(rows, out_png: str, algo: str, env: str, y: str = "ev
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel)
     fig.suptitle(f"{ALGO_LABEL.get(algo, algo)}: {TASK_LABEL.get(env, env)}")
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
 
 
 def figure8(rows, out_png: str) -> str:
@@ -208,10 +198,24 @@ def figure8(rows, out_png: str) -> str:
         ax.set_xlabel("env steps")
         ax.set_ylabel("gates passed per episode")
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
+
+
+def figure9(rows, out_png: str, lrs: list[str], env: str = "DiffQuad-Hover-v0") -> str:
+    """One panel per algorithm, one line per learning rate (variants ``lr<value>``)."""
+    plt = _plt()
+    algos = _present(rows, "algo", ALGO_ORDER)
+    fig, axes = plt.subplots(1, len(algos), figsize=(4.2 * len(algos), 3.4), squeeze=False)
+    for ax, algo in zip(axes[0], algos):
+        for k, lr in enumerate(lrs):
+            grid, vals = seed_curves(rows, "env_steps", "eval_return", env=env, algo=algo, variant=lr)
+            if grid is not None:
+                _band(ax, grid, vals, f"{lr[2:]} ({vals.shape[0]})", f"C{k}")
+        ax.set_title(f"{ALGO_LABEL.get(algo, algo)}: {TASK_LABEL.get(env, env)}")
+        ax.set_xlabel("env steps")
+    axes[0, 0].set_ylabel("evaluation return")
+    axes[0, 0].legend(fontsize=8, title="learning rate")
+    return _save(fig, out_png)
 
 
 def _read_csvs(paths: str | list[str] | None) -> list[dict]:
@@ -250,10 +254,7 @@ def figure5(csv_paths: str | list[str], out_png: str, gradient_csvs: str | list[
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
 
 
 def figure5_table(csv_paths: str | list[str], gradient_csvs: str | list[str] | None = None) -> str:
@@ -302,16 +303,17 @@ def summary_table(rows, variant: str = "base") -> str:
             continue
         best = max(s[1][-1] for s in stats.values())
         for algo, (grid, mean, tgrid, tmean, n, ends) in stats.items():
-            thr = mean[0] + 0.9 * (best - mean[0])
-            steps, secs = _first_hit(grid, mean, thr, "{:,.0f}"), _first_hit(tgrid, tmean, thr, "{:.0f}")
+            steps, secs = _to_90(grid, mean, best, "{:,.0f}"), _to_90(tgrid, tmean, best, "{:.0f}", start=mean[0])
             lines.append(f"| {TASK_LABEL.get(env, env)} | {ALGO_LABEL.get(algo, algo)} | {n} | {mean[-1]:.3g} | "
                          f"{_mean_std(ends, 'eval_success')} | {_mean_std(ends, 'eval_metric')} | {steps} | {secs} |")
     return "\n".join(lines)
 
 
-def _first_hit(grid, mean, threshold: float, fmt: str) -> str:
-    """``grid`` at the first point where the mean curve reaches ``threshold``, formatted."""
-    hit = np.flatnonzero(mean >= threshold)
+def _to_90(grid, mean, best: float, fmt: str, start: float | None = None) -> str:
+    """``grid`` at the first point where the mean curve gets 90 % of the way from its start
+    (or ``start``) to ``best``, formatted; ``"not reached"`` if it never does."""
+    start = mean[0] if start is None else start
+    hit = np.flatnonzero(mean >= start + 0.9 * (best - start))
     return fmt.format(grid[hit[0]]) if len(hit) else "not reached"
 
 
@@ -333,7 +335,7 @@ def lr_table(rows, lrs: list[str], env: str = "DiffQuad-Hover-v0") -> str:
              "steps to 90 % |", "|---|---|---|---|---|---|"]
     for (algo, lr), (grid, vals, ends) in stats.items():
         mean = vals.mean(0)
-        steps = _first_hit(grid, mean, mean[0] + 0.9 * (best - mean[0]), "{:,.0f}")
+        steps = _to_90(grid, mean, best, "{:,.0f}")
         lines.append(f"| {ALGO_LABEL.get(algo, algo)} | {lr[2:]} | {vals.shape[0]} | {mean[-1]:.3g} "
                      f"({vals[:, -1].min():.3g} – {vals[:, -1].max():.3g}) | {_mean_std(ends, 'eval_metric')} | "
                      f"{steps} |")
@@ -380,7 +382,8 @@ def _mean_std(rows, key) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[str]:
-    """``diffenvs-train figures RESULTS.csv [...] --out DIR [--figs 4 7 8 9] [--fig5 CSV]``."""
+    """``diffenvs-train figures [RESULTS.csv ...] --out DIR [--figs 4 7 8 9 abpt-variants] [--envs ID ...]
+    [--fig5 CSV ... [--fig5-gradient CSV ...]]``."""
     parser = argparse.ArgumentParser(prog="diffenvs-train figures", description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="*", help="results.csv files of sweeps (none for Figure 5 alone)")
     parser.add_argument("--out", required=True)
@@ -414,26 +417,9 @@ def main(argv: list[str] | None = None) -> list[str]:
             racing, _present(racing, "algo", ALGO_ORDER), ["base"], _present(racing, "env", TASK_ORDER))))
     lrs = sorted((v for v in variants if v.startswith("lr")), key=lambda v: -float(v[2:]))
     if "9" in args.figs and lrs:
-        algos = _present([r for r in rows if r["variant"] in lrs], "algo", ALGO_ORDER)
-        plt = _plt()
-        fig, axes = plt.subplots(1, len(algos), figsize=(4.2 * len(algos), 3.4), squeeze=False)
-        for j, algo in enumerate(algos):
-            for k, lr in enumerate(lrs):
-                grid, vals = seed_curves(rows, "env_steps", "eval_return", env="DiffQuad-Hover-v0", algo=algo,
-                                         variant=lr)
-                if grid is not None:
-                    _band(axes[0, j], grid, vals, f"{lr[2:]} ({vals.shape[0]})", f"C{k}")
-            axes[0, j].set_title(f"{ALGO_LABEL.get(algo, algo)}: Hovering")
-            axes[0, j].set_xlabel("env steps")
-        axes[0, 0].set_ylabel("evaluation return")
-        axes[0, 0].legend(fontsize=8, title="learning rate")
-        fig.tight_layout()
-        path = os.path.join(args.out, "figure9.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-        written.append(_write(os.path.join(args.out, "summary_lr.md"),
-                              lr_table([r for r in rows if r["variant"] in lrs], lrs)))
+        lr_rows = [r for r in rows if r["variant"] in lrs]
+        written.append(figure9(lr_rows, os.path.join(args.out, "figure9.png"), lrs))
+        written.append(_write(os.path.join(args.out, "summary_lr.md"), lr_table(lr_rows, lrs)))
     if "abpt-variants" in args.figs:  # every ABPT variant present (e.g. an investigation sweep)
         abpt = [r for r in rows if r["algo"] == "abpt"]
         names = sorted({r["variant"] for r in abpt}, key=lambda v: (v != "base", v))

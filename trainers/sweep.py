@@ -51,7 +51,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .core.logger import COLUMNS
+from diffenvs.fileio import atomic_path
+
+from .core.logger import COLUMNS, write_csv
 
 META = ("variant", "algo", "env", "seed")
 
@@ -148,10 +150,8 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False)
     if proc.returncode != 0:
         raise RuntimeError(f"run {run.key} failed (exit {proc.returncode}); see {log_dir}/stdout.txt")
     summary = {"run": run.key, **asdict(run), "process_seconds": round(time.perf_counter() - t0, 1)}
-    tmp = done_path + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_path(done_path) as tmp, open(tmp, "w") as fh:
         json.dump(summary, fh, indent=2)
-    os.replace(tmp, done_path)
     if not keep_checkpoint:
         ckpt = os.path.join(log_dir, "checkpoint.pt")
         if os.path.exists(ckpt):
@@ -173,14 +173,7 @@ def collect(out: str, runs: list[Run] | None = None) -> str:
         with open(os.path.join(dirpath, "progress.csv"), newline="") as fh:
             for row in csv.DictReader(fh):
                 rows.append({"variant": variant, "algo": algo, "env": env, "seed": seed, **row})
-    path = os.path.join(out, "results.csv")
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=(*META, *COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_csv(os.path.join(out, "results.csv"), (*META, *COLUMNS), rows)
 
 
 def run_sweep(spec: str | dict[str, Any], out: str, backend: str = "local", workers: int | None = None,
@@ -201,7 +194,7 @@ def run_sweep(spec: str | dict[str, Any], out: str, backend: str = "local", work
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:  # each run is its own process
             futures = {pool.submit(run_one, r, out, threads, keep_checkpoints): r for r in todo}
             for fut in cf.as_completed(futures):
-                _report(fut, futures[fut], out)
+                _report(fut.result, futures[fut], out)
     elif backend == "ray":
         import ray
 
@@ -213,21 +206,16 @@ def run_sweep(spec: str | dict[str, Any], out: str, backend: str = "local", work
         pending = {remote.remote(r, os.path.abspath(out), cpus, keep_checkpoints): r for r in todo}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            run = pending.pop(ready[0])
-            try:
-                ray.get(ready[0])
-                print(f"done {run.key}", flush=True)
-            except Exception as exc:  # keep going; the run can be retried by re-running the sweep
-                print(f"FAILED {run.key}: {exc}", flush=True)
-            collect(out)
+            _report(lambda ref=ready[0]: ray.get(ref), pending.pop(ready[0]), out)
     else:
         raise ValueError(f"unknown backend {backend!r}; choose 'local' or 'ray'")
     return collect(out)
 
 
-def _report(fut, run: Run, out: str) -> None:
+def _report(result, run: Run, out: str) -> None:
+    """Print how a run ended (``result()`` returns its summary or raises) and re-gather the table."""
     try:
-        summary = fut.result()
+        summary = result()
         print(f"done {run.key} ({summary['process_seconds']} s)", flush=True)
     except Exception as exc:  # keep going; re-running the sweep retries it
         print(f"FAILED {run.key}: {exc}", flush=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from diffenvs.fileio import atomic_path
 
 #: The columns of every training log, in order. Values an algorithm does not have are
 #: left empty (e.g. ``critic_loss`` for BPTT).
@@ -77,12 +80,16 @@ def _truncate_after(path: str, env_steps: float) -> None:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     keep = [r for r in rows if r["env_steps"] in ("", None) or float(r["env_steps"]) <= env_steps]
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+    write_csv(path, COLUMNS, keep)
+
+
+def write_csv(path: str, fieldnames: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """Write ``rows`` as a CSV with a header, atomically (readers never see half a file)."""
+    with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fieldnames))
         writer.writeheader()
-        writer.writerows(keep)
-    os.replace(tmp, path)
+        writer.writerows(rows)
+    return path
 
 
 def _scalar(v):
@@ -91,8 +98,9 @@ def _scalar(v):
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
-def read_log(path: str) -> list[dict[str, float]]:
-    """Rows of a ``progress.csv`` as dicts of floats (empty cells become NaN)."""
+def read_log(path: str, text_columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Rows of a ``progress.csv`` (or a sweep's ``results.csv``) as dicts of floats (empty
+    cells become NaN); ``text_columns`` are kept as strings."""
     with open(path, newline="") as fh:
-        return [{k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()} for row in
-                csv.DictReader(fh)]
+        return [{k: v if k in text_columns else (float(v) if v not in ("", None) else math.nan)
+                 for k, v in row.items()} for row in csv.DictReader(fh)]
