@@ -1,57 +1,48 @@
-"""diffenvs: differentiable, natively batched quadrotor environments for Gymnasium.
+"""diffenvs: differentiable, natively batched robot simulators that are Gymnasium environments.
 
-Importing the package registers the environment ids with Gymnasium::
+Importing the package registers every robot's env ids with Gymnasium::
 
     import gymnasium as gym, diffenvs
-    env = gym.make("DiffQuad-Hover-v0")                     # one drone, numpy
+    env = gym.make("DiffQuad-Hover-v0")                     # one env, numpy
     venv = gym.make_vec("DiffQuad-Hover-v0", num_envs=100)  # batched, torch
+
+Layout: :mod:`diffenvs.contract` (what a robot, a task and a vector env provide), the
+generic shells :mod:`diffenvs.vector_env` and :mod:`diffenvs.single_env`, one folder per
+robot under :mod:`diffenvs.robots`, and the shared :mod:`diffenvs.render` and
+:mod:`diffenvs.wrappers`.
 """
 
-from gymnasium.envs.registration import register, registry
+from . import registry
+from .contract import EnvSpec, Marker, RewardTerm, Robot, State, StateField, Task, TaskStep, check_vector_env
+from .registry import env_spec, env_specs, register_robot
+from .robots import ROBOTS
+from .single_env import DiffEnv
+from .vector_env import DiffVectorEnv
 
-from .controllers import CascadedController, ControllerGains
-from .core import PRESETS, QuadrotorParams, QuadState
-from .single_env import DiffQuadEnv
-from .vector_env import DiffQuadVectorEnv
+__version__ = "0.2.0"
 
-__version__ = "0.1.0"
+for _robot in ROBOTS:
+    register_robot(f"diffenvs.robots.{_robot}")
 
-#: Registered ids -> (task, task options, episode length).
-ENV_IDS = {
-    "DiffQuad-Hover-v0": ("hover", {}, 256),
-    "DiffQuad-Tracking-v0": ("tracking", {}, 256),
-    "DiffQuad-Landing-v0": ("landing", {}, 256),
-    "DiffQuad-Racing-v0": ("racing", {}, 512),
-    "DiffQuad-RacingVelocity-v0": ("racing_velocity", {}, 512),
-}
-
-
-def _register_all() -> None:
-    for env_id, (task, options, steps) in ENV_IDS.items():
-        if env_id in registry:
-            continue
-        kwargs = {"task": task}
-        if options:
-            kwargs["task_options"] = dict(options)
-        register(
-            id=env_id,
-            entry_point="diffenvs.single_env:DiffQuadEnv",
-            vector_entry_point="diffenvs.vector_env:DiffQuadVectorEnv",
-            max_episode_steps=steps,
-            kwargs=kwargs,
-        )
-
-
-_register_all()
+#: Registered ids -> :class:`~diffenvs.contract.EnvSpec` (the robots' ``ENVS`` tables).
+ENV_IDS = env_specs()
 
 __all__ = [
     "ENV_IDS",
-    "PRESETS",
-    "CascadedController",
-    "ControllerGains",
-    "DiffQuadEnv",
-    "DiffQuadVectorEnv",
-    "QuadState",
-    "QuadrotorParams",
+    "DiffEnv",
+    "DiffVectorEnv",
+    "EnvSpec",
+    "Marker",
+    "RewardTerm",
+    "Robot",
+    "State",
+    "StateField",
+    "Task",
+    "TaskStep",
     "__version__",
+    "check_vector_env",
+    "env_spec",
+    "env_specs",
+    "register_robot",
+    "registry",
 ]

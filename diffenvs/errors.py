@@ -15,12 +15,12 @@ def check_action_tensor(actions, env) -> None:
     """
     if not isinstance(actions, Tensor):
         raise TypeError(
-            f"step_differentiable() expects a torch.Tensor of shape ({env.num_envs}, 4), got "
+            f"step_differentiable() expects a torch.Tensor of shape ({env.num_envs}, {env.action_dim}), got "
             f"{type(actions).__name__}; use step() for numpy actions"
         )
-    expected = (env.num_envs, 4)
+    expected = (env.num_envs, env.action_dim)
     if tuple(actions.shape) != expected:
-        raise ValueError(f"actions must have shape {expected} (num_envs, rotors), got {tuple(actions.shape)}")
+        raise ValueError(f"actions must have shape {expected} (num_envs, action_dim), got {tuple(actions.shape)}")
     if actions.dtype != env.dtype:
         raise TypeError(
             f"actions have dtype {actions.dtype} but the env runs in {env.dtype}; cast with actions.to(env.dtype)"
@@ -57,28 +57,46 @@ def to_action_tensor(actions, env) -> Tensor:
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise TypeError(f"actions must be a numeric array, got dtype {arr.dtype}")
         a = torch.as_tensor(arr, device=env.device).to(env.dtype)
-    expected = (env.num_envs, 4)
+    expected = (env.num_envs, env.action_dim)
     if tuple(a.shape) != expected:
-        raise ValueError(f"actions must have shape {expected} (num_envs, rotors), got {tuple(a.shape)}")
+        raise ValueError(f"actions must have shape {expected} (num_envs, action_dim), got {tuple(a.shape)}")
     return a
 
 
-def check_state_tensor(state, env) -> Tensor:
-    """Validate states passed to ``set_state`` / ``reset(options={"state": ...})``."""
-    if not isinstance(state, Tensor):
-        state = torch.as_tensor(np.asarray(state))
-    expected = (env.num_envs, env.state_dim)
-    if tuple(state.shape) != expected:
-        raise ValueError(
-            f"state must have shape {expected} (num_envs, state_dim), got {tuple(state.shape)}; "
-            f"take states from env.get_state()"
-        )
-    if state.device != env.device or state.dtype != env.dtype:
-        state = state.to(device=env.device, dtype=env.dtype)
-    if not bool(torch.isfinite(state).all()):
-        raise ValueError("state contains NaN or inf")
-    q = state[:, 3:7]
-    qn = torch.linalg.vector_norm(q, dim=-1)
-    if not bool(((qn - 1).abs() < 1e-3).all()):
-        raise ValueError("state quaternions (columns 3:7) must be unit length (w, x, y, z)")
-    return state
+def check_state(state, env) -> dict[str, Tensor]:
+    """Validate a state passed to ``set_state`` / ``reset(options={"state": ...})``.
+
+    It must be a dict with exactly the env's fields (``env.state_spec``), each of shape
+    ``(num_envs, *field.shape)``, finite, and a valid robot state; values are moved to the
+    env's device and dtypes. Returns the validated (converted) state.
+    """
+    spec = env.state_spec
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict of tensors with fields {list(spec)} (take it from env.get_state()), "
+                        f"got {type(state).__name__}")
+    missing, extra = sorted(set(spec) - set(state)), sorted(set(state) - set(spec))
+    if missing or extra:
+        raise ValueError(f"state fields do not match the env: missing {missing}, unknown {extra}; "
+                         f"take states from env.get_state()")
+    out = {}
+    for name, field in spec.items():
+        value = state[name]
+        if not isinstance(value, Tensor):
+            value = torch.as_tensor(np.asarray(value))
+        expected = (env.num_envs, *field.shape)
+        if tuple(value.shape) != expected:
+            raise ValueError(f"state[{name!r}] must have shape {expected} (num_envs, *{field.shape}), "
+                             f"got {tuple(value.shape)}; take states from env.get_state()")
+        dtype = field.torch_dtype(env.dtype)
+        if field.dtype != "float" and value.is_floating_point():
+            if not bool((value == value.round()).all()):
+                raise ValueError(f"state[{name!r}] holds integers ({field.doc}); got non-integer values")
+        if value.device != env.device or value.dtype != dtype:
+            value = value.to(device=env.device, dtype=dtype)
+        if field.dtype == "float" and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"state[{name!r}] contains NaN or inf")
+        out[name] = value
+    if bool((out["step"] < 0).any()):
+        raise ValueError("state['step'] must be >= 0")
+    env.robot.validate_state(out)
+    return out

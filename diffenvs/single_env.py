@@ -1,4 +1,4 @@
-"""One drone as a plain ``gymnasium.Env`` (numpy in, numpy out), built on the batched env."""
+"""One env as a plain ``gymnasium.Env`` (numpy in, numpy out), built on the batched shell."""
 
 from __future__ import annotations
 
@@ -8,39 +8,39 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from .vector_env import DiffQuadVectorEnv
+from .contract import State
+from .vector_env import DiffVectorEnv
 
 
-class DiffQuadEnv(gym.Env):
-    """A single quadrotor; the same simulator as :class:`DiffQuadVectorEnv` with ``num_envs=1``.
+class DiffEnv(gym.Env):
+    """A single env of any registered robot and task: :class:`DiffVectorEnv` with ``num_envs=1``.
 
-    Returns ``float`` rewards, ``bool`` flags and fresh float32 arrays. The batched env
-    inside runs without autoreset and without a time limit: ``gym.make`` adds
-    Gymnasium's ``TimeLimit`` with the registered episode length.
+    Returns ``float`` rewards, ``bool`` flags and fresh float32 arrays (or dicts of them).
+    The batched env inside runs without autoreset and without a time limit: ``gym.make``
+    adds Gymnasium's ``TimeLimit`` with the registered episode length.
 
     Args:
-        task: task name (see :class:`DiffQuadVectorEnv`).
+        robot: robot name (see :class:`DiffVectorEnv`).
+        task: task name of that robot.
         render_mode: ``None`` or ``"rgb_array"``.
-        **kwargs: any other :class:`DiffQuadVectorEnv` argument except ``num_envs``,
+        **kwargs: any other :class:`DiffVectorEnv` argument except ``num_envs``,
             ``autoreset`` and ``max_episode_steps``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, task: str = "hover", render_mode: str | None = None, **kwargs: Any):
+    def __init__(self, robot: str = "quadrotor", task: str = "hover", render_mode: str | None = None,
+                 **kwargs: Any):
         for key in ("num_envs", "autoreset"):
             if key in kwargs:
-                raise TypeError(f"DiffQuadEnv does not take {key!r}; use gym.make_vec for batched envs")
-        self.vec = DiffQuadVectorEnv(1, task, autoreset=False, max_episode_steps=0, render_mode=render_mode,
-                                     **kwargs)
+                raise TypeError(f"{type(self).__name__} does not take {key!r}; use gym.make_vec for batched envs")
+        self.vec = DiffVectorEnv(1, robot, task, autoreset=False, max_episode_steps=0, render_mode=render_mode,
+                                 **kwargs)
         self.render_mode = render_mode
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
         self.task = self.vec.task
-
-    @property
-    def vehicle(self):
-        return self.vec.vehicle
+        self.robot = self.vec.robot
 
     @property
     def dtype(self):
@@ -56,26 +56,30 @@ class DiffQuadEnv(gym.Env):
             self.vec.reset(seed=int(self.np_random.integers(0, 2**62)), options=options)
         else:
             self.vec.reset(options=options)
-        return self.vec._to_numpy_obs(self.vec.obs)[0], {}
+        return _first(self.vec._to_numpy_obs(self.vec.obs)), {}
 
     def step(self, action):
         action = np.asarray(action)
-        if action.shape != (4,):
-            raise ValueError(f"action must have shape (4,) (one thrust per rotor), got {action.shape}")
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape} ({self.robot.action_doc}), "
+                             f"got {action.shape}")
         obs, reward, terminated, truncated, info = self.vec.step(action[None])
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), _first(info)
+        return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), _first(info)
 
     def render(self):
         return self.vec.render()
 
-    def get_state(self) -> torch.Tensor:
-        """The env state as a ``(state_dim,)`` tensor (see ``DiffQuadVectorEnv.state_layout``)."""
-        return self.vec.get_state()[0].detach().clone()
+    def get_state(self) -> State:
+        """The env state: a dict of per-env tensors (see ``DiffVectorEnv.state_spec``)."""
+        return {k: v[0].detach().clone() for k, v in self.vec.get_state().items()}
 
-    def set_state(self, state) -> np.ndarray:
-        """Continue from a given ``(state_dim,)`` state; returns the observation."""
-        obs = self.vec.set_state(torch.as_tensor(state).reshape(1, -1))
-        return self.vec._to_numpy_obs(obs)[0]
+    def set_state(self, state: State):
+        """Continue from a given state (as :meth:`get_state` returns it); returns the observation."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict of tensors (take it from env.get_state()), got "
+                            f"{type(state).__name__}")
+        obs = self.vec.set_state({k: torch.as_tensor(v).unsqueeze(0) for k, v in state.items()})
+        return _first(self.vec._to_numpy_obs(obs))
 
     def close(self):
         self.vec.close()

@@ -1,8 +1,14 @@
-"""The natively batched, differentiable quadrotor environment (a Gymnasium ``VectorEnv``)."""
+"""The generic, natively batched, differentiable Gymnasium ``VectorEnv`` shell.
+
+:class:`DiffVectorEnv` runs any registered robot with any of its tasks (see
+:mod:`diffenvs.contract`); it holds no robot names or constants. The step is a pure
+function of tensors (:meth:`DiffVectorEnv.transition`) under a thin stateful shell.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -12,17 +18,17 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
-from .core.dynamics import POS, STATE_DIM, action_to_thrust, integrate
-from .core.grad import scale_grad, straight_through_clamp
-from .core.params import DEFAULT_VEHICLE, ParamTensors, QuadrotorParams, get_vehicle
-from .errors import check_action_tensor, check_finite_flag, check_state_tensor, to_action_tensor
-from .tasks import Task, make_task
+from . import registry
+from .contract import STEP_FIELD, Robot, State, StateField, Task, state_where
+from .errors import check_action_tensor, check_finite_flag, check_state, to_action_tensor
+from .grad import scale_grad, straight_through_clamp
+from .render import Renderer
 
-ACTION_DIM = 4
 # The C++ wrapper removes most of inductor's per-call Python overhead, which dominates
 # for small batches on CPU.
 _COMPILE_OPTIONS = {"cpp_wrapper": True}
-_STEP_COL = STATE_DIM  # column of the episode step counter in the env state
+
+Obs = Tensor | dict[str, Tensor]
 
 
 def _allow_compiled_envs(per_env: int = 3, envs: int = 64) -> None:
@@ -57,26 +63,39 @@ def resolve_device(device: torch.device | str) -> torch.device:
     return device
 
 
-class DiffQuadVectorEnv(gym.vector.VectorEnv):
-    """``num_envs`` quadrotors simulated together in PyTorch, differentiable end to end.
+def obs_map(fn: Callable[..., Tensor], obs: Obs, *others: Obs) -> Obs:
+    """Apply ``fn`` to an observation (a tensor, or each entry of a dict of tensors)."""
+    if isinstance(obs, dict):
+        return {k: fn(v, *(o[k] for o in others)) for k, v in obs.items()}
+    return fn(obs, *others)
+
+
+def _check_num_envs(num_envs) -> int:
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+    return int(num_envs)
+
+
+class DiffVectorEnv(gym.vector.VectorEnv):
+    """``num_envs`` copies of one robot and task simulated together in PyTorch, differentiable end to end.
+
+    Registered ids build it through ``gymnasium.make_vec(id, num_envs=N, **kwargs)``.
 
     Args:
-        num_envs: number of drones simulated in one batch.
-        task: task name (``"hover"``, ``"tracking"``, ``"landing"``, ``"racing"``,
-            ``"racing_velocity"``) or a
-            :class:`~diffenvs.tasks.Task` subclass.
+        num_envs: number of envs simulated in one batch.
+        robot: robot name (``"quadrotor"``, ``"pointmass"``, ...) or a
+            :class:`~diffenvs.contract.Robot` subclass.
+        task: task name of that robot, or a :class:`~diffenvs.contract.Task` subclass.
         task_options: task options (see each task's ``Config``); unknown names raise.
+        robot_options: robot options (see the robot's ``Config``); any other keyword
+            argument is taken as a robot option too (e.g. ``vehicle="drone730"``).
         device: torch device of all tensors (``"cpu"`` or ``"cuda"``).
         dtype: ``torch.float32`` (default) or ``torch.float64`` (gradient checks).
-        vehicle: preset name (``"drone460"``, ``"drone730"``) or a
-            :class:`~diffenvs.core.QuadrotorParams`.
-        dt: control and physics step, s.
-        integrator: ``"euler"`` (the paper's) or ``"rk4"``.
-        motor_lag: first-order motor lag with the vehicle's time constant.
-        max_episode_steps: episode length; ``None`` uses the task's default (256, or 512
-            for racing); ``0`` disables truncation.
-        grad_decay: factor multiplying the gradient flowing back through the state at
-            every step (1 = exact gradients).
+        dt: control step, s (``None``: the robot's default).
+        max_episode_steps: episode length; ``None`` uses the task's default; ``0``
+            disables truncation.
+        grad_decay: factor multiplying the gradient flowing back through the robot state
+            at every step (1 = exact gradients).
         autoreset: reset finished episodes in the same step (Gymnasium ``SAME_STEP``).
         check_inputs: validate actions (shape, dtype, device, finiteness) on every step.
         detach_reward_terms: names of reward terms whose value is kept but whose gradient
@@ -91,15 +110,14 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
+        robot: str | type[Robot] = "quadrotor",
         task: str | type[Task] = "hover",
-        task_options: dict[str, Any] | None = None,
+        task_options: Mapping[str, Any] | None = None,
+        robot_options: Mapping[str, Any] | None = None,
         *,
         device: torch.device | str = "cpu",
         dtype: torch.dtype | str = torch.float32,
-        vehicle: str | QuadrotorParams = DEFAULT_VEHICLE,
-        dt: float = 0.02,
-        integrator: str = "euler",
-        motor_lag: bool = False,
+        dt: float | None = None,
         max_episode_steps: int | None = None,
         grad_decay: float = 1.0,
         autoreset: bool = True,
@@ -107,70 +125,73 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         compile: bool = False,
         detach_reward_terms: tuple[str, ...] | list[str] = (),
         render_mode: str | None = None,
+        **robot_kwargs: Any,
     ):
-        if not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        if integrator not in ("euler", "rk4"):
-            raise ValueError(f"unknown integrator {integrator!r}; choose 'euler' or 'rk4'")
-        if not dt > 0:
-            raise ValueError(f"dt must be positive, got {dt}")
+        num_envs = _check_num_envs(num_envs)
+        robot_cls = registry.robot_class(robot)
+        task_cls = registry.task_class(robot_cls, task)
+        if dt is None:
+            dt = robot_cls.default_dt
+        if isinstance(dt, bool) or not isinstance(dt, int | float | np.floating | np.integer) or not 0 < dt < np.inf:
+            raise ValueError(f"dt must be a positive finite number of seconds, got {dt!r}")
         if not 0.0 < grad_decay <= 1.0:
             raise ValueError(f"grad_decay must be in (0, 1], got {grad_decay}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}; use None or 'rgb_array'")
+        if robot_options is not None and not isinstance(robot_options, Mapping):
+            raise TypeError(f"robot_options must be a dict, got {type(robot_options).__name__}")
         self.num_envs = num_envs
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        self.vehicle = get_vehicle(vehicle)
-        self.params = ParamTensors(self.vehicle, dtype=self.dtype, device=self.device)
         self.dt = float(dt)
-        self.integrator = integrator
-        self.motor_lag = bool(motor_lag)
         self.grad_decay = float(grad_decay)
         self.autoreset = bool(autoreset)
         self.check_inputs = bool(check_inputs)
         self.render_mode = render_mode
-        self.task = make_task(task, task_options, params=self.vehicle, dt=self.dt, dtype=self.dtype,
-                              device=self.device)
+        kw = dict(dt=self.dt, dtype=self.dtype, device=self.device)
+        self.robot: Robot = robot_cls({**(robot_options or {}), **robot_kwargs}, **kw)
+        self.task: Task = task_cls(task_options, robot=self.robot, **kw)
         if max_episode_steps is None:
             max_episode_steps = self.task.default_episode_steps
-        if not isinstance(max_episode_steps, int) or max_episode_steps < 0:
+        if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int | np.integer) \
+                or max_episode_steps < 0:
             raise ValueError(f"max_episode_steps must be a non-negative int or None, got {max_episode_steps!r}")
-        self.max_episode_steps = max_episode_steps
+        self.max_episode_steps = int(max_episode_steps)
         unknown = sorted(set(detach_reward_terms) - set(self.task.reward_term_names))
         if unknown:
             raise ValueError(f"unknown reward term(s) {unknown} in detach_reward_terms; the {self.task.name} task has "
                              f"{list(self.task.reward_term_names)}")
         self.detach_reward_terms = tuple(detach_reward_terms)
-        self.state_dim = STATE_DIM + 1 + self.task.task_state_dim
 
-        obs_dim = self.task.obs_dim
-        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self._robot_fields = tuple(self.robot.state_fields)
+        self._task_fields = tuple(self.task.state_fields)
+        clash = sorted(set(self._robot_fields) & (set(self._task_fields) | {"step"}) | (set(self._task_fields) & {"step"}))
+        if clash:
+            raise ValueError(f"state field name(s) {clash} used twice (robot {self.robot.name!r}, task "
+                             f"{self.task.name!r}, or the shell's 'step'); rename the task's fields")
+        self._float_robot_fields = tuple(k for k, f in self.robot.state_fields.items() if f.dtype == "float")
+
+        self.single_observation_space = self.task.observation_space
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (self.robot.action_dim,), np.float32)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
 
         self._gen = torch.Generator(device=self.device)
         self._seeded = False
-        self._arena_center = 0.5 * (self.task.arena_low + self.task.arena_high)
-        self._arena_half = 0.5 * (self.task.arena_high - self.task.arena_low)
-        cfg = self.task.cfg
-        self._limits_sq = torch.tensor([cfg.max_speed**2, cfg.max_rate**2], dtype=self.dtype, device=self.device)
         # Pool of pre-sampled episode starts (and their observations) for autoreset:
         # sampling K batches at once costs about as much as sampling one, and each
         # sample is used at most once, in a fixed order, so runs stay deterministic.
         self._pool_batches = max(1, min(16, 65536 // num_envs))
-        self._pool_states: Tensor | None = None
-        self._pool_obs: Tensor | None = None
+        self._pool_states: State | None = None
+        self._pool_obs: Obs | None = None
         self._pool_next = self._pool_batches
         self._pool_rng: Tensor | None = None  # generator state the pool was sampled from
-        zeros = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
-        self._episode_return = zeros
-        # Running counts of diverged and out-of-bounds drones (see the properties).
+        self._episode_return = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
+        # Running counts of diverged and out-of-bounds envs (see the properties).
         self._counters = torch.zeros(2, dtype=torch.int64, device=self.device)
-        self._state: Tensor | None = None
-        self._obs: Tensor | None = None
-        self._renderer = None
+        self._state: State | None = None
+        self._obs: Obs | None = None
+        self._renderer: Renderer | None = None
         self.compiled = bool(compile)
         self._transition_fn = self.transition
         if compile:
@@ -179,40 +200,45 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
 
     # ------------------------------------------------------------------ properties
     @property
+    def action_dim(self) -> int:
+        return self.robot.action_dim
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether gradients flow through the robot's step."""
+        return self.robot.differentiable
+
+    @property
     def num_diverged(self) -> Tensor:
-        """Drones that diverged (non-finite state, faster than max_speed or spinning faster
-        than max_rate) since construction; each terminated its own episode."""
+        """Envs that diverged (non-finite state or beyond the task's limits) since
+        construction; each terminated its own episode."""
         return self._counters[0]
 
     @property
     def num_out_of_bounds(self) -> Tensor:
-        """Drones that left the arena box (the ground included) since construction."""
+        """Envs that left the task's arena since construction."""
         return self._counters[1]
 
     @property
-    def state(self) -> Tensor:
-        """Current env state ``(N, state_dim)`` (quadrotor state (17), step count, task state)."""
+    def state_spec(self) -> dict[str, StateField]:
+        """The state's fields by name: the robot's, ``step``, then the task's."""
+        return {**self.robot.state_fields, "step": STEP_FIELD, **self.task.state_fields}
+
+    @property
+    def state(self) -> State:
+        """Current env state, a dict of ``(N, *shape)`` tensors (see :attr:`state_spec`)."""
         self._require_reset()
         return self._state
 
     @property
-    def obs(self) -> Tensor:
-        """Current observation tensor ``(N, obs_dim)`` (keeps the graph)."""
+    def obs(self) -> Obs:
+        """Current observation (a tensor ``(N, obs_dim)``, or a dict of them; keeps the graph)."""
         self._require_reset()
         return self._obs
 
     @property
-    def state_layout(self) -> dict[str, slice]:
-        """Column slices of :attr:`state` by name."""
-        layout = {"pos": slice(0, 3), "quat": slice(3, 7), "vel": slice(7, 10), "omega": slice(10, 13),
-                  "thrust": slice(13, 17), "step": slice(17, 18)}
-        for i, name in enumerate(self.task.task_state_names):
-            layout[name] = slice(18 + i, 19 + i)
-        return layout
-
-    @property
     def reward_terms(self):
-        """The task's :class:`~diffenvs.tasks.RewardTerm` tuple (name, differentiable, description);
+        """The task's :class:`~diffenvs.contract.RewardTerm` tuple (name, differentiable, description);
         terms in ``detach_reward_terms`` are marked non-differentiable."""
         return tuple(dataclasses.replace(t, differentiable=False) if t.name in self.detach_reward_terms else t
                      for t in self.task.reward_terms)
@@ -228,14 +254,14 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         Options:
             reset_mask: ``(N,)`` bool array/tensor; only these rows restart, the others
                 continue unchanged.
-            state: ``(N, state_dim)`` tensor of env states to start from instead of fresh
-                samples (e.g. states collected with :meth:`get_state`).
+            state: a state dict (as :meth:`get_state` returns) to start from instead of
+                fresh samples (e.g. states collected during training).
         """
         self._reset_tensor(seed=seed, options=options)
         return self._to_numpy_obs(self._obs), {}
 
-    def _reset_tensor(self, *, seed=None, options=None) -> Tensor:
-        if isinstance(seed, (list, tuple)):
+    def _reset_tensor(self, *, seed=None, options=None) -> Obs:
+        if isinstance(seed, list | tuple):
             seed = seed[0] if len(seed) else None
         if seed is not None:
             super().reset(seed=seed)
@@ -247,29 +273,26 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         given = options.pop("state", None)
         if options:
             raise ValueError(f"unknown reset option(s) {sorted(options)}; valid: ['reset_mask', 'state']")
-        if given is not None:
-            new = check_state_tensor(given, self)
-        else:
-            new = self._sample_states(self.num_envs)
+        new = check_state(given, self) if given is not None else self._sample_states(self.num_envs)
         if mask is not None:
             mask = torch.as_tensor(mask, device=self.device, dtype=torch.bool).reshape(-1)
             if mask.shape != (self.num_envs,):
                 raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {tuple(mask.shape)}")
             if self._state is None:
                 raise RuntimeError("reset_mask needs a previous full reset()")
-            new = torch.where(mask[:, None], new, self._state)
+            new = state_where(mask, new, self._state)
             self._episode_return = self._episode_return.masked_fill(mask, 0.0)
         else:
             self._episode_return = torch.zeros_like(self._episode_return)
         self._state = new
-        self._obs = self._observe(new)
+        self._obs = self.task.observe(new)
         if seed is not None:
             self._pool_next = self._pool_batches  # resample the pool from the new seed
         if self.render_mode is not None:
             self._get_renderer().reset(self, mask)
         return self._obs
 
-    def set_state(self, state: Tensor, mask: Tensor | None = None) -> Tensor:
+    def set_state(self, state: State, mask: Tensor | None = None) -> Obs:
         """Put envs into given states (all rows, or the rows in ``mask``); returns the new obs.
 
         This is how episodes start from previously visited states (ABPT's state replay).
@@ -278,31 +301,33 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         self._require_reset()
         return self._reset_tensor(options={"state": state, "reset_mask": mask})
 
-    def get_state(self) -> Tensor:
-        """Current env states ``(N, state_dim)`` (with graph; ``.detach()`` to store them)."""
+    def get_state(self) -> State:
+        """Current env states (with graph; detach the fields to store them)."""
         return self.state
 
-    def sample_initial_states(self, n: int | None = None) -> Tensor:
+    def sample_initial_states(self, n: int | None = None) -> State:
         """Fresh episode-start states from the task's distribution, using the env's RNG."""
         self._require_reset()
         return self._sample_states(self.num_envs if n is None else n)
 
-    def _sample_states(self, n: int) -> Tensor:
-        x, task = self.task.sample_initial(n, self._gen)
-        step = x.new_zeros(n, 1)
-        return torch.cat([x, step, task], dim=-1)
+    def _sample_states(self, n: int) -> State:
+        s = self.task.sample_initial(n, self._gen)
+        out = {k: s[k] for k in self._robot_fields}
+        out["step"] = torch.zeros(n, dtype=torch.int64, device=self.device)
+        out.update((k, s[k]) for k in self._task_fields)
+        return out
 
-    def _fresh_from_pool(self) -> tuple[Tensor, Tensor]:
+    def _fresh_from_pool(self) -> tuple[State, Obs]:
         if self._pool_next >= self._pool_batches:
             k, n = self._pool_batches, self.num_envs
             self._pool_rng = self._gen.get_state()
             states = self._sample_states(k * n)
-            self._pool_obs = self._observe(states).view(k, n, -1)
-            self._pool_states = states.view(k, n, -1)
+            self._pool_obs = obs_map(lambda v: v.view(k, n, *v.shape[1:]), self.task.observe(states))
+            self._pool_states = {name: v.view(k, n, *v.shape[1:]) for name, v in states.items()}
             self._pool_next = 0
         i = self._pool_next
         self._pool_next += 1
-        return self._pool_states[i], self._pool_obs[i]
+        return {k: v[i] for k, v in self._pool_states.items()}, obs_map(lambda v: v[i], self._pool_obs)
 
     def get_runtime_state(self) -> dict[str, Any]:
         """Everything besides :meth:`get_state` needed to continue a run identically.
@@ -335,18 +360,15 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         self._counters = runtime["counters"].to(self.device)
         self._seeded = True
 
-    def _observe(self, state: Tensor) -> Tensor:
-        return self.task.observe(state[:, :STATE_DIM], state[:, STATE_DIM + 1:], state[:, _STEP_COL])
-
     # ----------------------------------------------------------------------- step
     def detach(self) -> None:
         """Cut the autograd graph: the current state and observation become leaves."""
         self._require_reset()
-        self._state = self._state.detach()
-        self._obs = self._obs.detach()
+        self._state = {k: v.detach() for k, v in self._state.items()}
+        self._obs = obs_map(Tensor.detach, self._obs)
 
     def step_differentiable(self, actions: Tensor):
-        """Step with a ``(N, 4)`` action tensor, keeping the autograd graph.
+        """Step with a ``(N, action_dim)`` action tensor, keeping the autograd graph.
 
         Returns ``(obs, reward, terminated, truncated, info)`` as tensors on the env's
         device. ``obs`` and ``reward`` carry gradients back to every action since the
@@ -359,7 +381,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         return self._step(actions)
 
     def step(self, actions):
-        """Gymnasium step: numpy ``(N, 4)`` actions in, numpy out, no graph."""
+        """Gymnasium step: numpy ``(N, action_dim)`` actions in, numpy out, no graph."""
         self._require_reset()
         a = to_action_tensor(actions, self)
         with torch.no_grad():
@@ -369,7 +391,7 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
             reward.to(torch.float32).cpu().numpy().copy(),
             terminated.cpu().numpy().copy(),
             truncated.cpu().numpy().copy(),
-            _info_to_numpy(info),
+            info_to_numpy(info),
         )
 
     def _step(self, actions: Tensor):
@@ -384,57 +406,56 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
             self._renderer.record(self, next_state)
         return self._obs, reward, terminated, truncated, info
 
-    def transition(self, state: Tensor, actions: Tensor, episode_return: Tensor, fresh: Tensor | None = None,
-                   fresh_obs: Tensor | None = None, counters: Tensor | None = None):
+    def transition(self, state: State, actions: Tensor, episode_return: Tensor, fresh: State | None = None,
+                   fresh_obs: Obs | None = None, counters: Tensor | None = None):
         """One env step as a pure function of tensors (no side effects on the env).
 
         Args:
-            state: ``(N, state_dim)`` env states.
-            actions: ``(N, 4)`` normalised rotor commands (clipped to [-1, 1] with a
+            state: the env state (a dict of ``(N, *shape)`` tensors).
+            actions: ``(N, action_dim)`` normalised actions (clipped to [-1, 1] with a
                 straight-through gradient).
             episode_return: ``(N,)`` running undiscounted returns (bookkeeping, no graph).
             fresh, fresh_obs: episode starts and their observations used for rows that
                 finish (autoreset); ``None`` disables autoreset.
-            counters: ``(2,)`` int64 running counts of diverged and out-of-bounds drones.
+            counters: ``(2,)`` int64 running counts of diverged and out-of-bounds envs.
 
         Returns:
             ``(state, obs, reward, terminated, truncated, info, episode_return, pre_reset_state,
             counters, actions_finite)``; ``actions_finite`` is a 0-dim bool tensor.
         """
         actions_finite = torch.isfinite(actions).all()
-        x = state[:, :STATE_DIM]
-        task_state = state[:, STATE_DIM + 1:]
-        step = state[:, _STEP_COL].detach() + 1.0  # a counter: no gradient
+        robot_next = self.robot.step({k: state[k] for k in self._robot_fields},
+                                     straight_through_clamp(actions, -1.0, 1.0))
+        if self.grad_decay != 1.0:
+            robot_next = {k: scale_grad(v, self.grad_decay) if k in self._float_robot_fields else v
+                          for k, v in robot_next.items()}
+        step = state["step"] + 1
+        s = {**robot_next, "step": step}
+        s.update((k, state[k]) for k in self._task_fields)
 
-        f_cmd = action_to_thrust(straight_through_clamp(actions, -1.0, 1.0), self.params)
-        x_next = integrate(x, f_cmd, self.params, self.dt, self.integrator, self.motor_lag)
-        x_next = scale_grad(x_next, self.grad_decay)
-
-        # Generic failure checks (no gradient needed): left the arena, or diverged
-        # (non-finite, too fast or spinning too fast; written to be NaN-safe).
-        xd = x_next.detach()
-        out_of_bounds = ((xd[:, POS] - self._arena_center).abs() > self._arena_half).any(-1)
-        speed_rate_sq = xd[:, 7:13].square().view(-1, 2, 3).sum(-1)
-        diverged = ~(speed_rate_sq <= self._limits_sq).all(-1)
+        diverged, out_of_bounds = self.task.failure(s)
         out_of_bounds = out_of_bounds & ~diverged
         failed = out_of_bounds | diverged
 
-        result = self.task.evaluate(x_next, task_state, step, failed)
+        result = self.task.evaluate(s, failed)
+        terms = dict(result.terms)
         for name in self.detach_reward_terms:
-            result.terms[name] = result.terms[name].detach()
-        reward = torch.stack(list(result.terms.values()), 0).sum(0)
+            terms[name] = terms[name].detach()
+        reward = torch.stack(list(terms.values()), 0).sum(0)
         reward = reward.masked_fill(diverged, 0.0)
         terminated = failed | result.terminated
         if self.max_episode_steps:
             truncated = (step >= self.max_episode_steps) & ~terminated
         else:
             truncated = torch.zeros_like(terminated)
-        next_state = torch.cat([x_next, step.unsqueeze(-1), result.task_state], dim=-1)
-        next_obs = self._observe(next_state)
+        next_state = {**robot_next, "step": step}
+        next_state.update((k, result.task_state[k]) for k in self._task_fields)
+        next_obs = self.task.observe(next_state)
 
         episode_return = episode_return + reward.detach()
-        info: dict[str, Any] = dict(result.metrics)
-        info["reward_terms"] = result.terms
+        metrics = {k: v.detach() for k, v in result.metrics.items()}
+        info: dict[str, Any] = dict(metrics)
+        info["reward_terms"] = terms
         info["diverged"] = diverged
         info["out_of_bounds"] = out_of_bounds
         if counters is not None:
@@ -445,10 +466,10 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
                     actions_finite)
 
         done = terminated | truncated
-        done_col = done.unsqueeze(-1)
-        new_state = torch.where(done_col, fresh, next_state)
-        new_obs = torch.where(done_col, fresh_obs, next_obs)
-        final_info = dict(result.metrics)
+        new_state = state_where(done, fresh, next_state)
+        new_obs = obs_map(lambda f, nx: torch.where(done.view(-1, *([1] * (nx.dim() - 1))), f, nx), fresh_obs,
+                          next_obs)
+        final_info = dict(metrics)
         final_info["episode_return"] = episode_return
         final_info["episode_length"] = step
         info["final_obs"] = next_obs
@@ -460,17 +481,15 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
 
     # --------------------------------------------------------------------- render
     def render(self):
-        """An RGB image (``H x W x 3`` uint8) of up to 16 drones, targets/gates and trails."""
+        """An RGB image (``H x W x 3`` uint8) of up to 16 envs, the task's markers and trails."""
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode; construct the env with render_mode='rgb_array'")
             return None
         self._require_reset()
         return self._get_renderer().draw(self)
 
-    def _get_renderer(self):
+    def _get_renderer(self) -> Renderer:
         if self._renderer is None:
-            from .render import Renderer
-
             self._renderer = Renderer()
         return self._renderer
 
@@ -478,17 +497,20 @@ class DiffQuadVectorEnv(gym.vector.VectorEnv):
         self._renderer = None
 
     # -------------------------------------------------------------------- helpers
-    def _to_numpy_obs(self, obs: Tensor) -> np.ndarray:
+    def _to_numpy_obs(self, obs: Obs):
+        if isinstance(obs, dict):
+            return {k: v.detach().to(torch.float32).cpu().numpy().copy() for k, v in obs.items()}
         return obs.detach().to(torch.float32).cpu().numpy().copy()
 
     def __repr__(self) -> str:
-        return (f"DiffQuadVectorEnv(task={self.task.name!r}, num_envs={self.num_envs}, device={self.device}, "
-                f"dtype={self.dtype}, vehicle={self.vehicle.name!r}, integrator={self.integrator!r})")
+        return (f"DiffVectorEnv(robot={self.robot.describe()!r}, task={self.task.name!r}, num_envs={self.num_envs}, "
+                f"device={self.device}, dtype={self.dtype})")
 
 
-def _info_to_numpy(info):
+def info_to_numpy(info):
+    """A (nested) info dict of tensors as numpy arrays (copies, no graph)."""
     if isinstance(info, dict):
-        return {k: _info_to_numpy(v) for k, v in info.items()}
+        return {k: info_to_numpy(v) for k, v in info.items()}
     if isinstance(info, Tensor):
         return info.detach().cpu().numpy().copy()
     return info

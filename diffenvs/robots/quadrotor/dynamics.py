@@ -1,6 +1,7 @@
 """The one quadrotor dynamics implementation in diffenvs.
 
-The state of ``N`` drones is one flat tensor ``x`` of shape ``(N, 17)``::
+The env state holds the drone's fields by name (see :class:`~diffenvs.robots.quadrotor.Quadrotor`);
+the equations below also work on one flat tensor ``x`` of shape ``(N, 17)``::
 
     x[:, 0:3]    p      position, m, world frame
     x[:, 3:7]    q      attitude, unit quaternion (w, x, y, z), body -> world
@@ -117,6 +118,16 @@ def integrate(
         f_next = x_next[:, THRUST] if motor_lag else f_cmd
         return torch.cat([x_next[:, :3], quat_normalize(x_next[:, QUAT]), x_next[:, 7:13], f_next], dim=-1)
     raise ValueError(f"unknown integrator {integrator!r}; choose one of {INTEGRATORS}")
+
+
+def euler_fields(pos: Tensor, quat: Tensor, vel: Tensor, omega: Tensor, thrust: Tensor, f_cmd: Tensor,
+                 P: ParamTensors, dt: float, motor_lag: bool = False) -> tuple[Tensor, ...]:
+    """One explicit Euler step on the named fields; the same arithmetic as
+    ``integrate(x, ..., "euler")`` without packing the state into one tensor."""
+    f = thrust if motor_lag else f_cmd
+    q_dot, v_dot, w_dot = rates(quat, vel, omega, f, P)
+    f_next = f + (f_cmd - f) * (dt * P.inv_motor_tau) if motor_lag else f_cmd
+    return pos + vel * dt, quat_normalize(quat + q_dot * dt), vel + v_dot * dt, omega + w_dot * dt, f_next
 
 
 def make_state(

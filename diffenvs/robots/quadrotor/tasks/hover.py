@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..core.dynamics import POS
+from ....contract import Marker, StateField
 from .base import (
     POS_SCALE,
     SKELETON_TERMS,
+    QuadrotorTask,
     SkeletonWeights,
-    Task,
     TaskConfig,
     TaskStep,
     norm,
@@ -38,14 +38,16 @@ class HoverConfig(TaskConfig, SkeletonWeights):
     success_radius: float = 0.1
 
 
-class HoverTask(Task):
+class HoverTask(QuadrotorTask):
     name = "hover"
+    label = "Hovering"
     Config = HoverConfig
     default_episode_steps = 256
     obs_dim = 13
-    task_state_names = ("pos_error_sum",)
+    state_fields = {"pos_error_sum": StateField((), "float", "sum of the position errors in this episode, m")}
     reward_terms = SKELETON_TERMS
     metric_names = ("pos_error", "mean_pos_error", "success")
+    main_metric = ("pos_error", True)
 
     def __init__(self, options, **kw):
         super().__init__(options, **kw)
@@ -54,21 +56,24 @@ class HoverTask(Task):
 
     def sample_initial(self, n, gen):
         pos = uniform(gen, n, self.target - self.half, self.target + self.half)
-        return self.hover_state(pos), pos.new_zeros(n, 1)
+        return {**self.at_rest(pos), "pos_error_sum": pos.new_zeros(n)}
 
-    def observe(self, x, task, step):
-        return torch.cat([(self.target - x[:, POS]) * POS_SCALE, state_features(x)], dim=-1)
+    def observe(self, s):
+        return torch.cat([(self.target - s["pos"]) * POS_SCALE, state_features(s)], dim=-1)
 
-    def evaluate(self, x, task, step, failed):
-        err = norm(x[:, POS] - self.target)
-        err_sum = task[:, 0] + err.detach()
+    def evaluate(self, s, failed):
+        err = norm(s["pos"] - self.target)
+        err_sum = s["pos_error_sum"] + err.detach()
         metrics = {
             "pos_error": err.detach(),
-            "mean_pos_error": err_sum / step,
+            "mean_pos_error": err_sum / s["step"],
             "success": err.detach() < self.cfg.success_radius,
         }
         terminated = torch.zeros_like(failed)
-        return TaskStep(skeleton_terms(err, x, self.cfg), err_sum.unsqueeze(-1), terminated, metrics)
+        return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, terminated, metrics)
+
+    def markers(self):
+        return (Marker("point", self.target.detach().cpu().double().numpy().reshape(1, 3), 0.1, "target"),)
 
     def setpoint(self, obs: Tensor):
         pos_error = obs[:, 0:3] / POS_SCALE

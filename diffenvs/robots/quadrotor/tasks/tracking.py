@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..core.dynamics import POS
+from ....contract import Marker, StateField
 from .base import (
     POS_SCALE,
     SKELETON_TERMS,
+    QuadrotorTask,
     SkeletonWeights,
-    Task,
     TaskConfig,
     TaskStep,
     norm,
@@ -48,13 +48,15 @@ class TrackingConfig(TaskConfig, SkeletonWeights):
     success_radius: float = 0.3
 
 
-class TrackingTask(Task):
+class TrackingTask(QuadrotorTask):
     name = "tracking"
+    label = "Tracking"
     Config = TrackingConfig
     default_episode_steps = 256
-    task_state_names = ("pos_error_sum",)
+    state_fields = {"pos_error_sum": StateField((), "float", "sum of the tracking errors in this episode, m")}
     reward_terms = SKELETON_TERMS
     metric_names = ("pos_error", "mean_pos_error", "success")
+    main_metric = ("pos_error", True)
 
     def __init__(self, options, **kw):
         super().__init__(options, **kw)
@@ -83,20 +85,30 @@ class TrackingTask(Task):
 
     def sample_initial(self, n, gen):
         pos = uniform(gen, n, self.spawn_low, self.spawn_high)
-        return self.hover_state(pos), pos.new_zeros(n, 1)
+        return {**self.at_rest(pos), "pos_error_sum": pos.new_zeros(n)}
 
-    def observe(self, x, task, step):
-        t = step.unsqueeze(-1) * self.dt + self.offsets  # (N, K)
-        rel = (self.reference(t) - x[:, POS].unsqueeze(1)) * POS_SCALE  # (N, K, 3)
-        return torch.cat([rel.flatten(1), state_features(x)], dim=-1)
+    def observe(self, s):
+        t = s["step"].to(self.dtype).unsqueeze(-1) * self.dt + self.offsets  # (N, K)
+        rel = (self.reference(t) - s["pos"].unsqueeze(1)) * POS_SCALE  # (N, K, 3)
+        return torch.cat([rel.flatten(1), state_features(s)], dim=-1)
 
-    def evaluate(self, x, task, step, failed):
-        err = norm(x[:, POS] - self.reference(step * self.dt))
-        err_sum = task[:, 0] + err.detach()
+    def evaluate(self, s, failed):
+        step = s["step"]
+        err = norm(s["pos"] - self.reference(step.to(self.dtype) * self.dt))
+        err_sum = s["pos_error_sum"] + err.detach()
         mean_err = err_sum / step
         metrics = {"pos_error": err.detach(), "mean_pos_error": mean_err,
                    "success": err.detach() < self.cfg.success_radius}
-        return TaskStep(skeleton_terms(err, x, self.cfg), err_sum.unsqueeze(-1), torch.zeros_like(failed), metrics)
+        return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, torch.zeros_like(failed),
+                        metrics)
+
+    def markers(self):
+        period = 2.0 * math.pi / max(abs(self.cfg.angular_speed), 1e-6)
+        t = torch.linspace(0.0, period, 200, dtype=self.dtype, device=self.device)
+        return (Marker("path", self.reference(t).detach().cpu().double().numpy(), 0.0, "reference"),)
+
+    def marker_state(self, s):
+        return {"reference": self.reference(s["step"].to(self.dtype) * self.dt)}
 
     def setpoint(self, obs: Tensor):
         h = self.cfg.point_spacing

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .core.dynamics import thrust_to_action
-from .core.params import ParamTensors, QuadrotorParams
-from .core.rotations import quat_to_rotmat
-from .tasks.base import RATE_SCALE, VEL_SCALE, Task
+from .dynamics import thrust_to_action
+from .params import ParamTensors, QuadrotorParams
+from .rotations import quat_to_rotmat
+from .tasks.base import RATE_SCALE, VEL_SCALE, QuadrotorTask
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,15 @@ class CascadedController:
     """Observation -> action controller for a diffenvs quadrotor task.
 
     Args:
-        env: a :class:`~diffenvs.DiffQuadVectorEnv` (the task, vehicle, dtype and device
-            are taken from it), or pass ``task`` and ``params`` explicitly.
+        env: a quadrotor vector env (the task, vehicle, dtype and device are taken from
+            it), or pass ``task`` and ``params`` explicitly.
         gains: :class:`ControllerGains`.
     """
 
-    def __init__(self, env=None, *, task: Task | None = None, params: QuadrotorParams | None = None,
+    def __init__(self, env=None, *, task: QuadrotorTask | None = None, params: QuadrotorParams | None = None,
                  gains: ControllerGains | None = None, dtype=None, device=None):
         if env is not None:
-            task, params = env.unwrapped.task, env.unwrapped.vehicle
+            task, params = env.unwrapped.task, env.unwrapped.robot.vehicle
             dtype, device = env.unwrapped.dtype, env.unwrapped.device
         if task is None or params is None:
             raise ValueError("pass an env, or both task and params")

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..core.dynamics import OMEGA, POS, VEL
+from ....contract import Marker, StateField
 from .base import (
     POS_SCALE,
     SKELETON_TERMS,
+    QuadrotorTask,
     RewardTerm,
     SkeletonWeights,
-    Task,
     TaskConfig,
     TaskStep,
     norm,
@@ -59,13 +59,21 @@ class RacingConfig(TaskConfig, SkeletonWeights):
     max_approach_speed: float = 15.0
 
 
-class RacingTask(Task):
+class RacingTask(QuadrotorTask):
     name = "racing"
+    label = "Racing"
     Config = RacingConfig
     default_episode_steps = 512
     obs_dim = 16
-    task_state_names = ("next_gate", "gates_passed", "lap_start_step", "lap_gates", "last_lap_steps")
+    state_fields = {
+        "next_gate": StateField((), "int", "index of the gate to pass next"),
+        "gates_passed": StateField((), "int", "gates passed in this episode"),
+        "lap_start_step": StateField((), "int", "step at which the current lap started"),
+        "lap_gates": StateField((), "int", "gates passed in the current lap (0: no lap started)"),
+        "last_lap_steps": StateField((), "int", "steps of the latest complete lap (-1: none yet)"),
+    }
     metric_names = ("gates_passed", "lap_time", "gate_passed", "success")
+    main_metric = ("gates_passed", False)
 
     def __init__(self, options, **kw):
         super().__init__(options, **kw)
@@ -95,64 +103,72 @@ class RacingTask(Task):
         cluster = torch.randint(0, self.num_gates, (n,), generator=gen, device=self.device)
         u = torch.rand(n, 3, generator=gen, **kw)
         pos = self.spawns[cluster] + (2.0 * u - 1.0) * self.half
-        g = cluster.to(self.dtype).unsqueeze(-1)
-        zeros = torch.zeros(n, 1, **kw)
-        task = torch.cat([g, zeros, zeros, zeros, zeros - 1.0], dim=-1)
-        return self.hover_state(pos), task
+        zeros = torch.zeros_like(cluster)
+        return {**self.at_rest(pos), "next_gate": cluster, "gates_passed": zeros, "lap_start_step": zeros.clone(),
+                "lap_gates": zeros.clone(), "last_lap_steps": zeros - 1}
 
     def _next_two(self, gate_idx: Tensor) -> tuple[Tensor, Tensor]:
-        i = gate_idx.long()
-        return self.gates[i], self.gates[(i + 1) % self.num_gates]
+        return self.gates[gate_idx], self.gates[(gate_idx + 1) % self.num_gates]
 
-    def observe(self, x, task, step):
-        g1, g2 = self._next_two(task[:, 0])
-        p = x[:, POS]
-        return torch.cat([(g1 - p) * POS_SCALE, (g2 - p) * POS_SCALE, state_features(x)], dim=-1)
+    def observe(self, s):
+        g1, g2 = self._next_two(s["next_gate"])
+        p = s["pos"]
+        return torch.cat([(g1 - p) * POS_SCALE, (g2 - p) * POS_SCALE, state_features(s)], dim=-1)
 
-    def evaluate(self, x, task, step, failed):
+    def evaluate(self, s, failed):
         c = self.cfg
-        gate_idx, passed_count, lap_start, lap_gates, last_lap = task.unbind(-1)
-        p = x[:, POS]
-        gate = self.gates[gate_idx.long()]
+        step = s["step"]
+        gate_idx, lap_start, lap_gates, last_lap = s["next_gate"], s["lap_start_step"], s["lap_gates"], \
+            s["last_lap_steps"]
+        p = s["pos"]
+        gate = self.gates[gate_idx]
         passed = (norm(p.detach() - gate) <= c.gate_radius) & ~failed
-        pf = passed.to(x.dtype)
-        new_idx = torch.remainder(gate_idx + pf, self.num_gates)
-        passed_count = passed_count + pf
+        pi = passed.long()
+        new_idx = torch.remainder(gate_idx + pi, self.num_gates)
+        passed_count = s["gates_passed"] + pi
         # Lap timing: a lap is num_gates consecutive passes; it starts at the first pass.
         first = passed & (lap_gates == 0)
         lap_start = torch.where(first, step, lap_start)
-        lap_gates = lap_gates + pf
+        lap_gates = lap_gates + pi
         lap_done = lap_gates > self.num_gates
         last_lap = torch.where(lap_done, step - lap_start, last_lap)
         lap_start = torch.where(lap_done, step, lap_start)
         lap_gates = torch.where(lap_done, torch.ones_like(lap_gates), lap_gates)
 
-        target = self.gates[new_idx.long()]
+        target = self.gates[new_idx]
         if c.reward == "position":
-            terms = skeleton_terms(norm(p - target), x, c)
+            terms = skeleton_terms(norm(p - target), s, c)
         else:
-            terms = self._velocity_terms(x, target)
-        terms["gate"] = pf * self.gate_reward
-        new_task = torch.stack([new_idx, passed_count, lap_start, lap_gates, last_lap], dim=-1)
+            terms = self._velocity_terms(s, target)
+        terms["gate"] = passed.to(p.dtype) * self.gate_reward
+        new_task = {"next_gate": new_idx, "gates_passed": passed_count, "lap_start_step": lap_start,
+                    "lap_gates": lap_gates, "last_lap_steps": last_lap}
         # Seconds of the latest completed lap; -1 until one is complete (not NaN: NaN would
         # make identical infos compare unequal).
-        lap_time = torch.where(last_lap >= 0, last_lap * self.dt, torch.full_like(last_lap, -1.0))
+        lap_time = torch.where(last_lap >= 0, last_lap.to(p.dtype) * self.dt, torch.full_like(p[:, 0], -1.0))
         metrics = {"gates_passed": passed_count, "lap_time": lap_time, "gate_passed": passed,
                    "success": passed_count >= self.num_gates}  # a full lap in this episode
         return TaskStep(terms, new_task, torch.zeros_like(failed), metrics)
 
-    def _velocity_terms(self, x: Tensor, target: Tensor) -> dict[str, Tensor]:
+    def markers(self):
+        gates = self.gates.detach().cpu().double().numpy().reshape(-1, 3)
+        return (Marker("gates", gates, self.cfg.gate_radius, "gates"),)
+
+    def marker_state(self, s):
+        return {"next_gate": s["next_gate"]}
+
+    def _velocity_terms(self, s, target: Tensor) -> dict[str, Tensor]:
         c = self.cfg
-        rel = target - x[:, POS]
+        rel = target - s["pos"]
         dist = norm(rel)
         direction = rel / (dist.unsqueeze(-1) + 1e-6)
-        vel = x[:, VEL]
+        vel = s["vel"]
         approach = (vel * direction).sum(-1).clamp_max(c.max_approach_speed)
         across = vel - approach.unsqueeze(-1) * direction
         return {
             "approach": c.k_approach * approach,
             "away": -c.k_away * norm(across) / (dist + 1.0),
-            "rate": -c.k_rate_vel * norm(x[:, OMEGA]),
+            "rate": -c.k_rate_vel * norm(s["omega"]),
         }
 
     def setpoint(self, obs: Tensor):
@@ -181,4 +197,5 @@ class RacingVelocityTask(RacingTask):
     """Racing with the velocity-based reward by default (``DiffQuad-RacingVelocity-v0``)."""
 
     name = "racing_velocity"
+    label = "Racing (velocity reward)"
     Config = RacingVelocityConfig

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..core.dynamics import POS, VEL
-from .base import POS_SCALE, VEL_SCALE, RewardTerm, Task, TaskConfig, TaskStep, norm, state_features, uniform
+from ....contract import Marker
+from .base import POS_SCALE, VEL_SCALE, QuadrotorTask, RewardTerm, TaskConfig, TaskStep, norm, state_features, uniform
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,13 @@ class LandingConfig(TaskConfig):
     failure_reward: float = -0.1
 
 
-class LandingTask(Task):
+class LandingTask(QuadrotorTask):
     name = "landing"
+    label = "Landing"
     Config = LandingConfig
     default_episode_steps = 256
     obs_dim = 13
-    task_state_names = ()
+    main_metric = ("xy_error", True)
     reward_terms = (
         RewardTerm("horizontal", True, "exponential shaping of the horizontal distance to the pad"),
         RewardTerm("descent", True, "exponential shaping of the descent speed vs a height-dependent target"),
@@ -84,17 +85,21 @@ class LandingTask(Task):
 
     def sample_initial(self, n, gen):
         pos = uniform(gen, n, self.spawn_low, self.spawn_high)
-        return self.hover_state(pos), pos.new_zeros(n, 0)
+        return self.at_rest(pos)
 
-    def observe(self, x, task, step):
-        return torch.cat([(self.pad - x[:, POS]) * POS_SCALE, state_features(x)], dim=-1)
+    def observe(self, s):
+        return torch.cat([(self.pad - s["pos"]) * POS_SCALE, state_features(s)], dim=-1)
+
+    def markers(self):
+        half = max(float(self.cfg.success_xy), 0.25)
+        return (Marker("pad", self.pad.detach().cpu().double().numpy().reshape(1, 3), half, "pad"),)
 
     def _shape(self, u: Tensor, weight: float) -> Tensor:
         return weight * self.eta_norm * (torch.exp(self.log_eta * u) - 1.0)
 
-    def evaluate(self, x, task, step, failed):
+    def evaluate(self, s, failed):
         c = self.cfg
-        pos, vel = x[:, POS], x[:, VEL]
+        pos, vel = s["pos"], s["vel"]
         height = (pos[:, 2] - self.pad[2]).detach()
         ref = height.clamp(c.z_min, c.z_max)  # target descent speed v_l and tolerance scale
         d_xy = norm(pos[:, :2] - self.pad[:2])
@@ -106,11 +111,11 @@ class LandingTask(Task):
         terms = {
             "horizontal": self._shape(1.0 - d_xy / (c.xy_scale * ref), c.w_xy),
             "descent": self._shape(u, c.w_z),
-            "success": success.to(x.dtype) * c.success_reward,
-            "failure": failed.to(x.dtype) * c.failure_reward,
+            "success": success.to(pos.dtype) * c.success_reward,
+            "failure": failed.to(pos.dtype) * c.failure_reward,
         }
         metrics = {"success": success, "xy_error": d_xy.detach(), "height": height}
-        return TaskStep(terms, task, success, metrics)
+        return TaskStep(terms, {}, success, metrics)
 
     def setpoint(self, obs: Tensor):
         c = self.cfg

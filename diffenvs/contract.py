@@ -1,0 +1,383 @@
+"""The env contract: what a robot provides, what a task provides, and what every vector env promises.
+
+diffenvs separates an environment into three parts:
+
+* a **robot** (:class:`Robot`): the named, shape-documented state of one machine, a pure
+  batched ``step(state, action)``, failure detection (divergence), its action space and
+  whether its step is differentiable;
+* a **task** (:class:`Task`): where episodes start, what the policy observes (a ``Box``
+  or ``Dict`` space), the named reward terms (each marked differentiable or not),
+  termination, the success metrics with one main metric, drawing markers and a label;
+* the generic **vector env** shell (:class:`diffenvs.vector_env.DiffVectorEnv`) that runs
+  any robot with any of its tasks behind the Gymnasium ``VectorEnv`` API, and the
+  single-env shell (:class:`diffenvs.single_env.DiffEnv`). Neither knows any robot.
+
+The **state** of a batch of ``N`` envs is a plain ``dict[str, Tensor]`` whose fields are
+declared by the robot (:attr:`Robot.state_fields`), the task (:attr:`Task.state_fields`)
+and the shell (``step``: the episode step counter). Every field is ``(N, *shape)``; float
+fields use the env's dtype, integer fields ``int64`` and boolean fields ``bool``. States
+are data: they can be stored (``detach``), compared, saved in ``weights_only``
+checkpoints and put back with ``set_state``.
+
+What every vector env promises (SPEC §2) is checked by :func:`check_vector_env`, which the
+trainers, the SB3 adapter and the residual wrapper call when they are built: any env
+that meets it is accepted, whatever its class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+#: A batched env state: field name -> ``(N, *shape)`` tensor.
+State = dict[str, Tensor]
+
+
+# --------------------------------------------------------------------------- state
+@dataclass(frozen=True)
+class StateField:
+    """One named field of the env state.
+
+    Attributes:
+        shape: per-env shape (``()`` for a scalar per env).
+        dtype: ``"float"`` (the env's dtype), ``"int"`` (``int64``) or ``"bool"``.
+        doc: meaning, unit and frame, e.g. ``"velocity, m/s, world frame"``.
+    """
+
+    shape: tuple[int, ...] = ()
+    dtype: str = "float"
+    doc: str = ""
+
+    def __post_init__(self):
+        if self.dtype not in ("float", "int", "bool"):
+            raise ValueError(f"StateField dtype must be 'float', 'int' or 'bool', got {self.dtype!r}")
+
+    def torch_dtype(self, float_dtype: torch.dtype) -> torch.dtype:
+        return {"float": float_dtype, "int": torch.int64, "bool": torch.bool}[self.dtype]
+
+
+#: The field the shell adds to every state: the episode step counter.
+STEP_FIELD = StateField((), "int", "steps taken in the current episode")
+
+
+def state_where(mask: Tensor, a: State, b: State) -> State:
+    """Row-wise select: ``a`` where ``mask`` (``(N,)`` bool) else ``b``, field by field."""
+    return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), v, b[k]) for k, v in a.items()}
+
+
+def state_map(fn: Callable[[Tensor], Tensor], state: State) -> State:
+    """Apply ``fn`` to every field."""
+    return {k: fn(v) for k, v in state.items()}
+
+
+def state_detach(state: State) -> State:
+    return {k: v.detach() for k, v in state.items()}
+
+
+def state_clone(state: State) -> State:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def state_rows(state: State, index) -> State:
+    """The rows ``index`` (an int keeps the batch dimension out, as tensor indexing does)."""
+    return {k: v[index] for k, v in state.items()}
+
+
+def state_cat(states: list[State]) -> State:
+    return {k: torch.cat([s[k] for s in states]) for k in states[0]}
+
+
+def state_equal(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> bool:
+    """Same fields with equal values (NaN-free states; exact comparison)."""
+    return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------- options
+def make_options(cls: type, options: Mapping[str, Any] | None, what: str):
+    """Build the frozen options dataclass ``cls`` from a dict; unknown names raise."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"{what} options must be a dict, got {type(options).__name__}")
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ValueError(f"unknown {what} option(s) {unknown}; valid options: {sorted(valid)}")
+    return cls(**options)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A robot or task without options."""
+
+
+# ------------------------------------------------------------------------- robot
+class Robot(ABC):
+    """A batched, pure-function robot model.
+
+    Subclasses set the class attributes and implement :meth:`step`. A robot knows nothing
+    about tasks, observations or rewards.
+
+    Class attributes:
+        name: registry name (the folder under ``diffenvs/robots``).
+        Config: frozen dataclass of the robot's options (``robot_options`` / extra keyword
+            arguments of the env).
+        state_fields: the robot's state fields (name -> :class:`StateField`).
+        action_dim: size of the action; actions live in ``Box(-1, 1, (action_dim,))``.
+        action_doc: what each action component commands.
+        differentiable: whether :meth:`step` is differentiable in state and action.
+        default_dt: control step, s, when the env is built with ``dt=None``.
+        drawer: ``"module:Class"`` of the robot's drawer for ``render_mode="rgb_array"``.
+        controller: ``"module:function"`` building the robot's classical controller
+            (``controller(env) -> policy``; the ``"classical"`` residual anchor), or ``None``.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type] = NoOptions
+    state_fields: ClassVar[dict[str, StateField]]
+    action_dim: ClassVar[int]
+    action_doc: ClassVar[str] = ""
+    differentiable: ClassVar[bool] = True
+    default_dt: ClassVar[float]
+    drawer: ClassVar[str | None] = None
+    controller: ClassVar[str | None] = None
+
+    def __init__(self, options: Mapping[str, Any] | None, *, dt: float, dtype: torch.dtype, device: torch.device):
+        self.cfg = make_options(self.Config, options, f"robot {self.name!r}")
+        self.dt = dt
+        self.dtype = dtype
+        self.device = device
+
+    def tensor(self, value) -> Tensor:
+        return torch.as_tensor(value, dtype=self.dtype, device=self.device)
+
+    @abstractmethod
+    def step(self, state: State, action: Tensor) -> State:
+        """Advance the robot fields of ``state`` by one control step under ``action``
+        (``(N, action_dim)``, already clipped to [-1, 1]); returns the new robot fields.
+        Pure: no side effects, no in-place writes into the inputs."""
+
+    def diverged(self, state: State) -> Tensor:
+        """``(N,)`` bool: rows whose state is numerically blown up (non-finite by default)."""
+        bad = None
+        for name, field in self.state_fields.items():
+            if field.dtype != "float":
+                continue
+            v = state[name].detach()
+            row = ~torch.isfinite(v).reshape(v.shape[0], -1).all(-1)
+            bad = row if bad is None else bad | row
+        return bad
+
+    def validate_state(self, state: State) -> None:
+        """Raise ``ValueError`` naming the field if a given state is not a valid robot state."""
+
+    def position(self, state: State) -> Tensor:
+        """``(N, 3)`` world position used by the renderer (trails, camera framing)."""
+        raise NotImplementedError(f"robot {self.name!r} does not define position() for rendering")
+
+    def describe(self) -> str:
+        return self.name
+
+
+# -------------------------------------------------------------------------- task
+@dataclass(frozen=True)
+class RewardTerm:
+    """One named reward term.
+
+    Attributes:
+        name: key in ``info["reward_terms"]``.
+        differentiable: whether gradients flow through it (success bonuses, gate passes
+            and indicators are not).
+        description: the formula, for docs and ``env.reward_terms``.
+    """
+
+    name: str
+    differentiable: bool
+    description: str
+
+
+class TaskStep(NamedTuple):
+    """What a task reports after the robot advanced one step."""
+
+    terms: dict[str, Tensor]  # name -> (N,) reward term values
+    task_state: State  # the task's state fields after the step
+    terminated: Tensor  # (N,) bool, task-specific termination (e.g. landed)
+    metrics: dict[str, Tensor]  # name -> (N,) success metrics (no graph)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Something a task asks the renderer to draw, in world coordinates (m, ``z`` up).
+
+    Attributes:
+        kind: ``"point"`` (a target), ``"path"`` (a polyline, e.g. a reference curve),
+            ``"pad"`` (a square on the ground, ``size`` = half side) or ``"gates"`` (rings
+            of radius ``size`` at ``points``, flown in order; the task's
+            :meth:`Task.marker_state` gives each env's next gate as ``"next_gate"``).
+        points: ``(K, 3)`` world points.
+        size: radius or half side, m.
+        label: legend text.
+    """
+
+    kind: str
+    points: np.ndarray
+    size: float = 0.0
+    label: str = ""
+
+
+class Task(ABC):
+    """A task for one robot: pure functions over the batched state, no dynamics code.
+
+    Class attributes:
+        name: registry name of the task (unique within its robot).
+        label: a human label, e.g. ``"Hovering"`` (figures, docs).
+        robot: the robot name the task is written for.
+        Config: frozen dataclass of the task options (``task_options``).
+        default_episode_steps: episode length used when the env gets
+            ``max_episode_steps=None``.
+        state_fields: the task's own state fields (e.g. the next gate's index).
+        reward_terms: the named reward terms (their sum is the reward).
+        metric_names: the success metrics reported in ``info`` after every step.
+        main_metric: ``(metric, lower_is_better)``: the one number an evaluation reports.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str] = ""
+    robot: ClassVar[str]
+    Config: ClassVar[type] = NoOptions
+    default_episode_steps: ClassVar[int]
+    state_fields: ClassVar[dict[str, StateField]] = {}
+    reward_terms: ClassVar[tuple[RewardTerm, ...]]
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    main_metric: ClassVar[tuple[str, bool]] = ("episode_return", False)
+
+    def __init__(self, options: Mapping[str, Any] | None, *, robot: Robot, dt: float, dtype: torch.dtype,
+                 device: torch.device):
+        self.cfg = self.make_config(options)
+        self.robot_model = robot
+        self.dt = dt
+        self.dtype = dtype
+        self.device = device
+
+    @classmethod
+    def make_config(cls, options: Mapping[str, Any] | None):
+        """Validate ``options`` against ``Config`` and build it."""
+        return make_options(cls.Config, options, f"task {cls.name!r}")
+
+    def tensor(self, value) -> Tensor:
+        return torch.as_tensor(value, dtype=self.dtype, device=self.device)
+
+    @property
+    def reward_term_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.reward_terms)
+
+    # ----------------------------------------------------------------- interface
+    @property
+    @abstractmethod
+    def observation_space(self) -> gym.Space:
+        """The single-env observation space: a float32 ``Box`` or a ``Dict`` of them."""
+
+    @abstractmethod
+    def sample_initial(self, n: int, gen: torch.Generator) -> State:
+        """``n`` fresh episode starts: the robot's and the task's state fields."""
+
+    @abstractmethod
+    def observe(self, state: State) -> Tensor | dict[str, Tensor]:
+        """The observation of ``state`` (robot, task and ``step`` fields), differentiable in it."""
+
+    @abstractmethod
+    def evaluate(self, state: State, failed: Tensor) -> TaskStep:
+        """Reward terms, next task fields, task termination and metrics after a robot step.
+
+        ``state`` holds the robot fields after the step, the task fields before it and the
+        new ``step`` count; ``failed`` marks rows that diverged or left the arena.
+        """
+
+    def failure(self, state: State) -> tuple[Tensor, Tensor]:
+        """``(diverged, out_of_bounds)``, each ``(N,)`` bool, after a robot step.
+
+        Both end the row's episode and are counted; a diverged row also gets reward 0 and
+        passes no gradient. By default: the robot's own divergence check, never out of bounds.
+        """
+        diverged = self.robot_model.diverged(state)
+        return diverged, torch.zeros_like(diverged)
+
+    def markers(self) -> tuple[Marker, ...]:
+        """Static things to draw (targets, reference paths, pads, gates)."""
+        return ()
+
+    def marker_state(self, state: State) -> dict[str, Tensor]:
+        """Per-env drawing information (e.g. ``"next_gate"``, ``"reference"``)."""
+        return {}
+
+
+# ------------------------------------------------------------------ registration
+@dataclass(frozen=True)
+class EnvSpec:
+    """One registered env id: a row of a robot's ``ENVS`` table.
+
+    Attributes:
+        id: Gymnasium id, ``Name-vN``.
+        robot: robot name (folder under ``diffenvs/robots``).
+        task: task name within the robot's ``TASKS``.
+        max_episode_steps: episode length (truncation).
+        label: human label for figures and tables (default: the task's label).
+        task_options: options baked into this id.
+        robot_options: robot options baked into this id.
+        presets: training settings per preset name and algorithm,
+            ``{"paper": {"abpt": {"lr": 0.01, ...}, ...}, ...}``; the trainers take their
+            presets from here.
+    """
+
+    id: str
+    robot: str
+    task: str
+    max_episode_steps: int
+    label: str = ""
+    task_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    robot_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = dataclasses.field(default_factory=dict)
+
+
+# ------------------------------------------------------------- vector env checks
+#: What every diffenvs-style vector env offers (SPEC §2), checked by :func:`check_vector_env`.
+VECTOR_ENV_MEMBERS = ("num_envs", "device", "dtype", "single_observation_space", "single_action_space",
+                      "max_episode_steps", "obs", "reset", "step", "step_differentiable", "detach", "get_state",
+                      "set_state", "reward_terms", "task", "get_runtime_state", "set_runtime_state")
+
+
+def check_vector_env(env, *, who: str = "this", need_autoreset: bool = False) -> None:
+    """Raise ``TypeError`` naming what is missing if ``env`` does not meet the contract.
+
+    The contract: the members of :data:`VECTOR_ENV_MEMBERS`, a ``Box(-1, 1)`` action space,
+    an observation space that is a ``Box`` or a ``Dict`` of ``Box`` es and, with
+    ``need_autoreset``, Gymnasium's ``SAME_STEP`` autoreset.
+    """
+    missing = [m for m in VECTOR_ENV_MEMBERS if not hasattr(env, m)]
+    if missing:
+        raise TypeError(
+            f"{who} needs a differentiable vector env (diffenvs contract); {type(env).__name__} lacks {missing}. "
+            f"Create one with gymnasium.make_vec('<id>', num_envs=N) or implement diffenvs.contract's members"
+        )
+    act = env.single_action_space
+    if not (isinstance(act, gym.spaces.Box) and np.all(act.low == -1.0) and np.all(act.high == 1.0)):
+        raise TypeError(f"{who} needs a Box(-1, 1) action space, got {act}")
+    obs = env.single_observation_space
+    parts = obs.spaces.values() if isinstance(obs, gym.spaces.Dict) else [obs]
+    if not all(isinstance(p, gym.spaces.Box) for p in parts):
+        raise TypeError(f"{who} needs a Box observation space or a Dict of Box spaces, got {obs}")
+    if need_autoreset:
+        from gymnasium.vector import AutoresetMode
+
+        mode = (getattr(env, "metadata", {}) or {}).get("autoreset_mode")
+        if mode != AutoresetMode.SAME_STEP or not getattr(env.unwrapped, "autoreset", True):
+            raise ValueError(f"{who} needs an env that autoresets in the same step (Gymnasium SAME_STEP); "
+                             f"build it with autoreset=True")

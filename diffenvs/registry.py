@@ -1,0 +1,110 @@
+"""The env registry: every id comes from one row of a robot's ``ENVS`` table.
+
+``import diffenvs`` registers the ids of every robot in :data:`diffenvs.robots.ROBOTS` with
+Gymnasium, each with both entry points (the single env and the vector env). Everything
+else that needs per-id facts (the trainers' presets, the evaluation's main metric, figure
+labels, docs tables) reads them from here. Robots outside the package register with
+:func:`register_robot`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from gymnasium.envs.registration import register, registry
+
+from .contract import EnvSpec, Robot, Task
+
+SINGLE_ENTRY_POINT = "diffenvs.single_env:DiffEnv"
+VECTOR_ENTRY_POINT = "diffenvs.vector_env:DiffVectorEnv"
+
+_ROBOTS: dict[str, ModuleType] = {}
+_SPECS: dict[str, EnvSpec] = {}
+
+
+def register_robot(module: str | ModuleType) -> list[str]:
+    """Register a robot package: a module with ``ROBOT`` (a :class:`~diffenvs.contract.Robot`
+    subclass), ``TASKS`` (name -> :class:`~diffenvs.contract.Task` subclass) and ``ENVS``
+    (a tuple of :class:`~diffenvs.contract.EnvSpec`). Returns the ids it registered."""
+    if isinstance(module, str):
+        module = importlib.import_module(module)
+    for attr in ("ROBOT", "TASKS", "ENVS"):
+        if not hasattr(module, attr):
+            raise TypeError(f"robot module {module.__name__} lacks {attr} (see the 'Adding a robot' guide)")
+    robot: type[Robot] = module.ROBOT
+    _ROBOTS[robot.name] = module
+    ids = []
+    for spec in module.ENVS:
+        register_env(spec)
+        ids.append(spec.id)
+    return ids
+
+
+def register_env(spec: EnvSpec) -> None:
+    """Register one :class:`~diffenvs.contract.EnvSpec` with Gymnasium (idempotent for the same spec)."""
+    if spec.robot not in _ROBOTS:
+        raise ValueError(f"env {spec.id!r} names robot {spec.robot!r}, which is not registered; "
+                         f"call diffenvs.registry.register_robot(<module>) first")
+    if spec.task not in _ROBOTS[spec.robot].TASKS:
+        raise ValueError(f"env {spec.id!r} names task {spec.task!r}, which robot {spec.robot!r} does not have; "
+                         f"its tasks: {sorted(_ROBOTS[spec.robot].TASKS)}")
+    old = _SPECS.get(spec.id)
+    if old is not None and old != spec:
+        raise ValueError(f"env id {spec.id!r} is already registered with a different spec")
+    _SPECS[spec.id] = spec
+    if spec.id in registry:
+        return
+    kwargs = {"robot": spec.robot, "task": spec.task}
+    if spec.task_options:
+        kwargs["task_options"] = dict(spec.task_options)
+    if spec.robot_options:
+        kwargs["robot_options"] = dict(spec.robot_options)
+    register(id=spec.id, entry_point=SINGLE_ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,
+             max_episode_steps=spec.max_episode_steps, kwargs=kwargs)
+
+
+def env_specs() -> dict[str, EnvSpec]:
+    """Every registered diffenvs id -> its :class:`~diffenvs.contract.EnvSpec`, in registration order."""
+    return dict(_SPECS)
+
+
+def env_spec(env_id: str) -> EnvSpec:
+    """The spec of a registered id (``"diffenvs:"`` prefixes are accepted)."""
+    key = env_id.split(":", 1)[-1]
+    if key not in _SPECS:
+        raise ValueError(f"unknown env id {env_id!r}; registered diffenvs ids: {sorted(_SPECS)}")
+    return _SPECS[key]
+
+
+def robot_names() -> list[str]:
+    return list(_ROBOTS)
+
+
+def robot_module(name: str) -> ModuleType:
+    if name not in _ROBOTS:
+        raise ValueError(f"unknown robot {name!r}; registered robots: {sorted(_ROBOTS)}")
+    return _ROBOTS[name]
+
+
+def robot_class(name: str | type[Robot]) -> type[Robot]:
+    if isinstance(name, type) and issubclass(name, Robot):
+        return name
+    return robot_module(name).ROBOT
+
+
+def task_class(robot: str | type[Robot], task: str | type[Task]) -> type[Task]:
+    if isinstance(task, type) and issubclass(task, Task):
+        return task
+    rname = robot if isinstance(robot, str) else robot.name
+    tasks = robot_module(rname).TASKS
+    if task not in tasks:
+        raise ValueError(f"unknown task {task!r} for robot {rname!r}; choose one of {sorted(tasks)} "
+                         f"or pass a Task subclass")
+    return tasks[task]
+
+
+def load_object(path: str):
+    """``"package.module:Name"`` -> the object."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
