@@ -31,9 +31,9 @@ import time
 
 import numpy as np
 import torch
+from diffenvs.core import action_to_thrust, integrate
 
 from diffenvs import DiffQuadVectorEnv
-from diffenvs.core import action_to_thrust, integrate
 
 
 def _rate(fn, n_items: int, min_time: float, warmup: int = 2) -> float:

@@ -101,16 +101,17 @@ def state_equal(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> bool:
 
 
 # ----------------------------------------------------------------------- options
-def make_options(cls: type, options: Mapping[str, Any] | None, what: str):
-    """Build the frozen options dataclass ``cls`` from a dict; unknown names raise."""
+def make_options(cls: type, options: Mapping[str, Any] | None, kind: str, name: str):
+    """Build the frozen options dataclass ``cls`` of robot or task ``name`` from a dict;
+    unknown names raise ``ValueError`` listing the valid ones."""
     if options is None:
         options = {}
     if not isinstance(options, Mapping):
-        raise TypeError(f"{what} options must be a dict, got {type(options).__name__}")
+        raise TypeError(f"{kind} options of {kind} {name!r} must be a dict, got {type(options).__name__}")
     valid = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - valid)
     if unknown:
-        raise ValueError(f"unknown {what} option(s) {unknown}; valid options: {sorted(valid)}")
+        raise ValueError(f"unknown {kind} option(s) {unknown} for {kind} {name!r}; valid options: {sorted(valid)}")
     return cls(**options)
 
 
@@ -151,7 +152,7 @@ class Robot(ABC):
     controller: ClassVar[str | None] = None
 
     def __init__(self, options: Mapping[str, Any] | None, *, dt: float, dtype: torch.dtype, device: torch.device):
-        self.cfg = make_options(self.Config, options, f"robot {self.name!r}")
+        self.cfg = make_options(self.Config, options, "robot", self.name)
         self.dt = dt
         self.dtype = dtype
         self.device = device
@@ -177,7 +178,9 @@ class Robot(ABC):
         return bad
 
     def validate_state(self, state: State) -> None:
-        """Raise ``ValueError`` naming the field if a given state is not a valid robot state."""
+        """Raise ``ValueError`` naming the field if a given state is not a valid robot state
+        (the shell already checked the fields' names, shapes and finiteness)."""
+        return None
 
     def position(self, state: State) -> Tensor:
         """``(N, 3)`` world position used by the renderer (trails, camera framing)."""
@@ -270,7 +273,7 @@ class Task(ABC):
     @classmethod
     def make_config(cls, options: Mapping[str, Any] | None):
         """Validate ``options`` against ``Config`` and build it."""
-        return make_options(cls.Config, options, f"task {cls.name!r}")
+        return make_options(cls.Config, options, "task", cls.name)
 
     def tensor(self, value) -> Tensor:
         return torch.as_tensor(value, dtype=self.dtype, device=self.device)
@@ -354,6 +357,18 @@ VECTOR_ENV_MEMBERS = ("num_envs", "device", "dtype", "single_observation_space",
                       "set_state", "reward_terms", "task", "get_runtime_state", "set_runtime_state")
 
 
+def _has_member(obj, name: str) -> bool:
+    """``hasattr`` that counts a property raising something else than ``AttributeError``
+    (e.g. ``obs`` before the first ``reset()``) as present."""
+    try:
+        getattr(obj, name)
+    except AttributeError:
+        return False
+    except Exception:  # noqa: BLE001 - the member exists; it just cannot be read yet
+        return True
+    return True
+
+
 def check_vector_env(env, *, who: str = "this", need_autoreset: bool = False) -> None:
     """Raise ``TypeError`` naming what is missing if ``env`` does not meet the contract.
 
@@ -361,7 +376,7 @@ def check_vector_env(env, *, who: str = "this", need_autoreset: bool = False) ->
     an observation space that is a ``Box`` or a ``Dict`` of ``Box`` es and, with
     ``need_autoreset``, Gymnasium's ``SAME_STEP`` autoreset.
     """
-    missing = [m for m in VECTOR_ENV_MEMBERS if not hasattr(env, m)]
+    missing = [m for m in VECTOR_ENV_MEMBERS if not _has_member(env, m)]
     if missing:
         raise TypeError(
             f"{who} needs a differentiable vector env (diffenvs contract); {type(env).__name__} lacks {missing}. "

@@ -108,3 +108,12 @@ def load_object(path: str):
     """``"package.module:Name"`` -> the object."""
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def classical_controller(env):
+    """The robot's classical controller for ``env`` (``policy(obs) -> action``, batched and
+    differentiable in ``obs``): the ``"classical"`` anchor of residual learning."""
+    robot = env.unwrapped.robot
+    if robot.controller is None:
+        raise ValueError(f"robot {robot.name!r} has no classical controller; use a saved policy as the anchor")
+    return load_object(robot.controller)(env)

@@ -67,7 +67,10 @@ class DiffEnv(gym.Env):
         return _first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), _first(info)
 
     def render(self):
-        return self.vec.render()
+        """The env's picture, an ``H x W x 3`` uint8 array (640x480), or ``None`` with a
+        warning without ``render_mode="rgb_array"``."""
+        frames = self.vec.render()
+        return None if frames is None else frames[0]
 
     def get_state(self) -> State:
         """The env state: a dict of per-env tensors (see ``DiffVectorEnv.state_spec``)."""

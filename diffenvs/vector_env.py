@@ -165,7 +165,8 @@ class DiffVectorEnv(gym.vector.VectorEnv):
 
         self._robot_fields = tuple(self.robot.state_fields)
         self._task_fields = tuple(self.task.state_fields)
-        clash = sorted(set(self._robot_fields) & (set(self._task_fields) | {"step"}) | (set(self._task_fields) & {"step"}))
+        names = [*self._robot_fields, "step", *self._task_fields]
+        clash = sorted({n for n in names if names.count(n) > 1})
         if clash:
             raise ValueError(f"state field name(s) {clash} used twice (robot {self.robot.name!r}, task "
                              f"{self.task.name!r}, or the shell's 'step'); rename the task's fields")
@@ -480,13 +481,45 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                 next_state, counters, actions_finite)
 
     # --------------------------------------------------------------------- render
-    def render(self):
-        """An RGB image (``H x W x 3`` uint8) of up to 16 envs, the task's markers and trails."""
+    def render(self) -> list[np.ndarray] | None:
+        """One picture per env, Gymnasium's vector convention: a list of ``num_envs``
+        ``H x W x 3`` uint8 arrays (320x240 each, 640x480 for a single env), each showing
+        that env alone with the task's markers and its trail.
+
+        This is what ``gymnasium.wrappers.vector.RecordVideo`` (and SB3's ``VecEnv.render``)
+        tile into one video frame; :meth:`render_overview` draws up to 16 envs in one
+        picture instead. Without ``render_mode="rgb_array"`` it warns and returns ``None``.
+        """
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode; construct the env with render_mode='rgb_array'")
             return None
         self._require_reset()
+        return self._get_renderer().draw_envs(self)
+
+    def render_overview(self) -> np.ndarray | None:
+        """One ``640 x 480 x 3`` uint8 picture of the first (up to 16) envs together, the
+        task's markers and their trails (what :func:`diffenvs.render.record_episode` saves)."""
+        if self.render_mode is None:
+            gym.logger.warn("render_overview() called without render_mode; construct the env with "
+                            "render_mode='rgb_array'")
+            return None
+        self._require_reset()
         return self._get_renderer().draw(self)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Gymnasium's ``VectorEnv.call``: one result per env (a tuple of ``num_envs``).
+
+        ``call("render")`` gives the per-env frames of :meth:`render` (skrl's Gymnasium
+        wrapper renders vector envs this way). The envs are rows of one batched env, so
+        any other method is called once on it (any attribute read once) and the result is
+        repeated for every env.
+        """
+        if name == "render":
+            frames = self.render(*args, **kwargs)
+            return (None,) * self.num_envs if frames is None else tuple(frames)
+        value = getattr(self, name)
+        result = value(*args, **kwargs) if callable(value) else value
+        return (result,) * self.num_envs
 
     def _get_renderer(self) -> Renderer:
         if self._renderer is None:

@@ -28,12 +28,12 @@ def test_sb3_check_env(env_id):
     sb3_checker.check_env(gym.make(env_id).unwrapped, warn=True)
 
 
-@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("env_id", [i for i in IDS if diffenvs.ENV_IDS[i].robot == "quadrotor"])
 def test_single_env_types_and_time_limit(env_id):
     env = gym.make(env_id)
     obs, info = env.reset(seed=0)
     assert obs.dtype == np.float32 and obs.shape == env.observation_space.shape
-    action = np.full(4, env.unwrapped.vehicle.hover_action, np.float32)
+    action = np.full(4, env.unwrapped.robot.vehicle.hover_action, np.float32)
     obs2, reward, terminated, truncated, info = env.step(action)
     assert type(reward) is float and type(terminated) is bool and type(truncated) is bool
     assert obs2 is not obs and not np.shares_memory(obs, obs2)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import diffenvs
-from diffenvs import CascadedController
+from diffenvs.robots.quadrotor import CascadedController
+from helpers import quad_env
 
 
 def fly_one_episode(env_id, n=32, seed=0):
@@ -50,7 +51,7 @@ def test_racing(env_id):
 
 
 def test_controller_is_differentiable():
-    venv = diffenvs.DiffQuadVectorEnv(4, "tracking", dtype=torch.float64)
+    venv = quad_env(4, "tracking", dtype=torch.float64)
     venv.reset(seed=0)
     obs = venv.obs.clone().requires_grad_()
     a = CascadedController(venv)(obs)

@@ -4,7 +4,10 @@ import pytest
 import torch
 
 import diffenvs
-from diffenvs import DiffQuadVectorEnv
+from diffenvs.contract import state_clone
+from helpers import quad_env
+
+QUAD_IDS = [i for i, spec in diffenvs.ENV_IDS.items() if spec.robot == "quadrotor"]
 
 HORIZON = 12
 
@@ -21,15 +24,15 @@ def rollout_return(env, start, actions, differentiable_only=True):
     return total
 
 
-@pytest.mark.parametrize("env_id", list(diffenvs.ENV_IDS))
+@pytest.mark.parametrize("env_id", QUAD_IDS)
 @pytest.mark.parametrize("integrator", ["euler", "rk4"])
 def test_rollout_gradient_matches_finite_differences(env_id, integrator):
-    task, options, _ = diffenvs.ENV_IDS[env_id]
-    env = DiffQuadVectorEnv(3, task, options, dtype=torch.float64, integrator=integrator, motor_lag=True)
+    spec = diffenvs.ENV_IDS[env_id]
+    env = quad_env(3, spec.task, spec.task_options, dtype=torch.float64, integrator=integrator, motor_lag=True)
     env.reset(seed=11)
-    start = env.get_state().clone()
+    start = state_clone(env.get_state())
     gen = torch.Generator().manual_seed(0)
-    base = env.vehicle.hover_action + 0.2 * torch.randn(HORIZON, 3, 4, generator=gen, dtype=torch.float64)
+    base = env.robot.vehicle.hover_action + 0.2 * torch.randn(HORIZON, 3, 4, generator=gen, dtype=torch.float64)
     actions = base.clamp(-0.95, 0.95).requires_grad_()
     grad = torch.autograd.grad(rollout_return(env, start, actions), actions)[0]
     assert grad.abs().sum() > 0
@@ -45,20 +48,21 @@ def test_rollout_gradient_matches_finite_differences(env_id, integrator):
 
 @pytest.mark.parametrize("task", ["hover", "landing"])
 def test_gradient_with_respect_to_initial_state(task):
-    env = DiffQuadVectorEnv(2, task, dtype=torch.float64)
+    env = quad_env(2, task, dtype=torch.float64)
     env.reset(seed=2)
-    start = env.get_state().clone()
-    start[:, 7:13] = 0.3  # moving and rotating
-    start[:, 3:7] = torch.nn.functional.normalize(start[:, 3:7] + 0.1, dim=-1)
-    actions = torch.full((HORIZON, 2, 4), env.vehicle.hover_action, dtype=torch.float64)
+    start = state_clone(env.get_state())
+    start["vel"][:] = 0.3  # moving and rotating
+    start["omega"][:] = 0.3
+    start["quat"] = torch.nn.functional.normalize(start["quat"] + 0.1, dim=-1)
+    actions = torch.full((HORIZON, 2, 4), env.robot.vehicle.hover_action, dtype=torch.float64)
 
     def ret(x0):
-        return rollout_return(env, torch.cat([x0, start[:, 13:]], -1), actions)
+        pos, vel, omega = x0.split(3, dim=-1)
+        return rollout_return(env, {**start, "pos": pos, "vel": vel, "omega": omega}, actions)
 
-    x0 = start[:, :13].clone().requires_grad_()
+    x0 = torch.cat([start["pos"], start["vel"], start["omega"]], -1).requires_grad_()
     grad = torch.autograd.grad(ret(x0), x0)[0]
     d = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    d[:, 3:7] = 0.0  # keep quaternions unit (set_state checks them)
     with torch.no_grad():
         fd = (ret(x0 + 1e-6 * d) - ret(x0 - 1e-6 * d)) / 2e-6
     assert abs(fd - (grad * d).sum()) <= 1e-6 * max(1.0, abs(float(fd)))
@@ -66,18 +70,20 @@ def test_gradient_with_respect_to_initial_state(task):
 
 def test_full_env_step_gradcheck():
     """gradcheck of one whole env step (dynamics, reward, observation) in state and action."""
-    env = DiffQuadVectorEnv(2, "tracking", dtype=torch.float64, integrator="rk4")
+    env = quad_env(2, "tracking", dtype=torch.float64, integrator="rk4")
     env.reset(seed=0)
-    start = env.get_state().clone()
-    start[:, 7:13] = 0.2
+    start = state_clone(env.get_state())
+    start["vel"][:] = 0.2
+    start["omega"][:] = 0.2
 
     def step(pos, vel_rates, a):
         # The quaternion is left out: set_state requires unit quaternions.
-        env.set_state(torch.cat([pos, start[:, 3:7], vel_rates, start[:, 13:]], -1))
+        vel, omega = vel_rates.split(3, dim=-1)
+        env.set_state({**start, "pos": pos, "vel": vel, "omega": omega})
         obs, rew, _, _, info = env.step_differentiable(a)
         return obs, rew, info["final_obs"]
 
-    pos = start[:, 0:3].clone().requires_grad_()
-    vel_rates = start[:, 7:13].clone().requires_grad_()
+    pos = start["pos"].clone().requires_grad_()
+    vel_rates = torch.cat([start["vel"], start["omega"]], -1).requires_grad_()
     a = torch.full((2, 4), 0.1, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(step, (pos, vel_rates, a), eps=1e-6, atol=1e-6)

@@ -88,7 +88,7 @@ def test_two_iterations_every_env(tmp_path, env_id):
 
     obs = trainer.env.obs
     action = trainer.policy(obs)
-    assert action.shape == (4, 4) and action.dtype == obs.dtype and action.device == obs.device
+    assert action.shape == (4, trainer.act_dim) and action.dtype == obs.dtype and action.device == obs.device
     assert bool((action.abs() <= 1).all())
 
 

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 import diffenvs
+from diffenvs.contract import state_clone
+from helpers import quad_env
 
 pytest.importorskip("stable_baselines3")
 
@@ -63,14 +65,14 @@ def test_vecenv_api_contract():
 
 
 def test_rejects_non_diffquad_and_non_autoreset():
-    with pytest.raises(TypeError, match="DiffQuadVectorEnv"):
+    with pytest.raises(TypeError, match="differentiable vector env"):
         SB3VecEnv(gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"))
     with pytest.raises(ValueError, match="autoreset"):
-        SB3VecEnv(diffenvs.DiffQuadVectorEnv(num_envs=2, autoreset=False))
+        SB3VecEnv(quad_env(num_envs=2, autoreset=False))
 
 
 def test_accepts_gymnasium_vector_wrapper():
-    base = diffenvs.DiffQuadVectorEnv(num_envs=3)
+    base = quad_env(num_envs=3)
     wrapped = gym.wrappers.vector.RecordEpisodeStatistics(base)
     venv = SB3VecEnv(wrapped)
     assert venv.batched_env is base
@@ -104,7 +106,7 @@ def test_truncation_terminal_observation_matches_raw_env():
     kwargs = dict(num_envs=N, max_episode_steps=5)
     venv = make_sb3_env("DiffQuad-Hover-v0", seed=3, **kwargs)
     raw = gym.make_vec("DiffQuad-Hover-v0", **kwargs)  # same autoresetting env, stepped directly
-    ref = diffenvs.DiffQuadVectorEnv(task="hover", autoreset=False, **kwargs)  # no reset: true last obs
+    ref = quad_env(task="hover", autoreset=False, **kwargs)  # no reset: true last obs
     obs = venv.reset()
     raw_obs, _ = raw.reset(seed=3)
     ref_obs, _ = ref.reset(seed=3)
@@ -131,7 +133,7 @@ def test_truncation_terminal_observation_matches_raw_env():
     assert all(i["TimeLimit.truncated"] is True for i in infos)
     # the returned obs belongs to the new episode: a fresh reset state at step 0
     assert not np.allclose(obs, terminal)
-    assert (venv.batched_env.state[:, 17] == 0).all()
+    assert (venv.batched_env.state["step"] == 0).all()
     np.testing.assert_array_equal(obs, venv.batched_env.obs.numpy())
     # episode stats and metrics from final_info
     for k, info in enumerate(infos):
@@ -158,8 +160,8 @@ def test_termination_by_tiny_arena_is_not_truncation():
 def test_termination_of_one_row_via_set_state():
     venv = make_sb3_env("DiffQuad-Landing-v0", num_envs=N, seed=0)
     venv.reset()
-    state = venv.batched_env.get_state().detach().clone()
-    state[0, 2] = -1.0  # below the ground: leaves the arena at the next step
+    state = state_clone(venv.batched_env.get_state())
+    state["pos"][0, 2] = -1.0  # below the ground: leaves the arena at the next step
     venv.env_method("set_state", state)
     obs, _, dones, infos = venv.step(np.zeros((N, 4), np.float32))
     assert dones.tolist() == [True] + [False] * (N - 1)
@@ -254,7 +256,7 @@ def test_seeds_and_options_are_used_once():
     venv.seed(5)
     np.testing.assert_array_equal(venv.reset(), first)
 
-    state = venv.batched_env.get_state().detach().clone()
+    state = state_clone(venv.batched_env.get_state())
     venv.step(np.zeros((N, 4), np.float32))
     venv.set_options({"state": state})
     np.testing.assert_array_equal(venv.reset(), first)  # started from the given states
@@ -277,7 +279,7 @@ def test_get_set_attr_and_env_method():
     assert venv.get_attr("max_episode_steps", indices=2) == [256]
     states = venv.env_method("get_state")
     assert isinstance(states, list) and len(states) == 4
-    assert all(s is states[0] for s in states) and tuple(states[0].shape) == (4, venv.batched_env.state_dim)
+    assert all(s is states[0] for s in states) and tuple(states[0]["pos"].shape) == (4, 3)
     assert venv.env_method("get_state", indices=[0]) and venv.env_method("get_state", indices=[]) == []
     venv.set_attr("grad_decay", 0.5)
     assert venv.batched_env.grad_decay == 0.5
@@ -294,7 +296,7 @@ def test_get_images_list_semantics(monkeypatch):
     with pytest.warns(UserWarning, match="render"):
         assert venv.get_images() == [None, None, None]
 
-    env = diffenvs.DiffQuadVectorEnv(num_envs=3, render_mode="rgb_array")
+    env = quad_env(num_envs=3, render_mode="rgb_array")
     frame = np.zeros((8, 12, 3), np.uint8)
     frame[2, 3] = 255
     monkeypatch.setattr(env, "render", lambda: frame)  # one composite frame for the batch
@@ -315,7 +317,7 @@ def test_ppo_smoke(env_id):
     assert model.num_timesteps == 2 * 32 * 4
     assert len(model.ep_info_buffer) > 0  # episode returns reach the logger without VecMonitor
     action, _ = model.predict(env.reset(), deterministic=True)
-    assert action.shape == (4, 4)
+    assert action.shape == (4, env.action_space.shape[0])
     env.close()
 
 

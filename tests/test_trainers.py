@@ -187,9 +187,12 @@ def test_state_replay_starts_episodes_from_visited_states(tmp_path):
     assert trainer.buffer.size == 32
     trainer.replay_starts()
     state = trainer.env.get_state()
-    stored = trainer.buffer.states[: trainer.buffer.size]
-    matches = (state[:, None, :] == stored[None]).all(-1).any(-1)
-    assert matches.all()
+    n = trainer.buffer.size
+    matches = torch.ones(state["pos"].shape[0], n, dtype=torch.bool)
+    for k, v in state.items():  # row i of the env equals some stored state j in every field
+        stored = trainer.buffer.states[k][:n]
+        matches &= (v.reshape(len(v), 1, -1) == stored.reshape(1, n, -1)).all(-1)
+    assert matches.any(-1).all()
 
 
 # ------------------------------------------------------------------ residual

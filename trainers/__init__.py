@@ -1,9 +1,11 @@
 """trainers: first-order policy learning through differentiable envs, and SB3 PPO.
 
-Algorithms (one file each): :mod:`trainers.bptt`, :mod:`trainers.shac`,
-:mod:`trainers.abpt`, :mod:`trainers.ppo`; residual (anchor) learning with any of them
-via :mod:`trainers.residual`. Trainers talk to envs only through the API in
-:mod:`trainers.protocol`.
+Algorithms (one file each, siblings over :mod:`trainers.core`): :mod:`trainers.bptt`,
+:mod:`trainers.shac`, :mod:`trainers.abpt`, :mod:`trainers.ppo`; residual (anchor)
+learning with any of them (``residual=`` setting: the env wrapper
+:class:`diffenvs.wrappers.residual.ResidualEnv` with an anchor from :func:`load_policy`).
+Trainers accept any env that meets the diffenvs contract
+(:func:`diffenvs.contract.check_vector_env`).
 
 Train from Python in a few lines::
 
@@ -15,27 +17,17 @@ Train from Python in a few lines::
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-#: algorithm name -> (module, trainer class)
-ALGORITHMS = {
-    "bptt": ("trainers.bptt", "BPTT"),
-    "shac": ("trainers.shac", "SHAC"),
-    "abpt": ("trainers.abpt", "ABPT"),
-    "ppo": ("trainers.ppo", "PPO"),
-}
+from .core.loop import ALGORITHMS, algorithm_class
 
 
 def trainer_class(algo: str):
     """The trainer class of an algorithm name."""
-    if algo not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
-    module, name = ALGORITHMS[algo]
-    return getattr(importlib.import_module(module), name)
+    return algorithm_class(algo)
 
 
-def make_config(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | None = "paper", **settings: Any):
+def make_config(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | None = "default", **settings: Any):
     """An algorithm's config: defaults, then the preset for ``env_id``, then ``settings``.
 
     ``settings`` may reach nested configs with ``"net.layer_norm"``-style keys.
@@ -50,10 +42,23 @@ def make_config(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | None
     return apply_overrides(cfg, settings)
 
 
-def make_trainer(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | None = "paper", env=None,
+def make_trainer(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | None = "default", env=None,
                  **settings: Any):
     """Build a trainer from an algorithm name, an env id, a preset and settings."""
     return trainer_class(algo)(make_config(algo, env_id, preset, **settings), env=env)
 
 
-__all__ = ["ALGORITHMS", "make_config", "make_trainer", "trainer_class"]
+def load_policy(path: str, env=None):
+    """The frozen deterministic policy of any trainer's checkpoint, ``policy(obs) -> action``.
+
+    The checkpoint's ``algo`` picks the trainer class from :data:`ALGORITHMS`, whose
+    ``load_policy`` rebuilds the networks; ``env`` (optional) is checked against the
+    policy's observation and action shapes. Used for residual anchors and deployment.
+    """
+    from .core.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    return trainer_class(state["algo"]).load_policy(state, env, source=path)
+
+
+__all__ = ["ALGORITHMS", "load_policy", "make_config", "make_trainer", "trainer_class"]

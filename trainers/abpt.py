@@ -27,15 +27,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .core.first_order import rollout
+from .core.critic import CriticConfig, critic_lr, fit_regression
+from .core.first_order import FirstOrderTrainer
 from .core.networks import QCritic
 from .core.returns import discounted_return, td_lambda_targets
-from .shac import SHAC, SHACConfig, fit_regression
 
 
 @dataclass
-class ABPTConfig(SHACConfig):
-    """ABPT settings (defaults: paper Table 5, hovering), on top of :class:`trainers.shac.SHACConfig`.
+class ABPTConfig(CriticConfig):
+    """ABPT settings (defaults: paper Table 5, hovering), on top of the critic settings of
+    :class:`trainers.core.critic.CriticConfig`.
 
     Attributes:
         zero_step: include the 0-step return J^0 in the actor objective.
@@ -72,25 +73,33 @@ class ABPTConfig(SHACConfig):
 
 
 class StateBuffer:
-    """Ring buffer of visited env states (only states, used to initialise episodes)."""
+    """Ring buffer of visited env states (only states, used to initialise episodes).
 
-    def __init__(self, capacity: int, state_dim: int, device, dtype):
-        self.states = torch.zeros(capacity, state_dim, device=device, dtype=dtype)
+    States are the env's named fields (:attr:`diffenvs.DiffVectorEnv.state_spec`); the
+    buffer holds one ``(capacity, *shape)`` tensor per field.
+    """
+
+    def __init__(self, capacity: int, example: dict[str, Tensor]):
+        self.states = {k: v.new_zeros(capacity, *v.shape[1:]) for k, v in example.items()}
         self.capacity, self.size, self.pos = capacity, 0, 0
 
-    def add(self, states: Tensor) -> None:
-        states = states.reshape(-1, states.shape[-1])[-self.capacity:]
-        n = states.shape[0]
-        idx = (self.pos + torch.arange(n, device=states.device)) % self.capacity
-        self.states[idx] = states
+    def add(self, states: dict[str, Tensor]) -> None:
+        """Add ``(..., *shape)`` states (e.g. ``(H, N, *shape)`` from a rollout), oldest first."""
+        flat = {k: v.reshape(-1, *self.states[k].shape[1:])[-self.capacity:] for k, v in states.items()}
+        n = next(iter(flat.values())).shape[0]
+        idx = (self.pos + torch.arange(n, device=next(iter(flat.values())).device)) % self.capacity
+        for k, v in flat.items():
+            self.states[k][idx] = v
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.capacity, self.size + n)
 
-    def sample(self, n: int) -> Tensor:
-        return self.states[torch.randint(0, self.size, (n,), device=self.states.device)]
+    def sample(self, n: int) -> dict[str, Tensor]:
+        first = next(iter(self.states.values()))
+        idx = torch.randint(0, self.size, (n,), device=first.device)
+        return {k: v[idx] for k, v in self.states.items()}
 
 
-class ABPT(SHAC):
+class ABPT(FirstOrderTrainer):
     """ABPT trainer (see the module docstring); build with :class:`ABPTConfig`."""
 
     algo = "abpt"
@@ -104,24 +113,30 @@ class ABPT(SHAC):
         self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=self.device))
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
         self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
-        self.buffer = (StateBuffer(cfg.replay_size, self.env.get_state().shape[-1], self.device, self.env.dtype)
-                       if cfg.state_replay else None)
+        self.buffer = StateBuffer(cfg.replay_size, self.env.get_state()) if cfg.state_replay else None
+
+    @property
+    def critic_lr(self) -> float:
+        return critic_lr(self.cfg)
 
     def modules(self):
-        return {**super().modules(), "alpha": _ParamModule(self.log_alpha)}
+        return {**super().modules(), "critic": self.critic, "critic_target": self.critic_target,
+                "alpha": _ParamModule(self.log_alpha)}
 
     def optimizers(self):
-        return {**super().optimizers(), "alpha": self.alpha_opt}
+        return {**super().optimizers(), "critic": self.critic_opt, "alpha": self.alpha_opt}
 
     def extra_state(self):
         if self.buffer is None:
             return {}
-        return {"buffer": self.buffer.states[: self.buffer.size].clone(), "buffer_pos": self.buffer.pos}
+        return {"buffer": {k: v[: self.buffer.size].clone() for k, v in self.buffer.states.items()},
+                "buffer_pos": self.buffer.pos}
 
     def load_extra_state(self, state):
         if self.buffer is not None and "buffer" in state:
-            n = state["buffer"].shape[0]
-            self.buffer.states[:n] = state["buffer"].to(self.device)
+            for k, v in state["buffer"].items():
+                n = v.shape[0]
+                self.buffer.states[k][:n] = v.to(self.device)
             self.buffer.size, self.buffer.pos = n, state["buffer_pos"]
 
     @property
@@ -146,7 +161,7 @@ class ABPT(SHAC):
     def train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
         self.replay_starts()
-        ro = rollout(self.env, self.actor, self.norm, cfg.horizon, record_states=self.buffer is not None)
+        ro = self.rollout(record_states=self.buffer is not None)
         objective = self.actor_objective(ro)["objective"]
         loss = -objective.mean() / cfg.horizon
         grad_norm = self.step_actor(loss)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .core.first_order import FirstOrderConfig, FirstOrderTrainer, rollout
+from .core.first_order import FirstOrderConfig, FirstOrderTrainer
 from .core.returns import discounted_return
 
 
@@ -35,7 +35,7 @@ class BPTT(FirstOrderTrainer):
     Config = BPTTConfig
 
     def train_iteration(self) -> dict[str, float]:
-        ro = rollout(self.env, self.actor, self.norm, self.cfg.horizon)
+        ro = self.rollout()
         objective = discounted_return(ro.rewards, ro.dones, torch.zeros_like(ro.rewards), self.cfg.gamma)
         loss = -objective.mean() / self.cfg.horizon
         grad_norm = self.step_actor(loss)

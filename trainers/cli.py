@@ -61,7 +61,7 @@ def _train_parser(sub, algo: str) -> None:
     p = sub.add_parser(algo, help=f"train {algo.upper()}")
     p.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--preset", default="paper", help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)} or none")
+    p.add_argument("--preset", default="default", help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)} or none")
     p.add_argument("--steps", type=int, default=None, help="total env steps")
     p.add_argument("--num-envs", type=int, default=None)
     p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical' or a checkpoint")
@@ -145,9 +145,13 @@ def evaluate_checkpoint(args) -> dict[str, float]:
 def list_presets(args) -> None:
     algos = [args.algo] if args.algo else sorted(ALGORITHMS)
     for algo in algos:
-        names = PRESET_NAMES if algo == "abpt" else ("paper",)
+        names = PRESET_NAMES if algo == "abpt" else ("default", "paper")
         for name in names:
-            print(f"{algo} {name} {args.env}: {preset(algo, args.env, name)}")
+            try:
+                settings = preset(algo, args.env, name)
+            except ValueError:  # e.g. no paper presets for this env
+                continue
+            print(f"{algo} {name} {args.env}: {settings}")
 
 
 def main(argv: list[str] | None = None):

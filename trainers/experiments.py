@@ -30,8 +30,9 @@ import os
 import torch
 from torch.nn.utils import parameters_to_vector
 
+from diffenvs.contract import state_clone
+
 from . import make_trainer
-from .core.first_order import rollout
 from .core.logger import write_csv
 
 OBJECTIVES = {"N-step + 0-step (ABPT)": {"zero_step": True}, "N-step only (no 0-step)": {"zero_step": False}}
@@ -85,14 +86,14 @@ def gradient_bias(env_id: str = "DiffQuad-Hover-v0", detach: tuple[str, ...] = (
         trainer.train_iteration()
         if it % probe_every:
             continue
-        state, runtime = env.get_state().detach().clone(), env.get_runtime_state()
+        state, runtime = state_clone(env.get_state()), env.get_runtime_state()
         grads: dict[tuple[str, bool], torch.Tensor] = {}
         for detached in (False, True):
             env.set_state(state)
             env.set_runtime_state(runtime)
             env.detach_reward_terms = tuple(detach) if detached else ()
             torch.manual_seed(seed * 100_003 + it)  # the same action noise in both rollouts
-            parts = trainer.actor_objective(rollout(env, trainer.actor, trainer.norm, trainer.cfg.horizon))
+            parts = trainer.actor_objective(trainer.rollout())
             for name in ("j_n", "j_0"):
                 grads[name, detached] = parameters_to_vector(
                     torch.autograd.grad(parts[name].mean(), theta, retain_graph=True))

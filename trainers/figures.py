@@ -33,11 +33,14 @@ from collections import defaultdict
 
 import numpy as np
 
+import diffenvs
+
+from .core.evaluate import main_metric
+
 ALGO_ORDER = ("ppo", "bptt", "shac", "abpt")
 ALGO_LABEL = {"ppo": "PPO", "bptt": "BPTT", "shac": "SHAC", "abpt": "ABPT"}
-TASK_LABEL = {"DiffQuad-Hover-v0": "Hovering", "DiffQuad-Tracking-v0": "Tracking",
-              "DiffQuad-Landing-v0": "Landing", "DiffQuad-Racing-v0": "Racing",
-              "DiffQuad-RacingVelocity-v0": "Racing (velocity reward)"}
+#: Figure labels and the order of envs in figures and tables: the registry's (robots' ENVS tables).
+TASK_LABEL = {env_id: spec.label or env_id for env_id, spec in diffenvs.env_specs().items()}
 TASK_ORDER = tuple(TASK_LABEL)
 
 
@@ -343,10 +346,7 @@ def lr_table(rows, lrs: list[str], env: str = "DiffQuad-Hover-v0") -> str:
 
 
 def _lower_is_better(env: str) -> bool:
-    from .core.evaluate import MAIN_METRIC
-    from .presets import TASK_OF_ENV
-
-    return MAIN_METRIC.get(TASK_OF_ENV.get(env, ""), ("", True))[1]
+    return main_metric(env)[1] if env in TASK_LABEL else True
 
 
 def variant_table(rows, algos: list[str], variants: list[str], envs: list[str]) -> str:

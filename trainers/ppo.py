@@ -25,11 +25,13 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -37,15 +39,18 @@ from torch import Tensor, nn
 try:
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.policies import ActorCriticPolicy
     from stable_baselines3.common.vec_env import VecNormalize
 except ImportError as exc:  # pragma: no cover - exercised only without SB3 installed
     raise ImportError("trainers.ppo needs stable-baselines3; install it with `pip install stable-baselines3`") from exc
 
+from diffenvs.contract import check_vector_env
 from diffenvs.wrappers.sb3 import SB3VecEnv
 
 from .core.checkpoint import restore_run_state, run_state
-from .core.config import TrainConfig
+from .core.config import TrainConfig, config_from_dict
 from .core.loop import LoopState, TrainerBase, begin_learning, end_iteration, make_train_env
+from .core.networks import NetConfig, residual_net
 
 #: ``PPOConfig.activation`` names -> torch modules.
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU,
@@ -111,8 +116,8 @@ class PPO(TrainerBase):
 
     Args:
         cfg: the run's :class:`PPOConfig`.
-        env: an optional batched env (a :class:`diffenvs.DiffQuadVectorEnv` or a wrapper
-            of one, e.g. :class:`~trainers.residual.ResidualEnv`); by default
+        env: an optional batched env that meets the diffenvs contract (e.g. a
+            :class:`diffenvs.DiffVectorEnv` or :class:`~diffenvs.wrappers.residual.ResidualEnv`); by default
             :func:`~trainers.core.loop.make_train_env` builds it from ``cfg``.
 
     Attributes:
@@ -131,20 +136,15 @@ class PPO(TrainerBase):
             raise ValueError(f"unknown activation {cfg.activation!r}; choose one of {sorted(ACTIVATIONS)}")
         torch.manual_seed(cfg.seed)
         self.env = env if env is not None else make_train_env(cfg)
+        check_vector_env(self.env, who="PPO", need_autoreset=True)
+        if not isinstance(self.env.single_observation_space, gym.spaces.Box):
+            raise TypeError(f"PPO here takes Box observations; {cfg.env_id} has {self.env.single_observation_space}")
         self.device = self.env.device
         self.obs_dim = self.env.single_observation_space.shape[0]
         self.act_dim = self.env.single_action_space.shape[0]
         self.venv = VecNormalize(SB3VecEnv(self.env), norm_obs=cfg.normalize_obs, norm_reward=False,
                                  gamma=cfg.gamma)
-        log_std_init = cfg.log_std_init
-        if cfg.residual:
-            from .core.networks import NetConfig
-            from .residual import residual_net
-
-            log_std_init += math.log(residual_net(NetConfig()).std_scale)
-        net_arch = dict(cfg.net_arch) if isinstance(cfg.net_arch, dict) else list(cfg.net_arch)
-        policy_kwargs = dict(net_arch=net_arch, activation_fn=ACTIVATIONS[cfg.activation], log_std_init=log_std_init,
-                             optimizer_kwargs=dict(eps=1e-5, weight_decay=cfg.weight_decay))
+        policy_kwargs = _policy_kwargs(cfg)
         # SB3 seeds python, numpy and torch and the VecEnv (applied at its next reset).
         self.model = SB3PPO("MlpPolicy", self.venv, learning_rate=cfg.learning_rate, n_steps=cfg.n_steps,
                             batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
@@ -180,20 +180,45 @@ class PPO(TrainerBase):
         x = obs.detach().to(device=self.model.device, dtype=torch.float32)
         if not self.cfg.normalize_obs:
             return x
-        rms, v = self.venv.obs_rms, self.venv
-        mean = torch.as_tensor(rms.mean, dtype=torch.float64, device=x.device)
-        std = torch.sqrt(torch.as_tensor(rms.var, dtype=torch.float64, device=x.device) + v.epsilon)
-        # float64 arithmetic then float32, exactly as VecNormalize.normalize_obs
-        return ((x.double() - mean) / std).clamp(-v.clip_obs, v.clip_obs).float()
+        v = self.venv
+        return _normalize(x, v.obs_rms.mean, v.obs_rms.var, v.epsilon, v.clip_obs)
 
     @torch.no_grad()
     def policy(self, obs: Tensor) -> Tensor:
         """The deterministic policy: the Gaussian's mean at the normalised ``obs``, clipped to
         the action space as SB3 does (evaluation, deployment); same device and dtype as ``obs``."""
-        action = self.model.policy._predict(self.normalize(obs), deterministic=True)
-        action = action.clamp(-1.0, 1.0)
-        dtype = obs.dtype if obs.is_floating_point() else self.env.dtype
-        return action.to(device=obs.device, dtype=dtype)
+        return _act(self.model.policy, self.normalize(obs), obs, self.env.dtype)
+
+    @classmethod
+    def load_policy(cls, state: dict[str, Any], env=None, source: str = "checkpoint"):
+        """The frozen deterministic policy stored in a PPO checkpoint's ``state`` (see
+        :func:`trainers.load_policy`), without building a trainer or an env."""
+        cfg = config_from_dict(PPOConfig, state["config"])
+        rms = state["obs_rms"]
+        obs_dim = rms["mean"].shape[0]
+        weights = state["modules"]["policy"]
+        act_dim = weights["log_std"].shape[0]
+        if env is not None and tuple(env.single_observation_space.shape) != (obs_dim,):
+            raise ValueError(f"policy {source!r} takes {obs_dim} observation values but the env gives "
+                             f"{env.single_observation_space.shape}; use a policy trained on this env")
+        obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+        act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
+        net = ActorCriticPolicy(obs_space, act_space, lambda _: 0.0, **_policy_kwargs(cfg))
+        net.load_state_dict(weights)
+        net.requires_grad_(False)
+        net.set_training_mode(False)
+        # The trainer's VecNormalize uses SB3's default clip and epsilon.
+        params = inspect.signature(VecNormalize.__init__).parameters
+        clip_obs, epsilon = params["clip_obs"].default, params["epsilon"].default
+        mean, var = rms["mean"].double().numpy(), rms["var"].double().numpy()
+
+        def policy(obs: Tensor) -> Tensor:
+            x = obs.detach().to(dtype=torch.float32, device=net.device)
+            if cfg.normalize_obs:
+                x = _normalize(x, mean, var, epsilon, clip_obs)
+            return _act(net, x, obs, obs.dtype if obs.is_floating_point() else torch.float32)
+
+        return policy
 
     # --------------------------------------------------------------------- loop
     def learn(self, resume: bool = False) -> dict[str, float]:
@@ -317,6 +342,30 @@ class _LoopCallback(BaseCallback):
         row["lr"] = float(tr.model.policy.optimizer.param_groups[0]["lr"])
         end_iteration(tr, self.loop, row)
         self.t0 = time.perf_counter()
+
+
+def _policy_kwargs(cfg: PPOConfig) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` of a config (residual runs start with the residual paper's ×1/√10 std)."""
+    log_std_init = cfg.log_std_init
+    if cfg.residual:
+        log_std_init += math.log(residual_net(NetConfig()).std_scale)
+    net_arch = dict(cfg.net_arch) if isinstance(cfg.net_arch, dict) else list(cfg.net_arch)
+    return dict(net_arch=net_arch, activation_fn=ACTIVATIONS[cfg.activation], log_std_init=log_std_init,
+                optimizer_kwargs=dict(eps=1e-5, weight_decay=cfg.weight_decay))
+
+
+def _normalize(x: Tensor, mean, var, epsilon: float, clip: float) -> Tensor:
+    """float64 arithmetic then float32, exactly as ``VecNormalize.normalize_obs``."""
+    mean = torch.as_tensor(mean, dtype=torch.float64, device=x.device)
+    std = torch.sqrt(torch.as_tensor(var, dtype=torch.float64, device=x.device) + epsilon)
+    return ((x.double() - mean) / std).clamp(-clip, clip).float()
+
+
+@torch.no_grad()
+def _act(net, x: Tensor, obs: Tensor, dtype: torch.dtype) -> Tensor:
+    """The Gaussian's mean at normalised ``x``, clipped to the action space as SB3 does."""
+    action = net._predict(x, deterministic=True).clamp(-1.0, 1.0)
+    return action.to(device=obs.device, dtype=dtype)
 
 
 def _numpy_rng_state() -> dict[str, Any]:

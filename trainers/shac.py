@@ -14,30 +14,16 @@ from dataclasses import dataclass
 
 import torch
 
-from .core.first_order import FirstOrderConfig, FirstOrderTrainer, Rollout, rollout
-from .core.networks import VCritic, soft_update
+from .core.critic import CriticConfig, critic_lr, fit_regression
+from .core.first_order import FirstOrderTrainer, Rollout
+from .core.networks import VCritic
 from .core.returns import discounted_return, td_lambda_targets
 
 
 @dataclass
-class SHACConfig(FirstOrderConfig):
-    """SHAC settings (defaults: paper Table 2, hovering).
-
-    Attributes:
-        lam: λ of the TD(λ) critic targets.
-        critic_lr: critic learning rate (``None``: same as ``lr``).
-        critic_updates: critic gradient steps per iteration ("training critic steps per
-            minibatch").
-        critic_minibatches: the iteration's samples are split into this many minibatches,
-            used in turn by the critic updates.
-        tau: soft-update rate of the target critic, applied after every critic step.
-    """
-
-    lam: float = 0.95
-    critic_lr: float | None = None
-    critic_updates: int = 10
-    critic_minibatches: int = 4
-    tau: float = 0.005
+class SHACConfig(CriticConfig):
+    """SHAC settings (defaults: paper Table 2, hovering); the critic settings are
+    :class:`trainers.core.critic.CriticConfig`'s."""
 
 
 class SHAC(FirstOrderTrainer):
@@ -54,7 +40,7 @@ class SHAC(FirstOrderTrainer):
 
     @property
     def critic_lr(self) -> float:
-        return self.cfg.critic_lr if self.cfg.critic_lr is not None else self.cfg.lr
+        return critic_lr(self.cfg)
 
     def modules(self):
         return {**super().modules(), "critic": self.critic, "critic_target": self.critic_target}
@@ -64,7 +50,7 @@ class SHAC(FirstOrderTrainer):
 
     def train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
-        ro = rollout(self.env, self.actor, self.norm, cfg.horizon)
+        ro = self.rollout()
         # Terminal values: differentiable in the next states (through the simulator).
         next_values = self.critic_target(ro.next_obs) * (~ro.terminated)
         objective = discounted_return(ro.rewards, ro.dones, next_values, cfg.gamma)
@@ -83,28 +69,3 @@ class SHAC(FirstOrderTrainer):
         obs = ro.obs.detach().reshape(-1, self.obs_dim)
         return fit_regression(self.critic, self.critic_opt, lambda idx: self.critic(obs[idx]), targets.reshape(-1),
                               cfg, self.critic_lr * self.lr_factor(), self.critic_target)
-
-
-def fit_regression(net, opt, predict, targets, cfg, lr: float, target) -> float:
-    """``cfg.critic_updates`` Adam steps of MSE regression on minibatches, with a soft
-    target update after each step (ABPT Algorithm 1, lines 15–17); returns the last loss.
-
-    ``predict(idx)`` returns predictions ``(..., len(idx))`` for sample indices ``idx``;
-    ``target`` is the target network that follows ``net``.
-    """
-    for group in opt.param_groups:
-        group["lr"] = lr
-    n = targets.shape[0]
-    perm = torch.randperm(n, device=targets.device)
-    batches = perm.chunk(max(1, cfg.critic_minibatches))
-    loss = torch.zeros(())
-    for i in range(cfg.critic_updates):
-        idx = batches[i % len(batches)]
-        loss = (predict(idx) - targets[idx]).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
-        opt.step()
-        soft_update(target, net, cfg.tau)
-    return float(loss.detach())

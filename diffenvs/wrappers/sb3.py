@@ -1,10 +1,11 @@
-"""A stable-baselines3 ``VecEnv`` view of the batched quadrotor environment.
+"""A stable-baselines3 ``VecEnv`` view of a batched diffenvs environment (any robot).
 
 Stable-baselines3 cannot consume a :class:`gymnasium.vector.VectorEnv`; it has its own
 :class:`~stable_baselines3.common.vec_env.VecEnv` interface (numpy arrays, a list of
 per-env info dicts, ``terminal_observation`` for finished envs). :class:`SB3VecEnv`
-translates one :class:`~diffenvs.DiffQuadVectorEnv` to that interface without copying
-the simulation: all ``num_envs`` drones are still stepped as one torch batch.
+translates any vector env that meets the diffenvs contract
+(:func:`diffenvs.contract.check_vector_env`) to that interface without copying the
+simulation: all ``num_envs`` envs are still stepped as one torch batch.
 
 Example::
 
@@ -36,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without SB3 inst
         "diffenvs.wrappers.sb3 needs stable-baselines3; install it with `pip install stable-baselines3`"
     ) from exc
 
-from ..vector_env import DiffQuadVectorEnv
+from ..contract import check_vector_env
 
 __all__ = ["SB3VecEnv", "make_sb3_env"]
 
@@ -47,7 +48,7 @@ _STEP_FLAGS = ("diverged", "out_of_bounds")
 
 
 class SB3VecEnv(VecEnv):
-    """Stable-baselines3 ``VecEnv`` adapter around one batched :class:`~diffenvs.DiffQuadVectorEnv`.
+    """Stable-baselines3 ``VecEnv`` adapter around one batched diffenvs env.
 
     The wrapped env must autoreset (Gymnasium ``SAME_STEP``, the default): the step that
     ends an episode already returns the first observation of the next one, which is
@@ -76,31 +77,22 @@ class SB3VecEnv(VecEnv):
     ``VecMonitor(env, info_keywords=("success",))``.
 
     Args:
-        env: a :class:`~diffenvs.DiffQuadVectorEnv`, or a Gymnasium vector wrapper whose
-            ``.unwrapped`` is one. Stepping, resetting, rendering and closing go through
+        env: a vector env that meets the diffenvs contract (e.g.
+            ``gymnasium.make_vec("DiffQuad-Hover-v0", num_envs=N)``), or a wrapper of one.
+            Stepping, resetting, rendering and closing go through
             ``env`` itself (so its wrappers apply; they must keep ``info["final_obs"]``
             consistent with the observations they return).
         episode_info: add the ``episode`` dict to the infos of finished envs.
 
     Attributes:
         env: the wrapped (possibly Gymnasium-wrapped) batched env.
-        batched_env: ``env.unwrapped``, the :class:`~diffenvs.DiffQuadVectorEnv`.
+        batched_env: ``env.unwrapped``, the :class:`~diffenvs.DiffVectorEnv`.
     """
 
     def __init__(self, env: gym.vector.VectorEnv, *, episode_info: bool = True):
-        unwrapped = getattr(env, "unwrapped", None)
-        if not isinstance(unwrapped, DiffQuadVectorEnv):
-            raise TypeError(
-                f"SB3VecEnv wraps a diffenvs.DiffQuadVectorEnv (or a wrapper whose .unwrapped is one), got "
-                f"{type(env).__name__}; create it with gymnasium.make_vec('DiffQuad-...-v0', num_envs=N)"
-            )
-        if not unwrapped.autoreset:
-            raise ValueError(
-                "SB3VecEnv needs an autoresetting env (SB3 expects finished envs to restart in the same step); "
-                "construct the DiffQuadVectorEnv with autoreset=True"
-            )
+        check_vector_env(getattr(env, "unwrapped", env), who="SB3VecEnv", need_autoreset=True)
         self.env = env
-        self.batched_env: DiffQuadVectorEnv = unwrapped
+        self.batched_env = env.unwrapped
         self.episode_info = bool(episode_info)
         self._actions: np.ndarray | None = None
         self._t_start = time.time()
@@ -202,10 +194,12 @@ class SB3VecEnv(VecEnv):
     def get_images(self) -> Sequence[np.ndarray | None]:
         """Frames for SB3's ``render()`` / ``VecVideoRecorder``.
 
-        The batched env draws one composite frame of (up to 16 of) its drones, so this
-        returns a one-element list ``[frame]`` (the frame stands for index 0); SB3 tiles
-        the list into exactly that frame. Without ``render_mode="rgb_array"`` it warns and
-        returns ``[None] * num_envs`` like ``DummyVecEnv``.
+        The env's ``render()`` already follows the vector convention: one ``H x W x 3``
+        uint8 frame per env, each showing that env alone; this returns them as a list of
+        ``num_envs`` frames, which SB3 tiles into one picture (as for ``DummyVecEnv``). For
+        a single picture of up to 16 envs together use the env's ``render_overview()``.
+        Without ``render_mode="rgb_array"`` it warns and returns ``[None] * num_envs``
+        like ``DummyVecEnv``.
         """
         if self.render_mode != "rgb_array":
             warnings.warn(
@@ -214,7 +208,7 @@ class SB3VecEnv(VecEnv):
                 stacklevel=2,
             )
             return [None for _ in range(self.num_envs)]
-        return [self.env.render()]
+        return list(self.env.render())
 
     # ------------------------------------------------------- attribute delegation
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:

@@ -38,7 +38,7 @@ def run_state(trainer) -> dict[str, Any]:
         "optimizers": {k: o.state_dict() for k, o in trainer.optimizers().items()},
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "env_state": trainer.env.get_state().detach().clone(),
+        "env_state": {k: v.detach().clone() for k, v in trainer.env.get_state().items()},
         "env_runtime": trainer.env.get_runtime_state(),
     }
 
@@ -55,7 +55,7 @@ def restore_run_state(trainer, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch_rng"])
     if state.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    trainer.env.set_state(state["env_state"].to(trainer.device))
+    trainer.env.set_state({k: v.to(trainer.device) for k, v in state["env_state"].items()})
     trainer.env.set_runtime_state(state["env_runtime"])
 
 

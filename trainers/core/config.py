@@ -13,7 +13,7 @@ class TrainConfig:
 
     Attributes:
         env_id: registered Gymnasium id (any env implementing
-            :class:`trainers.protocol.DifferentiableVectorEnv` through ``gym.make_vec``).
+            the diffenvs contract, :func:`diffenvs.contract.check_vector_env`, through ``gym.make_vec``).
         seed: seeds the env, the networks and the action noise; equal seeds give
             identical runs.
         num_envs: parallel envs (the paper: 100).

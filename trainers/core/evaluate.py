@@ -8,14 +8,17 @@ import gymnasium as gym
 import torch
 from torch import Tensor
 
-#: The main metric per task (``info["final_info"]`` key) and whether lower is better.
-MAIN_METRIC = {
-    "hover": ("pos_error", True),
-    "tracking": ("pos_error", True),
-    "landing": ("xy_error", True),
-    "racing": ("gates_passed", False),
-    "racing_velocity": ("gates_passed", False),
-}
+import diffenvs
+from diffenvs.registry import task_class
+
+
+def main_metric(env_id: str) -> tuple[str, bool]:
+    """The main metric of a registered id's task (``info["final_info"]`` key) and whether
+    lower is better (``("episode_return", False)`` for ids diffenvs does not know)."""
+    spec = diffenvs.env_specs().get(env_id.split(":", 1)[-1])
+    if spec is None:
+        return "episode_return", False
+    return task_class(spec.robot, spec.task).main_metric
 
 
 def make_eval_env(env_id: str, num_envs: int, **kwargs):
@@ -27,7 +30,8 @@ def evaluate(policy: Callable[[Tensor], Tensor], env, seed: int = 12345) -> dict
     """Run one episode per env of a batched env with ``policy(obs) -> action``.
 
     Returns the mean episode return, length, success rate, the task's main metric
-    (``eval_metric``) and every other episode-end metric the task reports.
+    (``eval_metric``, :attr:`diffenvs.contract.Task.main_metric`) and every other
+    episode-end metric the task reports.
     """
     if not hasattr(env, "step_differentiable"):  # e.g. a plain Gymnasium wrapper; keep protocol wrappers
         env = env.unwrapped
@@ -45,8 +49,7 @@ def evaluate(policy: Callable[[Tensor], Tensor], env, seed: int = 12345) -> dict
         done |= new
         if bool(done.all()):
             break
-    task = env.task.name
-    metric, _ = MAIN_METRIC.get(task, ("episode_return", False))
+    metric, _ = getattr(env.task, "main_metric", ("episode_return", False))
     out = {k: float(v[done].double().mean()) if done.any() else float("nan") for k, v in finals.items()}
     result = {
         "eval_return": out.get("episode_return", float("nan")),

@@ -8,17 +8,35 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import torch
 from torch import Tensor
 
+from diffenvs.contract import check_vector_env
+
 from .checkpoint import restore_run_state, run_state
-from .config import TrainConfig
+from .config import TrainConfig, config_from_dict
 from .loop import TrainerBase, begin_learning, end_iteration, make_train_env
-from .networks import Actor, NetConfig
+from .networks import Actor, NetConfig, residual_net
 from .normalizer import RunningNorm
+
+
+def obs_flattener(space: gym.Space) -> tuple[int, Callable[[Any], Tensor]]:
+    """``(obs_dim, flatten)`` for an observation space: a ``Box`` is used as it is; a ``Dict``
+    of ``Box`` es is concatenated, each entry flattened, in the space's key order."""
+    if isinstance(space, gym.spaces.Dict):
+        keys = list(space.spaces)
+        dim = sum(int(math.prod(space[k].shape)) for k in keys)
+
+        def flatten(obs):
+            return torch.cat([obs[k].flatten(1) for k in keys], dim=-1)
+
+        return dim, flatten
+    return int(math.prod(space.shape)), lambda obs: obs
 
 
 @dataclass
@@ -64,30 +82,37 @@ class Rollout:
     terminated: Tensor  # (H, N) bool: ended by termination (no value bootstrap)
     next_obs: Tensor  # (H, N, obs_dim)
     raw_obs: Tensor  # (H, N, obs_dim) un-normalised, detached (normaliser statistics)
-    states: Tensor | None  # (H, N, state_dim) detached env states (ABPT's state replay)
+    states: dict[str, Tensor] | None  # field -> (H, N, *shape) detached env states (ABPT's state replay)
     episode_returns: Tensor  # (H, N) undiscounted returns of episodes that ended (see dones)
     episode_lengths: Tensor  # (H, N)
 
 
-def rollout(env, actor: Actor, norm, horizon: int, record_states: bool = False) -> Rollout:
-    """Unroll ``horizon`` steps of ``actor`` through ``env.step_differentiable``."""
-    fields: dict[str, list[Tensor]] = {k: [] for k in ("obs", "actions", "log_probs", "rewards", "dones",
-                                                      "terminated", "next_obs", "raw", "states", "ret", "len")}
-    obs = env.obs
+def rollout(env, actor: Actor, norm, horizon: int, record_states: bool = False,
+            flatten: Callable[[Any], Tensor] = lambda obs: obs) -> Rollout:
+    """Unroll ``horizon`` steps of ``actor`` through ``env.step_differentiable``.
+
+    ``flatten`` turns the env's observation (a tensor or a dict of tensors) into the
+    ``(N, obs_dim)`` tensor the networks see; ``norm`` normalises it.
+    """
+    fields: dict[str, list[Any]] = {k: [] for k in ("obs", "actions", "log_probs", "rewards", "dones",
+                                                    "terminated", "next_obs", "raw", "states", "ret", "len")}
+    obs = flatten(env.obs)
     for _ in range(horizon):
         if record_states:
-            fields["states"].append(env.get_state().detach())
+            fields["states"].append({k: v.detach() for k, v in env.get_state().items()})
         o = norm(obs)
         action, log_prob = actor(o)
         obs_next, reward, terminated, truncated, info = env.step_differentiable(action)
         final = info["final_info"]
         for key, value in (("obs", o), ("actions", action), ("log_probs", log_prob), ("rewards", reward),
                            ("dones", terminated | truncated), ("terminated", terminated),
-                           ("next_obs", norm(info["final_obs"])), ("raw", obs.detach()),
+                           ("next_obs", norm(flatten(info["final_obs"]))), ("raw", obs.detach()),
                            ("ret", final["episode_return"]), ("len", final["episode_length"])):
             fields[key].append(value)
-        obs = obs_next
+        obs = flatten(obs_next)
+    states = fields.pop("states")
     stack = {k: torch.stack(v) if v else None for k, v in fields.items()}
+    stack["states"] = {k: torch.stack([s[k] for s in states]) for k in states[0]} if states else None
     return Rollout(stack["obs"], stack["actions"], stack["log_probs"], stack["rewards"], stack["dones"],
                    stack["terminated"], stack["next_obs"], stack["raw"], stack["states"], stack["ret"], stack["len"])
 
@@ -107,17 +132,13 @@ class FirstOrderTrainer(TrainerBase):
         self.cfg = cfg
         torch.manual_seed(cfg.seed)
         self.env = env if env is not None else make_train_env(cfg)
+        check_vector_env(self.env, who=f"{self.algo.upper()}")
         self.env.reset(seed=cfg.seed)
         self.device = self.env.device
-        self.obs_dim = self.env.single_observation_space.shape[0]
+        self.obs_dim, self.flatten = obs_flattener(self.env.single_observation_space)
         self.act_dim = self.env.single_action_space.shape[0]
         self.obs_norm = RunningNorm(self.obs_dim).to(self.device)
-        net = cfg.net
-        if cfg.residual:
-            from ..residual import residual_net
-
-            net = residual_net(net)
-        self.actor = Actor(self.obs_dim, self.act_dim, net).to(self.device)
+        self.actor = Actor(self.obs_dim, self.act_dim, self.net_config(cfg)).to(self.device)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.build()
         self.env_steps = 0
@@ -150,13 +171,50 @@ class FirstOrderTrainer(TrainerBase):
     def steps_per_iteration(self) -> int:
         return self.cfg.horizon * self.env.num_envs
 
+    @staticmethod
+    def net_config(cfg: FirstOrderConfig) -> NetConfig:
+        """The actor's shape: ``cfg.net``, with the residual paper's settings for residual runs."""
+        return residual_net(cfg.net) if cfg.residual else cfg.net
+
     def norm(self, obs: Tensor) -> Tensor:
         return self.obs_norm(obs) if self.cfg.obs_norm else obs
 
     @torch.no_grad()
-    def policy(self, obs: Tensor) -> Tensor:
+    def policy(self, obs) -> Tensor:
         """The deterministic policy ``tanh(μ(normalise(obs)))`` (evaluation, deployment)."""
-        return self.actor.act(self.norm(obs))
+        return self.actor.act(self.norm(self.flatten(obs)))
+
+    def rollout(self, record_states: bool = False) -> Rollout:
+        """One horizon of the stochastic actor through the env (see :func:`rollout`)."""
+        return rollout(self.env, self.actor, self.norm, self.cfg.horizon, record_states, self.flatten)
+
+    @classmethod
+    def load_policy(cls, state: dict[str, Any], env=None, source: str = "checkpoint") -> Callable[[Any], Tensor]:
+        """The frozen deterministic policy stored in a checkpoint's ``state`` (see
+        :func:`trainers.load_policy`); ``env`` gives the device and checks the shapes."""
+        cfg = config_from_dict(cls.Config, state["config"])
+        weights = state["modules"]["actor"]
+        obs_dim = weights["features.0.weight"].shape[1]
+        device = env.unwrapped.device if env is not None else torch.device("cpu")
+        flatten = lambda obs: obs  # noqa: E731
+        if env is not None:
+            env_obs_dim, flatten = obs_flattener(env.single_observation_space)
+            if env_obs_dim != obs_dim:
+                raise ValueError(f"policy {source!r} takes {obs_dim} observation values but the env gives "
+                                 f"{env_obs_dim}; use a policy trained on this env")
+        actor = Actor(obs_dim, weights["mean.weight"].shape[0], cls.net_config(cfg)).to(device)
+        actor.load_state_dict(weights)
+        norm = RunningNorm(obs_dim).to(device)
+        norm.load_state_dict(state["modules"]["obs_norm"])
+        actor.requires_grad_(False)
+        norm.requires_grad_(False)
+        use_norm = cfg.obs_norm
+
+        def policy(obs) -> Tensor:
+            o = flatten(obs)
+            return actor.act(norm(o) if use_norm else o)
+
+        return policy
 
     def lr_factor(self) -> float:
         return max(0.0, 1.0 - self.env_steps / self.cfg.total_steps) if self.cfg.lr_decay else 1.0

@@ -14,10 +14,17 @@ A trainer's ``learn`` is::
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import gymnasium as gym
+
+import diffenvs  # noqa: F401  (registers the ids)
+from diffenvs.registry import classical_controller
+from diffenvs.wrappers.residual import ResidualEnv
 
 from .checkpoint import load_checkpoint, next_multiple, save_checkpoint
 from .config import TrainConfig, apply_overrides, config_from_dict
@@ -26,21 +33,43 @@ from .logger import Logger
 
 
 def make_train_env(cfg: TrainConfig, num_envs: int | None = None):
-    """The batched env of a config: ``gym.make_vec`` plus the residual wrapper if asked for."""
-    import gymnasium as gym
-
-    import diffenvs  # noqa: F401  (registers the ids)
-
+    """The batched env of a config: ``gym.make_vec`` plus the residual wrapper if asked for
+    (anchor ``"classical"``: the robot's controller; otherwise a checkpoint, loaded through
+    the algorithm registry by :func:`trainers.load_policy`)."""
     kwargs = dict(cfg.env_kwargs)
     kwargs.setdefault("device", cfg.device)
     if cfg.compile:
         kwargs["compile"] = True
     env = gym.make_vec(cfg.env_id, num_envs=num_envs or cfg.num_envs, **kwargs)
     if cfg.residual:
-        from ..residual import ResidualEnv, load_anchor
-
-        env = ResidualEnv(env, load_anchor(cfg.residual, env))
+        if cfg.residual == "classical":
+            anchor = classical_controller(env)
+        else:
+            state = load_checkpoint(cfg.residual)
+            if state["config"].get("residual"):
+                raise ValueError(f"anchor checkpoint {cfg.residual!r} is itself a residual policy; "
+                                 f"use a plain policy as the anchor")
+            anchor = algorithm_class(state["algo"]).load_policy(state, env, source=cfg.residual)
+        env = ResidualEnv(env, anchor)
     return env
+
+
+#: Algorithm name -> ``"module:Class"`` of its trainer (the algorithm registry; the
+#: modules are imported on first use, so the algorithms depend on this module, not back).
+ALGORITHMS = {
+    "bptt": "trainers.bptt:BPTT",
+    "shac": "trainers.shac:SHAC",
+    "abpt": "trainers.abpt:ABPT",
+    "ppo": "trainers.ppo:PPO",
+}
+
+
+def algorithm_class(algo: str):
+    """The trainer class of an algorithm name (from :data:`ALGORITHMS`)."""
+    if algo not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
+    module, _, name = ALGORITHMS[algo].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def default_log_dir(algo: str, cfg: TrainConfig) -> str:

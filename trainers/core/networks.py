@@ -8,6 +8,7 @@ units, ReLU. Critics use the same shape: ``V(s)`` (SHAC) and ``Q(s, a)`` (ABPT).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -38,6 +39,12 @@ class NetConfig:
     last_layer_scale: float = 1.0
     std_scale: float = 1.0
     init_log_std: float = -0.5
+
+
+def residual_net(net: NetConfig) -> NetConfig:
+    """The residual paper's network settings (§III-B) applied to ``net``: layer normalisation,
+    a last layer initialised near zero, and the action sampling variance reduced ×10."""
+    return dataclasses.replace(net, layer_norm=True, last_layer_scale=0.01, std_scale=10**-0.5)
 
 
 def mlp(sizes: list[int], layer_norm: bool) -> nn.Sequential:

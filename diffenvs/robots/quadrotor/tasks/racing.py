@@ -146,7 +146,7 @@ class RacingTask(QuadrotorTask):
         # Seconds of the latest completed lap; -1 until one is complete (not NaN: NaN would
         # make identical infos compare unequal).
         lap_time = torch.where(last_lap >= 0, last_lap.to(p.dtype) * self.dt, torch.full_like(p[:, 0], -1.0))
-        metrics = {"gates_passed": passed_count, "lap_time": lap_time, "gate_passed": passed,
+        metrics = {"gates_passed": passed_count.to(p.dtype), "lap_time": lap_time, "gate_passed": passed,
                    "success": passed_count >= self.num_gates}  # a full lap in this episode
         return TaskStep(terms, new_task, torch.zeros_like(failed), metrics)
 

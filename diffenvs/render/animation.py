@@ -1,0 +1,105 @@
+"""Animation files: :func:`save_animation` writes frames, :func:`record_episode` runs a policy and saves it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..fileio import atomic_path
+
+
+def save_animation(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float = 25) -> str:
+    """Write ``(H, W, 3)`` uint8 frames to ``path`` (``.gif``, or ``.mp4`` with ``imageio[ffmpeg]``).
+
+    GIFs loop forever. The file is written to a temporary file in the same folder and
+    then moved into place, so a partly written animation never appears at ``path``.
+    Returns ``path`` as a string.
+    """
+    path = os.fspath(path)
+    ext = Path(path).suffix.lower()
+    if ext not in (".gif", ".mp4"):
+        raise ValueError(f"unsupported animation format {ext or '(no extension)'!r} for {path!r}; use .gif or .mp4")
+    if len(frames) == 0:
+        raise ValueError("no frames to save")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    frames = [np.asarray(f) for f in frames]
+    shape = frames[0].shape
+    for f in frames:
+        if f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3 or f.shape != shape:
+            raise ValueError(f"frames must all be (H, W, 3) uint8 arrays of one size; got {f.shape} {f.dtype} "
+                             f"after {shape}")
+    if ext == ".mp4":
+        try:
+            import imageio.v2 as imageio
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError as err:
+            raise ImportError("writing .mp4 needs imageio with ffmpeg: pip install 'imageio[ffmpeg]' "
+                              "(or save a .gif instead)") from err
+    with atomic_path(path, suffix=ext) as tmp:
+        if ext == ".gif":
+            images = [Image.fromarray(f) for f in frames]
+            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                           duration=max(20, round(1000.0 / fps)))
+        else:
+            with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
+                                    macro_block_size=1) as writer:
+                for f in frames:
+                    writer.append_data(f)
+    return path
+
+
+def _vector_env(env):
+    """The batched env behind ``env`` (a vector env, a single env or a Gymnasium wrapper of either)."""
+    base = getattr(env, "unwrapped", env)
+    base = getattr(base, "vec", base)  # the single env keeps its batched env in .vec
+    if not (hasattr(base, "render_overview") and hasattr(base, "step_differentiable")):
+        raise TypeError(f"record_episode needs a diffenvs env (DiffVectorEnv or DiffEnv), got {type(env).__name__}")
+    return base
+
+
+def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: str | os.PathLike,
+                   max_steps: int | None = None, fps: float = 25, every: int = 2) -> str:
+    """Run ``policy`` in ``env`` and save the overview pictures (up to 16 envs) to ``path``.
+
+    Args:
+        env: a :class:`~diffenvs.DiffVectorEnv` (or :class:`~diffenvs.DiffEnv`, or a
+            Gymnasium wrapper of one) built with ``render_mode="rgb_array"``. It is reset
+            first if it has never been reset, else it continues from its current state.
+        policy: maps the observation ``env.obs`` (batched tensors) to ``(N, action_dim)``
+            actions, e.g. the robot's classical controller.
+        path: ``.gif`` or ``.mp4`` file (see :func:`save_animation`).
+        max_steps: number of env steps; default the env's episode length (or 256).
+        fps: frames per second of the animation.
+        every: keep every ``every``-th frame (the first frame is always kept).
+
+    Returns:
+        the path written.
+    """
+    base = _vector_env(env)
+    if base.render_mode != "rgb_array":
+        raise ValueError("record_episode needs an env built with render_mode='rgb_array', e.g. "
+                         "DiffVectorEnv(..., render_mode='rgb_array') or "
+                         "gym.make_vec(env_id, num_envs=..., render_mode='rgb_array')")
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive int, got {every!r}")
+    if max_steps is None:
+        max_steps = base.max_episode_steps or 256
+    if base._state is None:
+        base.reset()
+    frames = [base.render_overview()]
+    with torch.no_grad():
+        for i in range(int(max_steps)):
+            actions = torch.as_tensor(policy(base.obs), dtype=base.dtype, device=base.device)
+            _, _, terminated, truncated, _ = base.step_differentiable(actions)
+            finished = not base.autoreset and bool((terminated | truncated).all())
+            if (i + 1) % every == 0 or finished:
+                frames.append(base.render_overview())
+            if finished:
+                break
+    return save_animation(frames, path, fps=fps)
