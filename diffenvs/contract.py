@@ -120,6 +120,18 @@ class NoOptions:
     """A robot or task without options."""
 
 
+#: Prefix of the info keys that carry the reward terms: ``info["reward/position"]``. The
+#: keys are flat (no nested dict) so that clients such as TorchRL read them as they are.
+REWARD_PREFIX = "reward/"
+
+
+def reward_terms(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The reward terms of a step's ``info``: ``{name: value}`` (tensors from
+    ``step_differentiable``, arrays from ``step``, floats from a single env)."""
+    n = len(REWARD_PREFIX)
+    return {k[n:]: v for k, v in info.items() if k.startswith(REWARD_PREFIX)}
+
+
 # ------------------------------------------------------------------------- robot
 class Robot(ABC):
     """A batched, pure-function robot model.
@@ -196,7 +208,7 @@ class RewardTerm:
     """One named reward term.
 
     Attributes:
-        name: key in ``info["reward_terms"]``.
+        name: the term's value is ``info["reward/<name>"]`` after every step.
         differentiable: whether gradients flow through it (success bonuses, gate passes
             and indicators are not).
         description: the formula, for docs and ``env.reward_terms``.

@@ -21,6 +21,7 @@ VECTOR_ENTRY_POINT = "diffenvs.vector_env:DiffVectorEnv"
 
 _ROBOTS: dict[str, ModuleType] = {}
 _SPECS: dict[str, EnvSpec] = {}
+_TASKS: dict[str, dict[str, type[Task]]] = {}  # robot -> task name -> class (the robots' TASKS and added ones)
 
 
 def register_robot(module: str | ModuleType) -> list[str]:
@@ -34,6 +35,7 @@ def register_robot(module: str | ModuleType) -> list[str]:
             raise TypeError(f"robot module {module.__name__} lacks {attr} (see the 'Adding a robot' guide)")
     robot: type[Robot] = module.ROBOT
     _ROBOTS[robot.name] = module
+    _TASKS.setdefault(robot.name, {}).update(module.TASKS)
     ids = []
     for spec in module.ENVS:
         register_env(spec)
@@ -41,14 +43,33 @@ def register_robot(module: str | ModuleType) -> list[str]:
     return ids
 
 
-def register_env(spec: EnvSpec) -> None:
-    """Register one :class:`~diffenvs.contract.EnvSpec` with Gymnasium (idempotent for the same spec)."""
+def register_task(task: type[Task]) -> None:
+    """Make a :class:`~diffenvs.contract.Task` subclass known by its ``name`` for its ``robot``."""
+    if not (isinstance(task, type) and issubclass(task, Task)):
+        raise TypeError(f"register_task takes a Task subclass, got {task!r}")
+    tasks = _TASKS.setdefault(task.robot, {})
+    if tasks.get(task.name, task) is not task:
+        raise ValueError(f"robot {task.robot!r} already has a different task named {task.name!r}")
+    tasks[task.name] = task
+
+
+def register_env(spec: EnvSpec, task: type[Task] | None = None) -> None:
+    """Register one :class:`~diffenvs.contract.EnvSpec` with Gymnasium (idempotent for the same spec).
+
+    ``task``: a :class:`~diffenvs.contract.Task` subclass to register first (a task written
+    outside the robot's folder; its ``name`` must be ``spec.task``).
+    """
     if spec.robot not in _ROBOTS:
         raise ValueError(f"env {spec.id!r} names robot {spec.robot!r}, which is not registered; "
                          f"call diffenvs.registry.register_robot(<module>) first")
-    if spec.task not in _ROBOTS[spec.robot].TASKS:
+    if task is not None:
+        if task.name != spec.task or task.robot != spec.robot:
+            raise ValueError(f"task class {task.__name__} is ({task.robot!r}, {task.name!r}) but the spec names "
+                             f"({spec.robot!r}, {spec.task!r})")
+        register_task(task)
+    if spec.task not in _TASKS[spec.robot]:
         raise ValueError(f"env {spec.id!r} names task {spec.task!r}, which robot {spec.robot!r} does not have; "
-                         f"its tasks: {sorted(_ROBOTS[spec.robot].TASKS)}")
+                         f"its tasks: {sorted(_TASKS[spec.robot])}")
     old = _SPECS.get(spec.id)
     if old is not None and old != spec:
         raise ValueError(f"env id {spec.id!r} is already registered with a different spec")
@@ -97,7 +118,8 @@ def task_class(robot: str | type[Robot], task: str | type[Task]) -> type[Task]:
     if isinstance(task, type) and issubclass(task, Task):
         return task
     rname = robot if isinstance(robot, str) else robot.name
-    tasks = robot_module(rname).TASKS
+    robot_module(rname)  # raises for unknown robots
+    tasks = _TASKS[rname]
     if task not in tasks:
         raise ValueError(f"unknown task {task!r} for robot {rname!r}; choose one of {sorted(tasks)} "
                          f"or pass a Task subclass")

@@ -19,7 +19,7 @@ from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 from . import registry
-from .contract import STEP_FIELD, Robot, State, StateField, Task, state_where
+from .contract import REWARD_PREFIX, STEP_FIELD, Robot, State, StateField, Task, state_where
 from .errors import check_action_tensor, check_finite_flag, check_state, to_action_tensor
 from .grad import scale_grad, straight_through_clamp
 from .render import Renderer
@@ -200,6 +200,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             self._transition_fn = torch.compile(self.transition, dynamic=False, options=_COMPILE_OPTIONS)
 
     # ------------------------------------------------------------------ properties
+    @property
+    def autoreset_mode(self) -> AutoresetMode:
+        """Gymnasium's autoreset mode: ``SAME_STEP``, or ``DISABLED`` when built with ``autoreset=False``."""
+        return AutoresetMode.SAME_STEP if self.autoreset else AutoresetMode.DISABLED
+
     @property
     def action_dim(self) -> int:
         return self.robot.action_dim
@@ -397,10 +402,17 @@ class DiffVectorEnv(gym.vector.VectorEnv):
 
     def _step(self, actions: Tensor):
         """The stateful shell: feed the pure transition, store its result, keep counters."""
+        pool_next = self._pool_next
         fresh, fresh_obs = self._fresh_from_pool() if self.autoreset else (None, None)
         out = self._transition_fn(self._state, actions, self._episode_return, fresh, fresh_obs, self._counters)
         if self.check_inputs:
-            check_finite_flag(out[-1], actions)  # before anything is committed
+            try:
+                check_finite_flag(out[-1], actions)  # before anything is committed
+            except ValueError:  # the episode starts were not used: as if this call never happened
+                if pool_next >= self._pool_batches and self._pool_rng is not None:
+                    self._gen.set_state(self._pool_rng)  # the pool was resampled for this call
+                self._pool_next = pool_next
+                raise
         (self._state, self._obs, reward, terminated, truncated, info, self._episode_return, next_state,
          self._counters, _) = out
         if self._renderer is not None:
@@ -439,11 +451,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         failed = out_of_bounds | diverged
 
         result = self.task.evaluate(s, failed)
-        terms = dict(result.terms)
+        # A diverged row gets reward 0: every term is 0 there (so reward = sum of terms holds).
+        terms = {k: v.masked_fill(diverged, 0.0) for k, v in result.terms.items()}
         for name in self.detach_reward_terms:
             terms[name] = terms[name].detach()
         reward = torch.stack(list(terms.values()), 0).sum(0)
-        reward = reward.masked_fill(diverged, 0.0)
         terminated = failed | result.terminated
         if self.max_episode_steps:
             truncated = (step >= self.max_episode_steps) & ~terminated
@@ -456,7 +468,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         episode_return = episode_return + reward.detach()
         metrics = {k: v.detach() for k, v in result.metrics.items()}
         info: dict[str, Any] = dict(metrics)
-        info["reward_terms"] = terms
+        info.update((REWARD_PREFIX + k, v) for k, v in terms.items())
         info["diverged"] = diverged
         info["out_of_bounds"] = out_of_bounds
         if counters is not None:

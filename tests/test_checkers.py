@@ -8,6 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import diffenvs
+from diffenvs.contract import reward_terms
 
 IDS = list(diffenvs.ENV_IDS)
 
@@ -37,7 +38,7 @@ def test_single_env_types_and_time_limit(env_id):
     obs2, reward, terminated, truncated, info = env.step(action)
     assert type(reward) is float and type(terminated) is bool and type(truncated) is bool
     assert obs2 is not obs and not np.shares_memory(obs, obs2)
-    assert "reward_terms" in info and all(isinstance(v, float) for v in info["reward_terms"].values())
+    assert reward_terms(info) and all(isinstance(v, float) for v in reward_terms(info).values())
     steps = 1
     while not (terminated or truncated):
         obs2, reward, terminated, truncated, info = env.step(action)

@@ -3,10 +3,9 @@
 import gymnasium as gym
 import pytest
 import torch
-
-import diffenvs
-from diffenvs.robots.quadrotor import CascadedController
 from helpers import quad_env
+
+from diffenvs.robots.quadrotor import CascadedController
 
 
 def fly_one_episode(env_id, n=32, seed=0):

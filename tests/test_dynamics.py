@@ -4,7 +4,16 @@ import math
 
 import pytest
 import torch
-from diffenvs.robots.quadrotor import PRESETS, ParamTensors, action_to_thrust, derivative, integrate, make_state, mixer_matrix
+
+from diffenvs.robots.quadrotor import (
+    PRESETS,
+    ParamTensors,
+    action_to_thrust,
+    derivative,
+    integrate,
+    make_state,
+    mixer_matrix,
+)
 from diffenvs.robots.quadrotor.rotations import (
     quat_conj,
     quat_from_axis_angle,

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from helpers import quad_env
 
 import diffenvs
-from diffenvs.contract import state_clone
-from helpers import quad_env
+from diffenvs.contract import reward_terms, state_clone
 
 QUAD_IDS = [i for i, spec in diffenvs.ENV_IDS.items() if spec.robot == "quadrotor"]
 
@@ -20,7 +20,7 @@ def rollout_return(env, start, actions, differentiable_only=True):
     for a in actions.unbind(0):
         _, _, term, trunc, info = env.step_differentiable(a)
         assert not (term | trunc).any(), "keep the check window free of episode ends"
-        total = total + sum(info["reward_terms"][n] for n in names).sum()
+        total = total + sum(reward_terms(info)[n] for n in names).sum()
     return total
 
 

@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from helpers import quad_env
 
 import diffenvs
 from diffenvs.contract import state_clone
-from helpers import quad_env
 
 pytest.importorskip("stable_baselines3")
 
@@ -297,14 +297,13 @@ def test_get_images_list_semantics(monkeypatch):
         assert venv.get_images() == [None, None, None]
 
     env = quad_env(num_envs=3, render_mode="rgb_array")
-    frame = np.zeros((8, 12, 3), np.uint8)
-    frame[2, 3] = 255
-    monkeypatch.setattr(env, "render", lambda: frame)  # one composite frame for the batch
+    frames = [np.full((8, 12, 3), i, np.uint8) for i in range(3)]
+    monkeypatch.setattr(env, "render", lambda: frames)  # one frame per env (Gymnasium's vector convention)
     venv = SB3VecEnv(env)
     assert venv.render_mode == "rgb_array" and "rgb_array" in venv.metadata["render_modes"]
     images = venv.get_images()
-    assert len(images) == 1 and images[0] is frame
-    np.testing.assert_array_equal(venv.render(), frame)  # SB3 tiles the one-element list into the frame
+    assert len(images) == 3 and all(a is b for a, b in zip(images, frames))
+    assert venv.render().shape == (16, 24, 3)  # SB3 tiles the three frames 2 x 2
 
 
 # ------------------------------------------------------------------------ PPO
@@ -341,6 +340,7 @@ def test_get_images_with_real_renderer():
     venv.reset()
     venv.step(np.zeros((4, 4), np.float32))
     images = venv.get_images()
-    assert len(images) == 1 and images[0].ndim == 3 and images[0].shape[2] == 3 and images[0].dtype == np.uint8
-    assert venv.render().shape == images[0].shape
+    assert len(images) == 4 and all(i.ndim == 3 and i.shape[2] == 3 and i.dtype == np.uint8 for i in images)
+    h, w, _ = images[0].shape
+    assert venv.render().shape == (2 * h, 2 * w, 3)  # tiled 2 x 2 by SB3
     venv.close()

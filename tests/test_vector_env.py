@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
+from helpers import quad_env
 
 import diffenvs
 from diffenvs import DiffEnv
-from diffenvs.contract import state_clone
-from helpers import quad_env
+from diffenvs.contract import reward_terms, state_clone
 
 IDS = [i for i, spec in diffenvs.ENV_IDS.items() if spec.robot == "quadrotor"]
 TASKS = ["hover", "tracking", "landing", "racing"]
@@ -69,7 +69,7 @@ def test_step_numpy_returns_fresh_float32_copies():
     assert obs1.flags.writeable and not np.shares_memory(obs1, env.obs.numpy())
     obs1[:] = 123.0  # mutating what we handed out must not touch the env
     assert not torch.any(env.obs == 123.0)
-    assert set(info["reward_terms"]) == {t.name for t in env.reward_terms}
+    assert set(reward_terms(info)) == {t.name for t in env.reward_terms}
     assert isinstance(info["final_obs"], np.ndarray) and info["_final_obs"].dtype == bool
 
 
@@ -78,7 +78,7 @@ def test_reward_is_sum_of_named_terms():
         env = quad_env(5, task)
         env.reset(seed=1)
         _, rew, _, _, info = env.step_differentiable(hover_actions(env))
-        total = torch.stack([info["reward_terms"][t.name] for t in env.reward_terms]).sum(0)
+        total = torch.stack([reward_terms(info)[t.name] for t in env.reward_terms]).sum(0)
         torch.testing.assert_close(rew, total)
 
 
@@ -215,7 +215,7 @@ def test_non_differentiable_terms_give_no_gradient():
     env.set_state(s)
     a = hover_actions(env, noise=0.0).requires_grad_()
     _, rew, _, _, info = env.step_differentiable(a)
-    terms = info["reward_terms"]
+    terms = reward_terms(info)
     assert terms["gate"].item() == 20.0 and not terms["gate"].requires_grad
     assert torch.autograd.grad(terms["velocity"].sum(), a, retain_graph=True)[0].abs().sum() > 0
     assert info["gates_passed"].item() == 1 and env.state["next_gate"][0] == (int(s["next_gate"][0]) + 1) % 4
@@ -234,7 +234,7 @@ def test_landing_success_ends_episode_with_bonus():
     env.set_state(s)
     _, rew, term, _, info = env.step_differentiable(hover_actions(env, noise=0.0))
     assert term.tolist() == [True, False] and info["success"].tolist() == [True, False]
-    assert info["reward_terms"]["success"].tolist() == [20.0, 0.0]
+    assert reward_terms(info)["success"].tolist() == [20.0, 0.0]
 
 
 # ---------------------------------------------------- failures are contained
@@ -415,7 +415,7 @@ def test_detach_reward_terms_keeps_value_and_cuts_gradient():
         a = hover_actions(env).requires_grad_()
         env.step_differentiable(a)
         _, rew, _, _, info = env.step_differentiable(hover_actions(env, seed=1))
-        infos.append((a, rew, info["reward_terms"]))
+        infos.append((a, rew, reward_terms(info)))
     (a_full, rew_full, terms_full), (a_part, rew_part, terms_part) = infos
     torch.testing.assert_close(rew_full, rew_part)  # same values
     assert torch.autograd.grad(terms_full["position"].sum(), a_full)[0].abs().sum() > 0

@@ -6,7 +6,7 @@ Run: python docs/examples/input_errors.py
 import numpy as np
 import torch
 
-from diffenvs import DiffQuadEnv, DiffQuadVectorEnv
+from diffenvs import DiffEnv, DiffVectorEnv
 
 
 def show(call):
@@ -19,7 +19,7 @@ def show(call):
 
 
 # [calls-start]
-venv = DiffQuadVectorEnv(num_envs=2, task="hover")
+venv = DiffVectorEnv(num_envs=2, robot="quadrotor", task="hover")
 show(lambda: venv.step_differentiable(torch.zeros(2, 4)))  # before reset()
 venv.reset(seed=0)
 show(lambda: venv.step_differentiable(np.zeros((2, 4), dtype=np.float32)))  # numpy to the tensor API
@@ -30,16 +30,21 @@ show(lambda: venv.step(np.zeros((2, 3))))  # wrong shape, numpy API
 show(lambda: venv.step(np.array([["a"] * 4] * 2)))  # not numeric
 show(lambda: venv.reset(options={"reset_mask": [True, False, True]}))
 show(lambda: venv.reset(options={"seed": 1}))
-show(lambda: venv.set_state(torch.zeros(2, 5)))
-show(lambda: venv.set_state(torch.full((2, venv.state_dim), float("nan"))))
-show(lambda: venv.set_state(torch.zeros(2, venv.state_dim)))  # quaternion (0, 0, 0, 0)
-show(lambda: DiffQuadVectorEnv(2, "hover", {"target_pos": (0, 0, 1)}))  # unknown task option
-show(lambda: DiffQuadVectorEnv(2, "flip"))
-show(lambda: DiffQuadVectorEnv(2, "hover", vehicle="drone999"))
-show(lambda: DiffQuadVectorEnv(2, "hover", integrator="rk45"))
-show(lambda: DiffQuadVectorEnv(2, "hover", dtype=torch.float16))
-show(lambda: DiffQuadVectorEnv(2, "hover", grad_decay=0.0))
-show(lambda: DiffQuadVectorEnv(2, "racing", {"reward": "time"}))
-show(lambda: DiffQuadEnv("hover").step(np.zeros(3)))
-show(lambda: DiffQuadEnv("hover", num_envs=4))
+state = venv.get_state()  # a dict of (2, *shape) tensors, see venv.state_spec
+show(lambda: venv.set_state(torch.zeros(2, 18)))  # a flat tensor instead of the dict
+show(lambda: venv.set_state({k: v for k, v in state.items() if k != "step"}))  # a field missing
+show(lambda: venv.set_state({**state, "pos": torch.zeros(2, 2)}))  # a field of the wrong shape
+show(lambda: venv.set_state({**state, "vel": torch.full((2, 3), float("nan"))}))
+show(lambda: venv.set_state({**state, "quat": torch.zeros(2, 4)}))  # quaternion (0, 0, 0, 0)
+show(lambda: DiffVectorEnv(2, "quadrotor", "hover", {"target_pos": (0, 0, 1)}))  # unknown task option
+show(lambda: DiffVectorEnv(2, "quadrotor", "flip"))
+show(lambda: DiffVectorEnv(2, "submarine", "hover"))
+show(lambda: DiffVectorEnv(2, "quadrotor", "hover", vehicle="drone999"))
+show(lambda: DiffVectorEnv(2, "quadrotor", "hover", integrator="rk45"))
+show(lambda: DiffVectorEnv(2, "quadrotor", "hover", propellers=6))  # unknown robot option
+show(lambda: DiffVectorEnv(2, "quadrotor", "hover", dtype=torch.float16))
+show(lambda: DiffVectorEnv(2, "quadrotor", "hover", grad_decay=0.0))
+show(lambda: DiffVectorEnv(2, "quadrotor", "racing", {"reward": "time"}))
+show(lambda: DiffEnv("quadrotor", "hover").step(np.zeros(3)))
+show(lambda: DiffEnv("quadrotor", "hover", num_envs=4))
 venv.close()

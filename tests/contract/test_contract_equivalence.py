@@ -8,6 +8,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from diffenvs.contract import reward_terms
+
 from .conftest import assert_obs_close, clone_state, make_vec, obs_items, obs_rows, random_actions
 
 TOL = dict(rtol=1e-5, atol=1e-6)  # float64 simulations compared after the float32 conversion
@@ -45,8 +47,8 @@ def test_batched_env_equals_single_envs_with_staggered_resets(env_id):
             obs, rew, term, trunc, info = env.step(actions[i])
             assert (bool(b_term[i]), bool(b_trunc[i])) == (term, trunc), f"row {i}, step {t}"
             np.testing.assert_allclose(b_rew[i], rew, **TOL, err_msg=f"reward of row {i}, step {t}")
-            for name, value in info["reward_terms"].items():
-                np.testing.assert_allclose(b_info["reward_terms"][name][i], value, **TOL, err_msg=name)
+            for name, value in reward_terms(info).items():
+                np.testing.assert_allclose(reward_terms(b_info)[name][i], value, **TOL, err_msg=name)
             if term or trunc:
                 ends.append((t, i))
                 assert b_info["_final_obs"][i]

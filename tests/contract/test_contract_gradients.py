@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from diffenvs.contract import reward_terms
+
 from .conftest import clone_state, make_vec, random_actions
 
 HORIZON = 5
@@ -32,7 +34,7 @@ def _rollout_return(env, start, actions):
     for a in actions.unbind(0):
         _, _, terminated, truncated, info = env.step_differentiable(a)
         assert not (terminated | truncated).any(), "keep the check window free of episode ends"
-        total = total + sum(info["reward_terms"][n] for n in names).sum()
+        total = total + sum(reward_terms(info)[n] for n in names).sum()
     return total
 
 
@@ -68,7 +70,7 @@ def _row_return(env, start, actions, row):
     total = 0.0
     for a in actions.unbind(0):
         info = env.step_differentiable(a)[4]
-        total = total + sum(info["reward_terms"][n][row] for n in names)
+        total = total + sum(reward_terms(info)[n][row] for n in names)
     return total
 
 

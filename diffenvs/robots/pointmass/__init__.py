@@ -15,8 +15,8 @@ _TRAIN = {
         "bptt": {"num_envs": 64, "horizon": 32, "lr": 0.01},
         "shac": {"num_envs": 64, "horizon": 32, "lr": 0.01},
         "abpt": {"num_envs": 64, "horizon": 32, "lr": 0.01, "replay_size": 20_000},
-        "ppo": {"num_envs": 64, "n_steps": 64, "batch_size": 1024, "learning_rate": 0.001, "n_epochs": 10,
-                "gae_lambda": 0.95},
+        "ppo": {"num_envs": 64, "n_steps": 64, "batch_size": 1024, "learning_rate": 0.003, "n_epochs": 5,
+                "gae_lambda": 0.95, "net_arch": [64, 64]},
     },
 }
 

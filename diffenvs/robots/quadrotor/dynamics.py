@@ -120,16 +120,6 @@ def integrate(
     raise ValueError(f"unknown integrator {integrator!r}; choose one of {INTEGRATORS}")
 
 
-def euler_fields(pos: Tensor, quat: Tensor, vel: Tensor, omega: Tensor, thrust: Tensor, f_cmd: Tensor,
-                 P: ParamTensors, dt: float, motor_lag: bool = False) -> tuple[Tensor, ...]:
-    """One explicit Euler step on the named fields; the same arithmetic as
-    ``integrate(x, ..., "euler")`` without packing the state into one tensor."""
-    f = thrust if motor_lag else f_cmd
-    q_dot, v_dot, w_dot = rates(quat, vel, omega, f, P)
-    f_next = f + (f_cmd - f) * (dt * P.inv_motor_tau) if motor_lag else f_cmd
-    return pos + vel * dt, quat_normalize(quat + q_dot * dt), vel + v_dot * dt, omega + w_dot * dt, f_next
-
-
 def make_state(
     pos: Tensor, quat: Tensor | None = None, vel: Tensor | None = None, omega: Tensor | None = None,
     thrust: Tensor | None = None, *, hover_thrust: float | None = None,

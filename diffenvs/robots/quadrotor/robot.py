@@ -8,8 +8,11 @@ import torch
 from torch import Tensor
 
 from ...contract import Robot, State, StateField
-from .dynamics import INTEGRATORS, action_to_thrust, euler_fields, integrate
+from .dynamics import INTEGRATORS, OMEGA, POS, QUAT, THRUST, VEL, action_to_thrust, integrate
 from .params import DEFAULT_VEHICLE, ParamTensors, QuadrotorParams, get_vehicle
+
+
+_FIELDS = {"pos": POS, "quat": QUAT, "vel": VEL, "omega": OMEGA, "thrust": THRUST}
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,10 @@ class Quadrotor(Robot):
         self.motor_lag = bool(self.cfg.motor_lag)
 
     def step(self, state: State, action: Tensor) -> State:
-        f_cmd = action_to_thrust(action, self.params)
-        names = ("pos", "quat", "vel", "omega", "thrust")
-        if self.integrator == "euler":
-            new = euler_fields(*(state[k] for k in names), f_cmd, self.params, self.dt, self.motor_lag)
-            return dict(zip(names, new))
-        x = integrate(torch.cat([state[k] for k in names], -1), f_cmd, self.params, self.dt, self.integrator,
-                      self.motor_lag)
-        return {"pos": x[:, 0:3], "quat": x[:, 3:7], "vel": x[:, 7:10], "omega": x[:, 10:13], "thrust": x[:, 13:17]}
+        # The dynamics work on the packed (N, 17) state; the fields are views of the result.
+        x = torch.cat([state[k] for k in _FIELDS], -1)
+        x = integrate(x, action_to_thrust(action, self.params), self.params, self.dt, self.integrator, self.motor_lag)
+        return {k: x[:, sl] for k, sl in _FIELDS.items()}
 
     def validate_state(self, state: State) -> None:
         qn = torch.linalg.vector_norm(state["quat"], dim=-1)

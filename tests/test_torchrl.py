@@ -1,0 +1,104 @@
+"""TorchRL can run every registered env (through diffenvs.wrappers.torchrl)."""
+
+import gymnasium as gym
+import pytest
+import torch
+
+pytest.importorskip("torchrl")
+
+import diffenvs  # noqa: E402
+from diffenvs.wrappers.torchrl import make_torchrl_env  # noqa: E402
+
+IDS = list(diffenvs.env_specs())
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_rollout_with_random_policy_resets_finished_envs(env_id):
+    n, steps, max_steps = 3, 7, 3
+    env = make_torchrl_env(env_id, num_envs=n, seed=0, max_episode_steps=max_steps)
+    venv = env._env.unwrapped
+    assert env.batch_size == torch.Size([n])
+    td = env.reset()
+    obs_dim = venv.single_observation_space.shape[0]
+    assert td["observation"].shape == (n, obs_dim) and not td["done"].any()
+
+    data = env.rollout(steps, break_when_any_done=False)  # random policy (the action spec)
+    assert data.batch_size == torch.Size([n, steps])
+    assert data["action"].shape == (n, steps, venv.action_dim)
+    assert (data["action"].abs() <= 1).all()
+    nxt = data["next"]
+    assert nxt["observation"].shape == (n, steps, obs_dim)
+    assert nxt["reward"].shape == (n, steps, 1)
+    # Episodes of 3 steps: TorchRL sees truncation at steps 3 and 6 and resets those envs
+    # itself (the env runs without autoreset), so "next" holds the true last observation.
+    done = nxt["done"].squeeze(-1)
+    assert torch.equal(done, nxt["truncated"].squeeze(-1) | nxt["terminated"].squeeze(-1))
+    if not nxt["terminated"].any():
+        assert done[:, [2, 5]].all() and done.sum() == 2 * n
+    for t in (3, 6):
+        started = done[:, t - 1]
+        assert not torch.equal(data["observation"][started, t], nxt["observation"][started, t - 1])
+    # Metrics and reward terms come along; the terms add up to the reward.
+    names = [term.name for term in venv.reward_terms]
+    assert sorted(k for k in nxt.keys() if k.startswith("reward/")) == sorted("reward/" + n for n in names)
+    total = sum(nxt["reward/" + name] for name in names)
+    alive = ~nxt["diverged"]
+    torch.testing.assert_close(total[alive], nxt["reward"].squeeze(-1)[alive], rtol=1e-5, atol=1e-6)
+    for name in venv.task.metric_names:
+        assert nxt[name].shape == (n, steps)
+
+
+def test_seeded_torchrl_rollouts_are_identical():
+    def run():
+        env = make_torchrl_env("DiffPointMass-Reach-v0", num_envs=2, seed=4, max_episode_steps=3)
+        env.set_seed(4)
+        actions = torch.linspace(-1, 1, 2 * 5 * 2).reshape(5, 2, 2)
+        td = env.reset()
+        out = []
+        for a in actions:
+            td["action"] = a
+            td = env.step_and_maybe_reset(td)[1]
+            out.append(td["observation"].clone())
+        return torch.stack(out)
+
+    assert torch.equal(run(), run())
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="autoreset=False"):
+        make_torchrl_env(gym.make_vec("DiffPointMass-Reach-v0", num_envs=2))
+    with pytest.raises(TypeError, match="needs num_envs"):
+        make_torchrl_env("DiffPointMass-Reach-v0")
+    with pytest.raises(TypeError, match="only be given with an env id"):
+        make_torchrl_env(gym.make_vec("DiffPointMass-Reach-v0", num_envs=2, autoreset=False), dtype=torch.float64)
+    env = make_torchrl_env(gym.make_vec("DiffPointMass-Reach-v0", num_envs=2, autoreset=False), seed=0)
+    assert env.rollout(3)["next", "observation"].shape == (2, 3, 4)
+
+
+def test_plain_gymwrapper_runs_an_env_without_autoreset():
+    """``GymWrapper(gym.make_vec(id, num_envs=N, autoreset=False))`` works as is: TorchRL
+    only needs the env's ``autoreset_mode`` attribute (DISABLED) and resets finished envs
+    through ``reset_mask`` (the info is not read in this mode)."""
+    from torchrl.envs import GymWrapper
+
+    venv = gym.make_vec("DiffPointMass-Reach-v0", num_envs=2, max_episode_steps=2, autoreset=False)
+    env = GymWrapper(venv)
+    data = env.rollout(5, break_when_any_done=False)
+    assert data["next", "done"].squeeze(-1)[:, [1, 3]].all()
+
+
+@pytest.mark.parametrize("env_id", list(diffenvs.ENV_IDS))
+def test_plain_gymwrapper_on_the_native_autoresetting_env(env_id):
+    """``GymWrapper(gym.make_vec(id, N))`` with the default SAME_STEP autoreset: TorchRL infers
+    the info specs itself (flat keys) and resets nothing twice."""
+    from torchrl.envs import GymWrapper
+
+    venv = gym.make_vec(env_id, num_envs=2, max_episode_steps=3)
+    env = GymWrapper(venv)
+    data = env.rollout(7, break_when_any_done=False)
+    done = data["next", "done"].squeeze(-1)
+    assert done[:, [2, 5]].all() and not done[:, [0, 1, 3, 4, 6]].any()
+    names = [term.name for term in venv.reward_terms]
+    total = sum(data["next", "reward/" + n] for n in names).float()
+    # (at the steps that end an episode TorchRL keeps the new episode's (empty) reset info)
+    torch.testing.assert_close(total[~done], data["next", "reward"].squeeze(-1).float()[~done], rtol=1e-5, atol=1e-5)
