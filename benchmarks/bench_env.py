@@ -2,7 +2,7 @@
 
 Measures, for each batch size N:
 
-* ``bare fwd``: the quadrotor dynamics alone (``diffenvs.core.integrate``), no env.
+* ``bare fwd``: the robot's step alone (``env.robot.step``), no env.
 * ``step()``: the Gymnasium numpy step (no graph), including conversions.
 * ``fwd``: ``step_differentiable`` under ``torch.no_grad()`` (tensors in and out).
 * ``fwd+bwd``: ``step_differentiable`` with gradients over a ``--horizon`` step unroll
@@ -12,7 +12,8 @@ Measures, for each batch size N:
 
 Usage::
 
-    python benchmarks/bench_env.py                    # N in 1, 100, 1024, 16384, eager
+    python benchmarks/bench_env.py                    # N in 1, 100, 1024, 16384, eager, Hover
+    python benchmarks/bench_env.py --env DiffPointMass-Reach-v0 --sizes 100 16384
     python benchmarks/bench_env.py --compile --sizes 100 1024
     python benchmarks/bench_env.py --quick            # seconds, for smoke tests
     python benchmarks/bench_env.py --profile 100      # where the time of one step goes
@@ -29,11 +30,11 @@ import os
 import platform
 import time
 
+import gymnasium as gym
 import numpy as np
 import torch
-from diffenvs.core import action_to_thrust, integrate
 
-from diffenvs import DiffQuadVectorEnv
+import diffenvs  # noqa: F401  (registers the ids)
 
 
 def _rate(fn, n_items: int, min_time: float, warmup: int = 2) -> float:
@@ -53,29 +54,40 @@ def _rate(fn, n_items: int, min_time: float, warmup: int = 2) -> float:
     return best
 
 
-def bench_bare(n: int, task: str, min_time: float, horizon: int) -> tuple[float, float]:
-    env = DiffQuadVectorEnv(n, task)
+def _action(env) -> torch.Tensor:
+    """A steady action: hover thrust for a quadrotor, zero otherwise."""
+    vehicle = getattr(env.robot, "vehicle", None)
+    value = vehicle.hover_action if vehicle is not None else 0.0
+    return torch.full((env.num_envs, env.action_dim), value, dtype=env.dtype)
+
+
+def make_env(env_id: str, n: int, **kwargs):
+    env = gym.make_vec(env_id, num_envs=n, **kwargs)
     env.reset(seed=0)
-    P = env.params
-    x0 = env.state[:, :17].clone()
-    a = torch.full((n, 4), env.vehicle.hover_action)
-    f = action_to_thrust(a, P)
+    return env
+
+
+def bench_bare(n: int, env_id: str, min_time: float, horizon: int) -> tuple[float, float]:
+    env = make_env(env_id, n)
+    robot = env.robot
+    x0 = {k: env.state[k].clone() for k in robot.state_fields}
+    a = _action(env)
     steps = 50
 
     def fwd():
         x = x0
         with torch.no_grad():
             for _ in range(steps):
-                x = integrate(x, f, P, env.dt)
+                x = robot.step(x, a)
 
-    acts = a.expand(horizon, n, 4).clone().requires_grad_()
+    acts = a.expand(horizon, *a.shape).clone().requires_grad_()
 
     def fwd_bwd():
         x = x0
         loss = 0.0
         for at in acts.unbind(0):
-            x = integrate(x, action_to_thrust(at, P), P, env.dt)
-            loss = loss + x[:, 2].sum()
+            x = robot.step(x, at)
+            loss = loss + sum(v.sum() for v in x.values() if v.is_floating_point())
         loss.backward()
 
     return _rate(fwd, steps * n, min_time), _rate(fwd_bwd, horizon * n, min_time, warmup=1)
@@ -83,9 +95,8 @@ def bench_bare(n: int, task: str, min_time: float, horizon: int) -> tuple[float,
 
 def _step_fns(env, steps: int, horizon: int):
     """``fwd`` (``steps`` no-grad steps) and ``fwd_bwd`` (a ``horizon`` unroll + backward) closures."""
-    n = env.num_envs
-    a = torch.full((n, 4), env.vehicle.hover_action)
-    acts = a.expand(horizon, n, 4).clone().requires_grad_()
+    a = _action(env)
+    acts = a.expand(horizon, *a.shape).clone().requires_grad_()
 
     def fwd():
         with torch.no_grad():
@@ -102,10 +113,9 @@ def _step_fns(env, steps: int, horizon: int):
     return fwd, fwd_bwd
 
 
-def bench_env(n: int, task: str, min_time: float, horizon: int, compile: bool) -> dict[str, float]:
-    env = DiffQuadVectorEnv(n, task, compile=compile)
-    env.reset(seed=0)
-    a_np = np.full((n, 4), env.vehicle.hover_action, np.float32)
+def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool) -> dict[str, float]:
+    env = make_env(env_id, n, compile=compile)
+    a_np = _action(env).numpy().astype(np.float32)
     steps = 20
 
     def numpy_step():
@@ -121,11 +131,10 @@ def bench_env(n: int, task: str, min_time: float, horizon: int, compile: bool) -
     return out
 
 
-def profile(n: int, task: str, horizon: int, row_limit: int = 12) -> None:
+def profile(n: int, env_id: str, horizon: int, row_limit: int = 12) -> None:
     """Print torch-profiler tables of the eager and compiled step (fwd, then fwd+bwd) at N = n."""
     for compile in (False, True):
-        env = DiffQuadVectorEnv(n, task, compile=compile)
-        env.reset(seed=0)
+        env = make_env(env_id, n, compile=compile)
         _profile_env(env, "compiled" if compile else "eager", horizon, row_limit)
 
 
@@ -164,7 +173,8 @@ def machine() -> dict[str, str]:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="hover")
+    parser.add_argument("--env", default=None, help="registered env id (default DiffQuad-Hover-v0)")
+    parser.add_argument("--task", default=None, help="shorthand for --env DiffQuad-<Task>-v0 (e.g. hover)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1024, 16384])
     parser.add_argument("--horizon", type=int, default=96)
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed run")
@@ -177,30 +187,31 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    env_id = args.env or (f"DiffQuad-{args.task.capitalize()}-v0" if args.task else "DiffQuad-Hover-v0")
     if args.profile:
-        profile(args.profile, args.task, args.horizon)
+        profile(args.profile, env_id, args.horizon)
         return {}
     if args.quick:
         args.sizes, args.min_time, args.horizon = [4], 0.02, 8
 
     rows = []
     for n in args.sizes:
-        bare_f, bare_fb = bench_bare(n, args.task, args.min_time, args.horizon)
+        bare_f, bare_fb = bench_bare(n, env_id, args.min_time, args.horizon)
         row = {"N": n, "bare fwd": bare_f, "bare fwd+bwd": bare_fb}
-        row.update(bench_env(n, args.task, args.min_time, args.horizon, compile=False))
+        row.update(bench_env(n, env_id, args.min_time, args.horizon, compile=False))
         if args.compile:
-            comp = bench_env(n, args.task, args.min_time, args.horizon, compile=True)
+            comp = bench_env(n, env_id, args.min_time, args.horizon, compile=True)
             row.update({f"compiled {k}": v for k, v in comp.items()})
         rows.append(row)
         print(json.dumps({k: (round(v) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
 
     cols = list(rows[0])
-    print(f"\nenv-steps/s, task={args.task}, horizon={args.horizon}, {machine()}")
+    print(f"\nenv-steps/s, env={env_id}, horizon={args.horizon}, {machine()}")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in rows:
         print("| " + " | ".join(str(row[c]) if c == "N" else f"{row[c]:.3g}" for c in cols) + " |")
-    result = {"machine": machine(), "task": args.task, "horizon": args.horizon, "rows": rows}
+    result = {"machine": machine(), "env": env_id, "horizon": args.horizon, "rows": rows}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

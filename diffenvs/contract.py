@@ -70,7 +70,14 @@ STEP_FIELD = StateField((), "int", "steps taken in the current episode")
 
 def state_where(mask: Tensor, a: State, b: State) -> State:
     """Row-wise select: ``a`` where ``mask`` (``(N,)`` bool) else ``b``, field by field."""
-    return {k: torch.where(mask.view(-1, *([1] * (v.dim() - 1))), v, b[k]) for k, v in a.items()}
+    views = {1: mask}  # the mask shaped for each field rank, built once
+    out = {}
+    for k, v in a.items():
+        m = views.get(v.dim())
+        if m is None:
+            m = views[v.dim()] = mask.view(-1, *([1] * (v.dim() - 1)))
+        out[k] = torch.where(m, v, b[k])
+    return out
 
 
 def state_map(fn: Callable[[Tensor], Tensor], state: State) -> State:
@@ -342,7 +349,7 @@ class EnvSpec:
     Attributes:
         id: Gymnasium id, ``Name-vN``.
         robot: robot name (folder under ``diffenvs/robots``).
-        task: task name within the robot's ``TASKS``.
+        task: the :class:`Task` subclass (or the name of a task the robot already has).
         max_episode_steps: episode length (truncation).
         label: human label for figures and tables (default: the task's label).
         task_options: options baked into this id.
@@ -354,12 +361,16 @@ class EnvSpec:
 
     id: str
     robot: str
-    task: str
+    task: str | type[Task]
     max_episode_steps: int
     label: str = ""
     task_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     robot_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     presets: Mapping[str, Mapping[str, Mapping[str, Any]]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def task_name(self) -> str:
+        return self.task if isinstance(self.task, str) else self.task.name
 
 
 # ------------------------------------------------------------- vector env checks

@@ -29,7 +29,7 @@ class DiffEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, robot: str = "quadrotor", task: str = "hover", render_mode: str | None = None,
+    def __init__(self, robot: str, task: str, render_mode: str | None = None,
                  **kwargs: Any):
         for key in ("num_envs", "autoreset"):
             if key in kwargs:

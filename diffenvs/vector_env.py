@@ -109,9 +109,9 @@ class DiffVectorEnv(gym.vector.VectorEnv):
 
     def __init__(
         self,
-        num_envs: int = 1,
-        robot: str | type[Robot] = "quadrotor",
-        task: str | type[Task] = "hover",
+        num_envs: int,
+        robot: str | type[Robot],
+        task: str | type[Task],
         task_options: Mapping[str, Any] | None = None,
         robot_options: Mapping[str, Any] | None = None,
         *,
@@ -183,8 +183,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         # sampling K batches at once costs about as much as sampling one, and each
         # sample is used at most once, in a fixed order, so runs stay deterministic.
         self._pool_batches = max(1, min(16, 65536 // num_envs))
-        self._pool_states: State | None = None
-        self._pool_obs: Obs | None = None
+        self._pool: list[tuple[State, Obs]] = []
         self._pool_next = self._pool_batches
         self._pool_rng: Tensor | None = None  # generator state the pool was sampled from
         self._episode_return = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
@@ -328,12 +327,17 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             k, n = self._pool_batches, self.num_envs
             self._pool_rng = self._gen.get_state()
             states = self._sample_states(k * n)
-            self._pool_obs = obs_map(lambda v: v.view(k, n, *v.shape[1:]), self.task.observe(states))
-            self._pool_states = {name: v.view(k, n, *v.shape[1:]) for name, v in states.items()}
+            obs = self.task.observe(states)
+            # One (state, obs) pair per batch, split once here rather than at every step.
+            fields = {name: v.view(k, n, *v.shape[1:]).unbind(0) for name, v in states.items()}
+            parts = obs_map(lambda v: v.view(k, n, *v.shape[1:]).unbind(0), obs)
+            self._pool = [({name: v[i] for name, v in fields.items()},
+                           {key: v[i] for key, v in parts.items()} if isinstance(parts, dict) else parts[i])
+                          for i in range(k)]
             self._pool_next = 0
         i = self._pool_next
         self._pool_next += 1
-        return {k: v[i] for k, v in self._pool_states.items()}, obs_map(lambda v: v[i], self._pool_obs)
+        return self._pool[i]
 
     def get_runtime_state(self) -> dict[str, Any]:
         """Everything besides :meth:`get_state` needed to continue a run identically.
@@ -451,11 +455,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         failed = out_of_bounds | diverged
 
         result = self.task.evaluate(s, failed)
-        # A diverged row gets reward 0: every term is 0 there (so reward = sum of terms holds).
-        terms = {k: v.masked_fill(diverged, 0.0) for k, v in result.terms.items()}
+        terms = dict(result.terms)
         for name in self.detach_reward_terms:
             terms[name] = terms[name].detach()
         reward = torch.stack(list(terms.values()), 0).sum(0)
+        reward = reward.masked_fill(diverged, 0.0)  # a diverged row gets reward 0
         terminated = failed | result.terminated
         if self.max_episode_steps:
             truncated = (step >= self.max_episode_steps) & ~terminated
@@ -466,13 +470,13 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         next_obs = self.task.observe(next_state)
 
         episode_return = episode_return + reward.detach()
-        metrics = {k: v.detach() for k, v in result.metrics.items()}
+        metrics = {k: v.detach() if v.requires_grad else v for k, v in result.metrics.items()}
         info: dict[str, Any] = dict(metrics)
         info.update((REWARD_PREFIX + k, v) for k, v in terms.items())
         info["diverged"] = diverged
         info["out_of_bounds"] = out_of_bounds
         if counters is not None:
-            counters = counters + torch.stack([diverged.sum(), out_of_bounds.sum()])
+            counters = counters + torch.stack([diverged, out_of_bounds]).sum(-1)
         if fresh is None:
             info["episode_return"] = episode_return
             return (next_state, next_obs, reward, terminated, truncated, info, episode_return, next_state, counters,
@@ -480,8 +484,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
 
         done = terminated | truncated
         new_state = state_where(done, fresh, next_state)
-        new_obs = obs_map(lambda f, nx: torch.where(done.view(-1, *([1] * (nx.dim() - 1))), f, nx), fresh_obs,
-                          next_obs)
+        new_obs = obs_map(lambda f, nx: torch.where(_row_mask(done, nx), f, nx), fresh_obs, next_obs)
         final_info = dict(metrics)
         final_info["episode_return"] = episode_return
         final_info["episode_length"] = step
@@ -550,6 +553,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
     def __repr__(self) -> str:
         return (f"DiffVectorEnv(robot={self.robot.describe()!r}, task={self.task.name!r}, num_envs={self.num_envs}, "
                 f"device={self.device}, dtype={self.dtype})")
+
+
+def _row_mask(mask: Tensor, like: Tensor) -> Tensor:
+    """``(N,)`` mask shaped to broadcast over ``like`` ``(N, ...)``."""
+    return mask if like.dim() == 1 else mask.view(-1, *([1] * (like.dim() - 1)))
 
 
 def info_to_numpy(info):

@@ -41,8 +41,9 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # -- autodoc / napoleon -----------------------------------------------------------
-# stable-baselines3 is an optional dependency (extra ``sb3``); the docs build without it.
-autodoc_mock_imports = ["stable_baselines3"]
+# stable-baselines3 and TorchRL are optional dependencies (extra ``sb3``; ``torchrl``); the
+# docs build without them.
+autodoc_mock_imports = ["stable_baselines3", "torchrl", "tensordict"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
@@ -56,7 +57,8 @@ napoleon_numpy_docstring = False
 # Dataclass fields listed under "Attributes:" become :ivar: fields of the class, so they
 # are not registered a second time next to the dataclass attributes autodoc finds.
 napoleon_use_ivar = True
-napoleon_custom_sections = [("Options", "params_style")]
+# "Class attributes:" (Robot, Task and their subclasses) renders like "Args:".
+napoleon_custom_sections = [("Options", "params_style"), ("Class attributes", "params_style")]
 
 # -- HTML -------------------------------------------------------------------------
 html_theme = "furo"

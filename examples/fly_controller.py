@@ -1,8 +1,9 @@
-"""Main job (for now): the classical controller flies every registered task on CPU.
+"""The classical controllers fly every registered id on CPU.
 
-For each environment id it flies one episode of ``--num-envs`` drones with
-:class:`diffenvs.CascadedController`, prints the task's success metrics, and saves an
-animation of a few drones to ``--out``.
+For each environment id it flies one episode of ``--num-envs`` envs with the robot's
+classical controller (:func:`diffenvs.registry.classical_controller`: the quadrotor's
+cascaded controller, the point mass's PD law), prints the task's success metrics, and saves
+an animation of a few envs to ``--out``.
 
     python examples/fly_controller.py --out outputs          # full run, about a minute
     python examples/fly_controller.py --tiny --out /tmp/x    # seconds (used by the tests)
@@ -18,12 +19,13 @@ import gymnasium as gym
 import torch
 
 import diffenvs
-from diffenvs import CascadedController
+from diffenvs.registry import classical_controller
 from diffenvs.render import record_episode
 
 SUMMARY = {  # metric -> how to summarise it over finished episodes
     "success": "mean",
     "pos_error": "mean",
+    "distance": "mean",
     "mean_pos_error": "mean",
     "xy_error": "mean",
     "gates_passed": "mean",
@@ -34,10 +36,10 @@ SUMMARY = {  # metric -> how to summarise it over finished episodes
 
 
 def fly(env_id: str, num_envs: int, max_steps: int | None, seed: int) -> dict[str, float]:
-    """One episode per drone; returns episode-end metrics averaged over drones."""
+    """One episode per env; returns episode-end metrics averaged over envs."""
     venv = gym.make_vec(env_id, num_envs=num_envs)
     venv.reset(seed=seed)
-    ctrl = CascadedController(venv)
+    ctrl = classical_controller(venv)
     steps = venv.max_episode_steps if max_steps is None else max_steps
     finals: dict[str, torch.Tensor] = {}
     done = torch.zeros(num_envs, dtype=torch.bool)
@@ -65,7 +67,7 @@ def main(argv=None) -> dict[str, dict[str, float]]:
     parser.add_argument("--out", default="outputs", help="folder for the animations")
     parser.add_argument("--num-envs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tiny", action="store_true", help="4 drones, 20 steps (smoke test)")
+    parser.add_argument("--tiny", action="store_true", help="4 envs, 20 steps (smoke test)")
     args = parser.parse_args(argv)
     num_envs, max_steps = (4, 20) if args.tiny else (args.num_envs, None)
     os.makedirs(args.out, exist_ok=True)
@@ -78,7 +80,7 @@ def main(argv=None) -> dict[str, dict[str, float]]:
         venv = gym.make_vec(env_id, num_envs=min(num_envs, 6), render_mode="rgb_array")
         venv.reset(seed=args.seed)
         path = os.path.join(args.out, f"{env_id}.gif")
-        record_episode(venv, CascadedController(venv), path, max_steps=max_steps, every=3)
+        record_episode(venv, classical_controller(venv), path, max_steps=max_steps, every=3)
         print(f"{'':28s} animation: {path}", flush=True)
     return results
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .core.checkpoint import load_checkpoint
+from .core.config import apply_overrides
 from .core.loop import ALGORITHMS, algorithm_class
+from .presets import preset as get_preset
 
 
 def trainer_class(algo: str):
@@ -32,9 +35,6 @@ def make_config(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | None
 
     ``settings`` may reach nested configs with ``"net.layer_norm"``-style keys.
     """
-    from .core.config import apply_overrides
-    from .presets import preset as get_preset
-
     cls = trainer_class(algo).Config
     cfg = cls(env_id=env_id)
     if preset:
@@ -55,8 +55,6 @@ def load_policy(path: str, env=None):
     ``load_policy`` rebuilds the networks; ``env`` (optional) is checked against the
     policy's observation and action shapes. Used for residual anchors and deployment.
     """
-    from .core.checkpoint import load_checkpoint
-
     state = load_checkpoint(path)
     return trainer_class(state["algo"]).load_policy(state, env, source=path)
 

@@ -75,7 +75,7 @@ class ABPTConfig(CriticConfig):
 class StateBuffer:
     """Ring buffer of visited env states (only states, used to initialise episodes).
 
-    States are the env's named fields (:attr:`diffenvs.DiffVectorEnv.state_spec`); the
+    States are the env's named fields (:attr:`diffenvs.vector_env.DiffVectorEnv.state_spec`); the
     buffer holds one ``(capacity, *shape)`` tensor per field.
     """
 

@@ -117,7 +117,7 @@ class PPO(TrainerBase):
     Args:
         cfg: the run's :class:`PPOConfig`.
         env: an optional batched env that meets the diffenvs contract (e.g. a
-            :class:`diffenvs.DiffVectorEnv` or :class:`~diffenvs.wrappers.residual.ResidualEnv`); by default
+            :class:`diffenvs.vector_env.DiffVectorEnv` or :class:`~diffenvs.wrappers.residual.ResidualEnv`); by default
             :func:`~trainers.core.loop.make_train_env` builds it from ``cfg``.
 
     Attributes:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import diffenvs
+from diffenvs.registry import find_spec
 
 _COMMON = {"num_envs": 100, "gamma": 0.99, "weight_decay": 1e-5}
 _CRITIC = {"lam": 0.95, "tau": 0.005, "critic_updates": 10, "horizon": 96}
@@ -39,8 +39,7 @@ PRESET_NAMES = ("default", "paper", *ABLATIONS)
 
 
 def _env_presets(env_id: str) -> dict[str, Any]:
-    specs = diffenvs.env_specs()
-    spec = specs.get(env_id.split(":", 1)[-1])
+    spec = find_spec(env_id)
     return dict(spec.presets) if spec is not None else {}
 
 

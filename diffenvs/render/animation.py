@@ -68,7 +68,7 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
     """Run ``policy`` in ``env`` and save the overview pictures (up to 16 envs) to ``path``.
 
     Args:
-        env: a :class:`~diffenvs.DiffVectorEnv` (or :class:`~diffenvs.DiffEnv`, or a
+        env: a :class:`~diffenvs.vector_env.DiffVectorEnv` (or :class:`~diffenvs.single_env.DiffEnv`, or a
             Gymnasium wrapper of one) built with ``render_mode="rgb_array"``. It is reset
             first if it has never been reset, else it continues from its current state.
         policy: maps the observation ``env.obs`` (batched tensors) to ``(N, action_dim)``

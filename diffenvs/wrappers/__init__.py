@@ -1,11 +1,14 @@
-"""Adapters from the batched quadrotor env to other RL libraries.
+"""Wrappers of any diffenvs vector env: residual actions, and adapters to other RL libraries.
 
 Nothing here is imported eagerly: ``import diffenvs`` (and ``import diffenvs.wrappers``)
 work without the optional libraries. The names below are resolved on first access:
 
-* :class:`SB3VecEnv`, :func:`make_sb3_env` (from :mod:`diffenvs.wrappers.sb3`): a
-  stable-baselines3 ``VecEnv`` around a :class:`~diffenvs.DiffQuadVectorEnv`; needs
-  ``stable-baselines3``.
+* :class:`ResidualEnv` (:mod:`diffenvs.wrappers.residual`): actions as residuals on a
+  frozen anchor policy (residual learning);
+* :class:`SB3VecEnv`, :func:`make_sb3_env` (:mod:`diffenvs.wrappers.sb3`): a
+  stable-baselines3 ``VecEnv``; needs ``stable-baselines3``;
+* :func:`make_torchrl_env` (:mod:`diffenvs.wrappers.torchrl`): a TorchRL env with known
+  info specs; needs ``torchrl`` (the plain ``torchrl.envs.GymWrapper`` works too).
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .residual import ResidualEnv
     from .sb3 import SB3VecEnv, make_sb3_env
+    from .torchrl import make_torchrl_env
 
 #: Public name -> submodule that defines it (imported on first access).
 _LAZY = {
+    "ResidualEnv": "residual",
     "SB3VecEnv": "sb3",
     "make_sb3_env": "sb3",
+    "make_torchrl_env": "torchrl",
 }
 
-__all__ = ["SB3VecEnv", "make_sb3_env"]
+__all__ = ["ResidualEnv", "SB3VecEnv", "make_sb3_env", "make_torchrl_env"]
 
 
 def __getattr__(name: str) -> Any:

@@ -86,7 +86,7 @@ class SB3VecEnv(VecEnv):
 
     Attributes:
         env: the wrapped (possibly Gymnasium-wrapped) batched env.
-        batched_env: ``env.unwrapped``, the :class:`~diffenvs.DiffVectorEnv`.
+        batched_env: ``env.unwrapped``, the :class:`~diffenvs.vector_env.DiffVectorEnv`.
     """
 
     def __init__(self, env: gym.vector.VectorEnv, *, episode_info: bool = True):
@@ -216,7 +216,7 @@ class SB3VecEnv(VecEnv):
 
         All indices share one batched env, so every element is the same object (e.g.
         ``get_attr("num_envs")`` gives ``[N] * N``). Gymnasium wrappers around the env are
-        searched first, then the :class:`~diffenvs.DiffQuadVectorEnv`.
+        searched first, then the :class:`~diffenvs.vector_env.DiffVectorEnv`.
         """
         idx = self._indices(indices)
         value = getattr(self._attr_owner(attr_name), attr_name)
@@ -226,8 +226,8 @@ class SB3VecEnv(VecEnv):
         """Set ``attr_name`` on the batched env (once; it is shared by every index).
 
         The attribute is set on the outermost wrapper layer that has it, or on the
-        :class:`~diffenvs.DiffQuadVectorEnv` if none has it. ``indices`` is validated but
-        cannot select a subset of drones: use the env's own batched API for that.
+        :class:`~diffenvs.vector_env.DiffVectorEnv` if none has it. ``indices`` is validated but
+        cannot select a subset of envs: use the env's own batched API for that.
         """
         if not self._indices(indices):
             return
@@ -239,7 +239,7 @@ class SB3VecEnv(VecEnv):
 
         The method is called a single time (it acts on the whole batch), and its return
         value is repeated for each requested index, e.g. ``env_method("get_state")`` gives
-        ``[states] * N`` with ``states`` the ``(N, state_dim)`` tensor.
+        ``[states] * N`` with ``states`` the state dict.
         """
         idx = self._indices(indices)
         if not idx:
@@ -248,7 +248,7 @@ class SB3VecEnv(VecEnv):
         return [result for _ in idx]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
-        """``[False] * len(indices)``: the drones are rows of one batched env, not wrapped ``gym.Env`` instances.
+        """``[False] * len(indices)``: the envs are rows of one batched env, not wrapped ``gym.Env`` instances.
 
         (In particular no env is wrapped in SB3's ``Monitor``; use ``VecMonitor``.)
         """

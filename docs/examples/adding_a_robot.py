@@ -1,7 +1,7 @@
 """Adding a robot: an inverted pendulum written outside the package, registered, checked and trained.
 
-This file is a robot module (it defines ``ROBOT``, ``TASKS`` and ``ENVS``, exactly like a
-folder under ``diffenvs/robots/``) followed by what a user does with the new id. It runs
+This file is a robot module (it defines ``ROBOT`` and ``ENVS``, exactly like a folder under
+``diffenvs/robots/``) followed by what a user does with the new id. It runs
 in seconds (a tiny training run); ``--steps 200000`` trains for real.
 
 Run: python docs/examples/adding_a_robot.py [--steps N]
@@ -111,8 +111,7 @@ class BalanceTask(Task):
 
 # [register-start]
 ROBOT = Pendulum
-TASKS = {"balance": BalanceTask}
-ENVS = (EnvSpec("DiffPendulum-Balance-v0", "pendulum", "balance", 200, label="Pendulum: balance"),)
+ENVS = (EnvSpec("DiffPendulum-Balance-v0", "pendulum", BalanceTask, 200, label="Pendulum: balance"),)
 
 # This script is the robot module; in a package of your own this is
 # diffenvs.register_robot("my_robots.pendulum").

@@ -5,9 +5,9 @@ Run: python docs/examples/autoreset.py
 
 import torch
 
-from diffenvs import DiffQuadVectorEnv
+from diffenvs import DiffVectorEnv
 
-venv = DiffQuadVectorEnv(num_envs=4, task="hover", max_episode_steps=3)  # very short episodes
+venv = DiffVectorEnv(num_envs=4, robot="quadrotor", task="hover", max_episode_steps=3)  # very short episodes
 venv.reset(seed=0)
 actions = [torch.zeros(4, 4, requires_grad=True) for _ in range(3)]
 for a in actions:

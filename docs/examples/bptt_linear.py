@@ -19,7 +19,7 @@ act_dim = venv.single_action_space.shape[0]  # 4
 policy = torch.nn.Linear(obs_dim, act_dim)
 with torch.no_grad():  # start near hover: zero weights, bias = hover action
     policy.weight.zero_()
-    policy.bias.fill_(venv.vehicle.hover_action)
+    policy.bias.fill_(venv.robot.vehicle.hover_action)
 optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
 
 horizon, gamma = 10, 0.99

@@ -11,7 +11,7 @@ import diffenvs  # noqa: F401
 torch.manual_seed(0)
 venv = gym.make_vec("DiffQuad-Hover-v0", num_envs=2, dtype=torch.float64)
 venv.reset(seed=0)
-start = venv.get_state().detach().clone()
+start = {k: v.detach().clone() for k, v in venv.get_state().items()}  # a dict of named fields
 steps = 5
 
 
@@ -25,7 +25,7 @@ def rollout_return(actions: torch.Tensor) -> torch.Tensor:
     return total
 
 
-actions = torch.full((steps, 2, 4), venv.vehicle.hover_action, dtype=torch.float64)
+actions = torch.full((steps, 2, 4), venv.robot.vehicle.hover_action, dtype=torch.float64)
 actions = (actions + 0.1 * torch.randn(actions.shape, dtype=torch.float64)).requires_grad_(True)
 grad = torch.autograd.grad(rollout_return(actions), actions)[0]
 

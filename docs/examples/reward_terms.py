@@ -7,6 +7,7 @@ import gymnasium as gym
 import torch
 
 import diffenvs  # noqa: F401
+from diffenvs.contract import reward_terms
 
 venv = gym.make_vec("DiffQuad-Landing-v0", num_envs=4)
 venv.reset(seed=0)
@@ -15,7 +16,7 @@ for term in venv.reward_terms:  # RewardTerm(name, differentiable, description)
 
 actions = torch.zeros(4, 4, requires_grad=True)
 obs, reward, terminated, truncated, info = venv.step_differentiable(actions)
-terms = info["reward_terms"]  # name -> (4,) tensor; reward == sum of the terms (0 for diverged rows)
+terms = reward_terms(info)  # {name: info["reward/<name>"]}, each (4,); reward == sum of the terms
 assert torch.allclose(reward, torch.stack(list(terms.values())).sum(0))
 for term in venv.reward_terms:
     value = terms[term.name]

@@ -3,7 +3,7 @@
 Run: python docs/examples/vehicle_presets.py
 """
 
-from diffenvs.core import DEFAULT_VEHICLE, PRESETS, mixer_matrix
+from diffenvs.robots.quadrotor import DEFAULT_VEHICLE, PRESETS, mixer_matrix
 
 print("default vehicle:", DEFAULT_VEHICLE)
 for name, p in PRESETS.items():

@@ -8,14 +8,13 @@ import gymnasium as gym
 import torch
 from torch import Tensor
 
-import diffenvs
-from diffenvs.registry import task_class
+from diffenvs.registry import find_spec, task_class
 
 
 def main_metric(env_id: str) -> tuple[str, bool]:
     """The main metric of a registered id's task (``info["final_info"]`` key) and whether
     lower is better (``("episode_return", False)`` for ids diffenvs does not know)."""
-    spec = diffenvs.env_specs().get(env_id.split(":", 1)[-1])
+    spec = find_spec(env_id)
     if spec is None:
         return "episode_return", False
     return task_class(spec.robot, spec.task).main_metric

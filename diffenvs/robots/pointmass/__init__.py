@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ...contract import EnvSpec
 from .robot import PointMass, PointMassConfig
-from .tasks import TASKS, ReachConfig, ReachTask
+from .tasks import ReachConfig, ReachTask
 
 ROBOT = PointMass
 
@@ -21,7 +21,7 @@ _TRAIN = {
 }
 
 ENVS = (
-    EnvSpec("DiffPointMass-Reach-v0", "pointmass", "reach", 100, label="Point mass: reach", presets=_TRAIN),
+    EnvSpec("DiffPointMass-Reach-v0", "pointmass", ReachTask, 100, label="Point mass: reach", presets=_TRAIN),
 )
 
-__all__ = ["ENVS", "ROBOT", "TASKS", "PointMass", "PointMassConfig", "ReachConfig", "ReachTask"]
+__all__ = ["ENVS", "ROBOT", "PointMass", "PointMassConfig", "ReachConfig", "ReachTask"]

@@ -76,9 +76,11 @@ class ReachTask(Task):
         out = (s["pos"].detach().abs() > self.cfg.arena_half_extent).any(-1)
         return diverged, out
 
+    def setpoint(self, obs):
+        """For the PD controller: the position error ``target - p`` and velocity error ``0 - v``."""
+        return obs[:, 0:2], -obs[:, 2:4]
+
     def markers(self):
         point = np.array([[*self.cfg.target, 0.0]])
         return (Marker("point", point, self.cfg.success_radius, "target"),)
 
-
-TASKS = {"reach": ReachTask}

@@ -13,22 +13,22 @@ from .dynamics import STATE_DIM, QuadState, action_to_thrust, derivative, integr
 from .params import DEFAULT_VEHICLE, PRESETS, ParamTensors, QuadrotorParams, get_vehicle, mixer_matrix
 from .presets import PRESETS as TRAIN_PRESETS
 from .robot import Quadrotor, QuadrotorConfig
-from .tasks import TASKS
+from .tasks import TASKS, HoverTask, LandingTask, QuadrotorTask, RacingTask, RacingVelocityTask, TrackingTask
 
 ROBOT = Quadrotor
 
 
-def _spec(env_id: str, task: str, steps: int) -> EnvSpec:
-    return EnvSpec(env_id, "quadrotor", task, steps, label=TASKS[task].label, presets=TRAIN_PRESETS[task])
+def _spec(env_id: str, task: type[QuadrotorTask], steps: int) -> EnvSpec:
+    return EnvSpec(env_id, "quadrotor", task, steps, label=task.label, presets=TRAIN_PRESETS[task.name])
 
 
 #: The registered quadrotor ids (one row each).
 ENVS = (
-    _spec("DiffQuad-Hover-v0", "hover", 256),
-    _spec("DiffQuad-Tracking-v0", "tracking", 256),
-    _spec("DiffQuad-Landing-v0", "landing", 256),
-    _spec("DiffQuad-Racing-v0", "racing", 512),
-    _spec("DiffQuad-RacingVelocity-v0", "racing_velocity", 512),
+    _spec("DiffQuad-Hover-v0", HoverTask, 256),
+    _spec("DiffQuad-Tracking-v0", TrackingTask, 256),
+    _spec("DiffQuad-Landing-v0", LandingTask, 256),
+    _spec("DiffQuad-Racing-v0", RacingTask, 512),
+    _spec("DiffQuad-RacingVelocity-v0", RacingVelocityTask, 512),
 )
 
 __all__ = [

@@ -17,7 +17,7 @@ Equations (see docs/dynamics for the derivation and units)::
     omega_dot = J^-1 (tau - omega × J omega)
     f_dot     = (f_cmd - f) / tau_motor              (only with motor lag)
 
-with ``(T, tau) = M f`` from the X-frame mixer (:func:`diffenvs.core.params.mixer_matrix`).
+with ``(T, tau) = M f`` from the X-frame mixer (:func:`diffenvs.robots.quadrotor.params.mixer_matrix`).
 Integrators: explicit Euler and classic RK4 with the command held over the step; the
 quaternion is renormalised after every step. Everything is differentiable and uses
 no in-place writes.

@@ -11,7 +11,6 @@ from ...contract import Robot, State, StateField
 from .dynamics import INTEGRATORS, OMEGA, POS, QUAT, THRUST, VEL, action_to_thrust, integrate
 from .params import DEFAULT_VEHICLE, ParamTensors, QuadrotorParams, get_vehicle
 
-
 _FIELDS = {"pos": POS, "quat": QUAT, "vel": VEL, "omega": OMEGA, "thrust": THRUST}
 
 

@@ -84,9 +84,13 @@ def skeleton_terms(pos_error: Tensor, s: State, w: SkeletonWeights) -> dict[str,
 _IDENTITY_QUAT = torch.tensor([1.0, 0.0, 0.0, 0.0])
 
 
+_FEATURE_SCALE = torch.tensor([1.0] * 4 + [VEL_SCALE] * 3 + [RATE_SCALE] * 3)
+
+
 def state_features(s: State) -> Tensor:
     """``(q, v/10, ω/10)``: the 10 body-state observation components shared by all tasks."""
-    return torch.cat([s["quat"], s["vel"] * VEL_SCALE, s["omega"] * RATE_SCALE], dim=-1)
+    quat = s["quat"]
+    return torch.cat([quat, s["vel"], s["omega"]], dim=-1) * _FEATURE_SCALE.to(quat)
 
 
 def uniform(gen: torch.Generator, n: int, low: Tensor, high: Tensor) -> Tensor:
@@ -125,7 +129,7 @@ class QuadrotorTask(Task):
         ``max_rate`` (written NaN-safe); out of bounds: outside the arena box."""
         pos = s["pos"].detach()
         out_of_bounds = ((pos - self._arena_center).abs() > self._arena_half).any(-1)
-        speed_rate_sq = torch.stack([s["vel"].detach().square().sum(-1), s["omega"].detach().square().sum(-1)], -1)
+        speed_rate_sq = torch.stack([s["vel"], s["omega"]], 1).detach().square().sum(-1)  # (N, 2)
         diverged = ~(speed_rate_sq <= self._limits_sq).all(-1)
         return diverged, out_of_bounds
 

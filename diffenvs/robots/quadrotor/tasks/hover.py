@@ -63,11 +63,12 @@ class HoverTask(QuadrotorTask):
 
     def evaluate(self, s, failed):
         err = norm(s["pos"] - self.target)
-        err_sum = s["pos_error_sum"] + err.detach()
+        e = err.detach()
+        err_sum = s["pos_error_sum"] + e
         metrics = {
-            "pos_error": err.detach(),
+            "pos_error": e,
             "mean_pos_error": err_sum / s["step"],
-            "success": err.detach() < self.cfg.success_radius,
+            "success": e < self.cfg.success_radius,
         }
         terminated = torch.zeros_like(failed)
         return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, terminated, metrics)

@@ -95,10 +95,9 @@ class TrackingTask(QuadrotorTask):
     def evaluate(self, s, failed):
         step = s["step"]
         err = norm(s["pos"] - self.reference(step.to(self.dtype) * self.dt))
-        err_sum = s["pos_error_sum"] + err.detach()
-        mean_err = err_sum / step
-        metrics = {"pos_error": err.detach(), "mean_pos_error": mean_err,
-                   "success": err.detach() < self.cfg.success_radius}
+        e = err.detach()
+        err_sum = s["pos_error_sum"] + e
+        metrics = {"pos_error": e, "mean_pos_error": err_sum / step, "success": e < self.cfg.success_radius}
         return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, torch.zeros_like(failed),
                         metrics)
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerate every committed figure and table of the Results page from the committed
+# results (the commands on docs/results.md) into a temporary folder, and compare them
+# byte for byte with the committed files. Exit status 1 if any differs.
+#   bash scripts/check_figures.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+OUT="$(mktemp -d)"
+R=benchmarks/results
+run() { "$PY" -m trainers figures "$@" > /dev/null; }
+run $R/figure4/results.csv --out "$OUT" --figs 4
+run $R/figure4/results.csv $R/figure7/results.csv --out "$OUT" --figs 7
+run $R/figure4/results.csv $R/figure8/results.csv --out "$OUT" --figs 8
+run $R/figure4/results.csv $R/figure7/results.csv $R/figure8/results.csv $R/racing_abpt/results.csv \
+    --out "$OUT" --figs abpt-variants --envs DiffQuad-Racing-v0 DiffQuad-RacingVelocity-v0
+run $R/figure9/results.csv --out "$OUT" --figs 9
+run --out "$OUT" --fig5 $R/figure5/params_s*.csv --fig5-gradient $R/figure5/gradient_s*.csv
+mkdir -p "$OUT/tracking_long"
+run $R/tracking_long/results.csv --out "$OUT/tracking_long" --figs 4
+status=0
+for f in $(cd "$OUT" && find . -type f | sort); do
+  committed="docs/_static/results/${f#./}"
+  [[ $f == ./tracking_long/* ]] && committed="$R/tracking_long/${f#./tracking_long/}"
+  if cmp -s "$OUT/$f" "$committed"; then echo "identical  $committed"; else echo "DIFFERENT  $committed"; status=1; fi
+done
+rm -rf "$OUT"
+exit $status
