@@ -68,9 +68,12 @@ class StateField:
 STEP_FIELD = StateField((), "int", "steps taken in the current episode")
 
 
-def state_where(mask: Tensor, a: State, b: State) -> State:
-    """Row-wise select: ``a`` where ``mask`` (``(N,)`` bool) else ``b``, field by field."""
-    views = {1: mask}  # the mask shaped for each field rank, built once
+def state_where(mask: Tensor, a: State, b: State, views: dict[int, Tensor] | None = None) -> State:
+    """Row-wise select: ``a`` where ``mask`` (``(N,)`` bool) else ``b``, field by field.
+
+    ``views`` may hold the mask already shaped per field rank (``{rank: view}``); it is filled
+    as needed."""
+    views = {1: mask} if views is None else views  # the mask shaped for each field rank, built once
     out = {}
     for k, v in a.items():
         m = views.get(v.dim())

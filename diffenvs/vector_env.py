@@ -441,14 +441,15 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             counters, actions_finite)``; ``actions_finite`` is a 0-dim bool tensor.
         """
         actions_finite = torch.isfinite(actions).all()
-        robot_next = self.robot.step({k: state[k] for k in self._robot_fields},
-                                     straight_through_clamp(actions, -1.0, 1.0))
+        # The robot reads its own fields of the state and returns their next values.
+        robot_next = self.robot.step(state, straight_through_clamp(actions, -1.0, 1.0))
         if self.grad_decay != 1.0:
             robot_next = {k: scale_grad(v, self.grad_decay) if k in self._float_robot_fields else v
                           for k, v in robot_next.items()}
         step = state["step"] + 1
-        s = {**robot_next, "step": step}
-        s.update((k, state[k]) for k in self._task_fields)
+        s = dict(state)  # robot fields after the step, task fields before it, the new step count
+        s.update(robot_next)
+        s["step"] = step
 
         diverged, out_of_bounds = self.task.failure(s)
         out_of_bounds = out_of_bounds & ~diverged
@@ -465,11 +466,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             truncated = (step >= self.max_episode_steps) & ~terminated
         else:
             truncated = torch.zeros_like(terminated)
-        next_state = {**robot_next, "step": step}
+        next_state = dict(s)
         next_state.update((k, result.task_state[k]) for k in self._task_fields)
         next_obs = self.task.observe(next_state)
 
-        episode_return = episode_return + reward.detach()
+        episode_return = episode_return + (reward.detach() if reward.requires_grad else reward)
         metrics = {k: v.detach() if v.requires_grad else v for k, v in result.metrics.items()}
         info: dict[str, Any] = dict(metrics)
         info.update((REWARD_PREFIX + k, v) for k, v in terms.items())
@@ -483,8 +484,12 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                     actions_finite)
 
         done = terminated | truncated
-        new_state = state_where(done, fresh, next_state)
-        new_obs = obs_map(lambda f, nx: torch.where(_row_mask(done, nx), f, nx), fresh_obs, next_obs)
+        views = {1: done, 2: done.unsqueeze(-1)}  # the mask shaped for 1-D and 2-D fields, made once
+        new_state = state_where(done, fresh, next_state, views)
+        if isinstance(next_obs, dict):
+            new_obs = {k: torch.where(_row_mask(done, v, views), fresh_obs[k], v) for k, v in next_obs.items()}
+        else:
+            new_obs = torch.where(_row_mask(done, next_obs, views), fresh_obs, next_obs)
         final_info = dict(metrics)
         final_info["episode_return"] = episode_return
         final_info["episode_length"] = step
@@ -555,9 +560,12 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                 f"device={self.device}, dtype={self.dtype})")
 
 
-def _row_mask(mask: Tensor, like: Tensor) -> Tensor:
-    """``(N,)`` mask shaped to broadcast over ``like`` ``(N, ...)``."""
-    return mask if like.dim() == 1 else mask.view(-1, *([1] * (like.dim() - 1)))
+def _row_mask(mask: Tensor, like: Tensor, views: dict[int, Tensor]) -> Tensor:
+    """``(N,)`` mask shaped to broadcast over ``like`` ``(N, ...)`` (cached in ``views`` by rank)."""
+    m = views.get(like.dim())
+    if m is None:
+        m = views[like.dim()] = mask.view(-1, *([1] * (like.dim() - 1)))
+    return m
 
 
 def info_to_numpy(info):

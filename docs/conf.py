@@ -87,5 +87,38 @@ def _escape_literal_suffix(app, what, name, obj, options, lines):
         lines[i] = "".join(out)
 
 
+def _write_env_table(app) -> None:
+    """docs/environments/_env_table.md: the table of registered ids, made from the registry
+    (the robots' ENVS tables), so that it always lists what `import diffenvs` registers."""
+    import math
+    from pathlib import Path
+
+    import gymnasium as gym
+
+    import diffenvs
+
+    here = Path(app.srcdir) / "environments"
+    rows = ["| id | robot | task (label) | obs | action dim | reward | episode (steps) |",
+            "|---|---|---|---|---|---|---|"]
+    for env_id, spec in diffenvs.env_specs().items():
+        env = gym.make_vec(env_id, num_envs=1)
+        space = env.single_observation_space
+        obs = (", ".join(f"{k}: {math.prod(v.shape)}" for k, v in space.spaces.items())
+               if isinstance(space, gym.spaces.Dict) else str(math.prod(space.shape)))
+        terms = env.reward_terms
+        reward = "fully differentiable" if all(t.differentiable for t in terms) else "partially differentiable"
+        pages = (spec.task_name, spec.task_name.split("_")[0], spec.robot)
+        page = next((p for p in pages if (here / f"{p}.md").exists()), None)
+        name = f"[`{env_id}`]({page}.md)" if page else f"`{env_id}`"
+        rows.append(f"| {name} | `{spec.robot}` | `\"{spec.task_name}\"` ({spec.label}) | {obs} | {env.action_dim} | "
+                    f"{reward} | {spec.max_episode_steps} |")
+        env.close()
+    text = "\n".join(rows) + "\n"
+    target = here / "_env_table.md"
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_literal_suffix, priority=400)
+    app.connect("builder-inited", _write_env_table)

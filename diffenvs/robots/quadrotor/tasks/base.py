@@ -127,8 +127,7 @@ class QuadrotorTask(Task):
     def failure(self, s: State) -> tuple[Tensor, Tensor]:
         """Diverged: non-finite, faster than ``max_speed`` or spinning faster than
         ``max_rate`` (written NaN-safe); out of bounds: outside the arena box."""
-        pos = s["pos"].detach()
-        out_of_bounds = ((pos - self._arena_center).abs() > self._arena_half).any(-1)
+        out_of_bounds = ((s["pos"].detach() - self._arena_center).abs() > self._arena_half).any(-1)
         speed_rate_sq = torch.stack([s["vel"], s["omega"]], 1).detach().square().sum(-1)  # (N, 2)
         diverged = ~(speed_rate_sq <= self._limits_sq).all(-1)
         return diverged, out_of_bounds
