@@ -1,32 +1,16 @@
-"""Gymnasium's and stable-baselines3's env checkers accept every registered id."""
+"""The quadrotor single env: Python types and the registered time limit.
 
-import warnings
+(Gymnasium's and stable-baselines3's env checkers run on every registered id in the
+contract suite, tests/contract.)"""
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gym_check_env
 
 import diffenvs
 from diffenvs.contract import reward_terms
 
 IDS = list(diffenvs.ENV_IDS)
-
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_gymnasium_check_env(env_id):
-    env = gym.make(env_id)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no checker warnings either, except the advice on
-        # unbounded Box observations (true here, as in Gymnasium's MuJoCo envs)
-        warnings.filterwarnings("ignore", message=".*Box observation space (minimum|maximum) value is")
-        gym_check_env(env.unwrapped, skip_render_check=True)
-
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_sb3_check_env(env_id):
-    sb3_checker = pytest.importorskip("stable_baselines3.common.env_checker")
-    sb3_checker.check_env(gym.make(env_id).unwrapped, warn=True)
 
 
 @pytest.mark.parametrize("env_id", [i for i in IDS if diffenvs.ENV_IDS[i].robot == "quadrotor"])
