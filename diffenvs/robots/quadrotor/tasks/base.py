@@ -84,13 +84,10 @@ def skeleton_terms(pos_error: Tensor, s: State, w: SkeletonWeights) -> dict[str,
 _IDENTITY_QUAT = torch.tensor([1.0, 0.0, 0.0, 0.0])
 
 
-_FEATURE_SCALE = torch.tensor([1.0] * 4 + [VEL_SCALE] * 3 + [RATE_SCALE] * 3)
-
-
-def state_features(s: State) -> Tensor:
-    """``(q, v/10, ω/10)``: the 10 body-state observation components shared by all tasks."""
-    quat = s["quat"]
-    return torch.cat([quat, s["vel"], s["omega"]], dim=-1) * _FEATURE_SCALE.to(quat)
+def state_features(s: State) -> tuple[Tensor, Tensor, Tensor]:
+    """``(q, v/10, ω/10)``: the 10 body-state observation components shared by all tasks, as
+    three parts for the task to concatenate after its own (one copy into the observation)."""
+    return s["quat"], s["vel"] * VEL_SCALE, s["omega"] * RATE_SCALE
 
 
 def uniform(gen: torch.Generator, n: int, low: Tensor, high: Tensor) -> Tensor:

@@ -59,7 +59,7 @@ class HoverTask(QuadrotorTask):
         return {**self.at_rest(pos), "pos_error_sum": pos.new_zeros(n)}
 
     def observe(self, s):
-        return torch.cat([(self.target - s["pos"]) * POS_SCALE, state_features(s)], dim=-1)
+        return torch.cat([(self.target - s["pos"]) * POS_SCALE, *state_features(s)], dim=-1)
 
     def evaluate(self, s, failed):
         err = norm(s["pos"] - self.target)

@@ -88,7 +88,7 @@ class LandingTask(QuadrotorTask):
         return self.at_rest(pos)
 
     def observe(self, s):
-        return torch.cat([(self.pad - s["pos"]) * POS_SCALE, state_features(s)], dim=-1)
+        return torch.cat([(self.pad - s["pos"]) * POS_SCALE, *state_features(s)], dim=-1)
 
     def markers(self):
         half = max(float(self.cfg.success_xy), 0.25)

@@ -113,7 +113,7 @@ class RacingTask(QuadrotorTask):
     def observe(self, s):
         g1, g2 = self._next_two(s["next_gate"])
         p = s["pos"]
-        return torch.cat([(g1 - p) * POS_SCALE, (g2 - p) * POS_SCALE, state_features(s)], dim=-1)
+        return torch.cat([(g1 - p) * POS_SCALE, (g2 - p) * POS_SCALE, *state_features(s)], dim=-1)
 
     def evaluate(self, s, failed):
         c = self.cfg

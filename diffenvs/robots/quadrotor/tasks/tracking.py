@@ -90,7 +90,7 @@ class TrackingTask(QuadrotorTask):
     def observe(self, s):
         t = s["step"].to(self.dtype).unsqueeze(-1) * self.dt + self.offsets  # (N, K)
         rel = (self.reference(t) - s["pos"].unsqueeze(1)) * POS_SCALE  # (N, K, 3)
-        return torch.cat([rel.flatten(1), state_features(s)], dim=-1)
+        return torch.cat([rel.flatten(1), *state_features(s)], dim=-1)
 
     def evaluate(self, s, failed):
         step = s["step"]
