@@ -193,6 +193,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         self._obs: Obs | None = None
         self._renderer: Renderer | None = None
         self.compiled = bool(compile)
+        self._skip_idle_resets = self.device.type == "cpu" and not compile
         self._transition_fn = self.transition
         if compile:
             _allow_compiled_envs()
@@ -484,12 +485,17 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                     actions_finite)
 
         done = terminated | truncated
-        views = {1: done, 2: done.unsqueeze(-1)}  # the mask shaped for 1-D and 2-D fields, made once
-        new_state = state_where(done, fresh, next_state, views)
-        if isinstance(next_obs, dict):
-            new_obs = {k: torch.where(_row_mask(done, v, views), fresh_obs[k], v) for k, v in next_obs.items()}
+        if self._skip_idle_resets and not bool(done.any()):
+            # No row finished: nothing to select (on CPU this host-side test costs no device
+            # synchronisation; on an accelerator and when compiled the selects always run).
+            new_state, new_obs = next_state, next_obs
         else:
-            new_obs = torch.where(_row_mask(done, next_obs, views), fresh_obs, next_obs)
+            views = {1: done, 2: done.unsqueeze(-1)}  # the mask shaped for 1-D and 2-D fields, made once
+            new_state = state_where(done, fresh, next_state, views)
+            if isinstance(next_obs, dict):
+                new_obs = {k: torch.where(_row_mask(done, v, views), fresh_obs[k], v) for k, v in next_obs.items()}
+            else:
+                new_obs = torch.where(_row_mask(done, next_obs, views), fresh_obs, next_obs)
         final_info = dict(metrics)
         final_info["episode_return"] = episode_return
         final_info["episode_length"] = step
