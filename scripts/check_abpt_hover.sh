@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Retrain the committed seeded ABPT Hover run (Figure 4 sweep, seed 0, 1M env steps, one
+# torch thread as the sweep ran it; about 1.5 min on a 2-core CPU) and compare its
+# progress.csv with the committed one, every column but wall_time. Exit 1 if any differs.
+#   bash scripts/check_abpt_hover.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+REF=benchmarks/results/figure4/runs/base/abpt/DiffQuad-Hover-v0/s0/progress.csv
+OUT="$(mktemp -d)"
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$PY" -m trainers abpt --env DiffQuad-Hover-v0 --seed 0 --preset paper \
+  --steps 1000000 --eval-every 100000 --checkpoint-every 250000 --log-dir "$OUT" --no-progress --no-tensorboard \
+  > /dev/null
+"$PY" - "$OUT/progress.csv" "$REF" <<'PYEOF'
+import csv, sys
+new, ref = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+diffs = [(i, k) for i, (a, b) in enumerate(zip(new, ref)) for k in b if k != "wall_time" and a.get(k) != b[k]]
+print(f"{len(new)} rows vs {len(ref)} committed; cells that differ (all columns but wall_time): {len(diffs)}")
+sys.exit(1 if diffs or len(new) != len(ref) else 0)
+PYEOF
+rm -rf "$OUT"
