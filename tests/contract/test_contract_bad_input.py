@@ -115,6 +115,22 @@ def test_out_of_range_actions_are_clipped(env_id):
         assert (g_big[:2].abs().sum(-1) > 0).all(), "saturated actions lost their gradient"
 
 
+@pytest.mark.parametrize("magnitude", [10.0, 1.7e7, 1e8, 1e30, 3e38])
+def test_huge_actions_are_clipped_exactly_in_float32(env_id, magnitude):
+    """An action of any finite magnitude acts as ±1 (float32, where rounding used to cancel it)."""
+    env = make_vec(env_id, 2)
+    env.reset(seed=0)
+    start = clone_state(env.get_state())
+    actions = torch.full((2, env.action_dim), magnitude)
+    actions[1] = -magnitude
+    big = actions.clone().requires_grad_()
+    env.step_differentiable(big)
+    state_big = clone_state(env.get_state())
+    env.set_state(start)
+    env.step_differentiable(actions.clamp(-1, 1))
+    assert states_equal(env.get_state(), state_big), f"an action of {magnitude:g} must act as 1"
+
+
 # ---------------------------------------------------------------------- options
 def test_unknown_task_robot_and_reset_options(env_id):
     with pytest.raises(ValueError, match=r"unknown task .*option\(s\) \['no_such_option'\]"):
