@@ -27,8 +27,11 @@ that meets it is accepted, whatever its class.
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -122,7 +125,59 @@ def make_options(cls: type, options: Mapping[str, Any] | None, kind: str, name: 
     unknown = sorted(set(options) - valid)
     if unknown:
         raise ValueError(f"unknown {kind} option(s) {unknown} for {kind} {name!r}; valid options: {sorted(valid)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in options.items():
+        problem = _type_problem(value, hints[key])
+        if problem:
+            raise TypeError(f"{kind} {name!r} option {key!r} must be {_describe(hints[key])}, got {value!r} "
+                            f"({problem})")
     return cls(**options)
+
+
+_NUMBER = (int, float, np.integer, np.floating)
+
+
+def _type_problem(value, hint) -> str:
+    """Why ``value`` does not match the type hint ``hint`` ('' if it does). Handles the option
+    types used by configs: numbers, bools, strings, ``X | None``, fixed and variable tuples."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        problems = [_type_problem(value, a) for a in args]
+        return "" if any(not p for p in problems) else problems[-1]
+    if hint is type(None):
+        return "" if value is None else "not None"
+    if hint is bool:
+        return "" if isinstance(value, bool | np.bool_) else "not a bool"
+    if hint in (int, float):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, _NUMBER):
+            return "not a number"
+        if hint is int and not isinstance(value, int | np.integer):
+            return "not an int"
+        return "" if math.isfinite(float(value)) else "not finite"
+    if hint is str:
+        return "" if isinstance(value, str) else "not a string"
+    if origin is tuple:
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+            return "not a sequence"
+        items = list(value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return next((p for p in (_type_problem(v, args[0]) for v in items) if p), "")
+        if len(items) != len(args):
+            return f"length {len(items)}, expected {len(args)}"
+        return next((p for p in (_type_problem(v, a) for v, a in zip(items, args)) if p), "")
+    return ""  # other types (e.g. a parameter dataclass) are checked by the robot or task itself
+
+
+def _describe(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a sequence of ({_describe(args[0])})"
+        return f"a sequence of {len(args)} " + ("numbers" if all(a in (int, float) for a in args) else "values")
+    return {type(None): "None", bool: "a bool", int: "an int", float: "a number", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
 
 
 @dataclass(frozen=True)

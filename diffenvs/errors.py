@@ -96,7 +96,42 @@ def check_state(state, env) -> dict[str, Tensor]:
         if field.dtype == "float" and not bool(torch.isfinite(value).all()):
             raise ValueError(f"state[{name!r}] contains NaN or inf")
         out[name] = value
-    if bool((out["step"] < 0).any()):
-        raise ValueError("state['step'] must be >= 0")
+    limit = env.max_episode_steps
+    if bool((out["step"] < 0).any()) or (limit and bool((out["step"] > limit).any())):
+        raise ValueError(f"state['step'] (steps taken in the episode) must lie in [0, max_episode_steps = {limit}]"
+                         if limit else "state['step'] (steps taken in the episode) must be >= 0")
     env.robot.validate_state(out)
     return out
+
+
+def check_seed(seed):
+    """An ``int`` seed (numpy integers too), ``None``, or a one-element list of one.
+
+    A batched diffenvs env draws every row from one generator, so a list of per-env seeds
+    (as Gymnasium's ``SyncVectorEnv`` takes) cannot be honoured and is rejected rather than
+    reduced to its first element.
+    """
+    if isinstance(seed, list | tuple):
+        if len(seed) != 1:
+            raise ValueError(f"seed must be one int for the whole batch (a diffenvs vector env draws every row from "
+                             f"one generator), got a list of {len(seed)}; pass seed=<int>")
+        seed = seed[0]
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    return int(seed)
+
+
+def check_reset_mask(mask, env) -> Tensor:
+    """``reset(options={"reset_mask": ...})``: ``num_envs`` booleans (or 0/1 integers)."""
+    if isinstance(mask, str | bytes):
+        raise TypeError(f"reset_mask must be {env.num_envs} booleans, got a string {mask!r}")
+    t = mask if isinstance(mask, Tensor) else torch.as_tensor(np.asarray(mask))
+    if t.dtype != torch.bool:
+        if t.is_complex() or not bool(((t == 0) | (t == 1)).all()):
+            raise ValueError(f"reset_mask must hold booleans (or 0/1), got values other than 0 and 1 ({t.dtype})")
+    t = t.to(device=env.device, dtype=torch.bool).reshape(-1)
+    if t.shape != (env.num_envs,):
+        raise ValueError(f"reset_mask must have shape ({env.num_envs},), got {tuple(np.shape(mask))}")
+    return t

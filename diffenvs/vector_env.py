@@ -20,7 +20,7 @@ from torch import Tensor
 
 from . import registry
 from .contract import REWARD_PREFIX, STEP_FIELD, Robot, State, StateField, Task, state_where
-from .errors import check_action_tensor, check_finite_flag, check_state, to_action_tensor
+from .errors import check_action_tensor, check_finite_flag, check_reset_mask, check_seed, check_state, to_action_tensor
 from .grad import scale_grad, straight_through_clamp
 from .render import Renderer
 
@@ -267,25 +267,27 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         return self._to_numpy_obs(self._obs), {}
 
     def _reset_tensor(self, *, seed=None, options=None) -> Obs:
-        if isinstance(seed, list | tuple):
-            seed = seed[0] if len(seed) else None
-        if seed is not None:
-            super().reset(seed=seed)
-        if seed is not None or not self._seeded:
-            self._gen.manual_seed(int(self.np_random.integers(0, 2**62)))
-            self._seeded = True
+        # Everything is checked before anything (the RNG included) changes.
+        seed = check_seed(seed)
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"reset options must be a dict (e.g. {{'reset_mask': mask}}), got {type(options).__name__}")
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         given = options.pop("state", None)
         if options:
             raise ValueError(f"unknown reset option(s) {sorted(options)}; valid: ['reset_mask', 'state']")
-        new = check_state(given, self) if given is not None else self._sample_states(self.num_envs)
         if mask is not None:
-            mask = torch.as_tensor(mask, device=self.device, dtype=torch.bool).reshape(-1)
-            if mask.shape != (self.num_envs,):
-                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {tuple(mask.shape)}")
+            mask = check_reset_mask(mask, self)
             if self._state is None:
                 raise RuntimeError("reset_mask needs a previous full reset()")
+        checked = check_state(given, self) if given is not None else None
+        if seed is not None:
+            super().reset(seed=seed)
+        if seed is not None or not self._seeded:
+            self._gen.manual_seed(int(self.np_random.integers(0, 2**62)))
+            self._seeded = True
+        new = checked if checked is not None else self._sample_states(self.num_envs)
+        if mask is not None:
             new = state_where(mask, new, self._state)
             self._episode_return = self._episode_return.masked_fill(mask, 0.0)
         else:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -150,6 +153,26 @@ def test_unknown_task_robot_and_reset_options(env_id):
     _assert_unchanged(env, snap)
 
 
+def test_task_options_of_the_wrong_type_or_shape_fail_at_construction(env_id):
+    """Every task option is checked against its declared type when the env is built (not at reset)."""
+    env = make_vec(env_id, 2)
+    config = type(env.task.cfg)
+    hints = typing.get_type_hints(config)
+    checked = 0
+    for field in dataclasses.fields(config):
+        value, hint = getattr(env.task.cfg, field.name), hints[field.name]
+        if hint in (float, int) and not isinstance(value, bool):
+            bad = "fast"
+        elif typing.get_origin(hint) is tuple and Ellipsis not in typing.get_args(hint):
+            bad = tuple(value)[:-1]  # one element short
+        else:
+            continue
+        with pytest.raises(TypeError, match=rf"option '{field.name}' must be"):
+            make_vec(env_id, 2, task_options={field.name: bad})
+        checked += 1
+    assert checked or not dataclasses.fields(config)
+
+
 def test_bad_states_and_reset_masks(env_id):
     env = _env(env_id)
     n = env.num_envs
@@ -167,8 +190,21 @@ def test_bad_states_and_reset_masks(env_id):
         env.set_state({**good, first: good[first][:-1]})
     with pytest.raises(TypeError, match="state must be a dict"):
         env.set_state(torch.zeros(n, 3))
-    with pytest.raises(ValueError, match=r"state\['step'\] must be >= 0"):
+    with pytest.raises(ValueError, match=r"state\['step'\] .* must lie in \[0, max_episode_steps"):
         env.set_state({**good, "step": torch.full((n,), -1)})
+    with pytest.raises(ValueError, match=r"state\['step'\] .* must lie in \[0, max_episode_steps = \d+\]"):
+        env.set_state({**good, "step": torch.full((n,), env.max_episode_steps + 1)})
+    for bad_mask, error, phrase in ((np.full(n, 2), ValueError, "booleans"), ("yes", TypeError, "string"),
+                                    (np.full(n, 0.5), ValueError, "booleans")):
+        with pytest.raises(error, match=f"reset_mask .*{phrase}"):
+            env.reset(options={"reset_mask": bad_mask})
+    env.reset(options={"reset_mask": np.zeros(n, dtype=np.int64)})  # 0/1 integers are accepted
+    with pytest.raises(TypeError, match="reset options must be a dict"):
+        env.reset(options=[("reset_mask", np.ones(n, bool))])
+    with pytest.raises(ValueError, match="seed must be one int for the whole batch"):
+        env.reset(seed=[1, 2])
+    with pytest.raises(TypeError, match="seed must be an int or None"):
+        env.reset(seed="0")
     floats = [k for k, f in env.state_spec.items() if f.dtype == "float"]
     nan_state = {**good, floats[0]: good[floats[0]].clone().fill_(float("nan"))}
     with pytest.raises(ValueError, match=rf"state\['{floats[0]}'\] contains NaN or inf"):
