@@ -37,6 +37,7 @@ show(lambda: venv.set_state({**state, "pos": torch.zeros(2, 2)}))  # a field of 
 show(lambda: venv.set_state({**state, "vel": torch.full((2, 3), float("nan"))}))
 show(lambda: venv.set_state({**state, "quat": torch.zeros(2, 4)}))  # quaternion (0, 0, 0, 0)
 show(lambda: DiffVectorEnv(2, "quadrotor", "hover", {"target_pos": (0, 0, 1)}))  # unknown task option
+show(lambda: DiffVectorEnv(2, "quadrotor", "hover", {"target": (0, 1)}))  # task option of the wrong shape
 show(lambda: DiffVectorEnv(2, "quadrotor", "flip"))
 show(lambda: DiffVectorEnv(2, "submarine", "hover"))
 show(lambda: DiffVectorEnv(2, "quadrotor", "hover", vehicle="drone999"))
