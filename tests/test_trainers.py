@@ -254,3 +254,35 @@ def test_learns_hover(algo, steps, tmp_path):
                            tensorboard=False, log_dir=str(tmp_path))
     result = trainer.learn()
     assert result["eval_metric"] < 0.1 and result["eval_success"] > 0.9
+
+
+# ------------------------------------------------------- invalid checkpoints
+def test_invalid_checkpoints_say_so_and_stale_temporaries_go(tmp_path):
+    from trainers.core.checkpoint import CheckpointError
+
+    trainer = make_trainer("bptt", env_id="DiffPointMass-Reach-v0", **tiny(tmp_path, "bptt"))
+    stale = tmp_path / ".ckpt-left-by-a-kill.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    path = trainer.save(str(tmp_path / "ckpt.pt"))
+    assert not stale.exists()  # removed by the next save
+    good = (tmp_path / "ckpt.pt").read_bytes()
+    assert load_checkpoint(path)["algo"] == "bptt"
+
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF
+    cases = {"empty.pt": b"", "truncated.pt": good[: len(good) // 2], "text.pt": b"not a checkpoint\n",
+             "flipped.pt": bytes(flipped)}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    # Content changed after saving (the stored digest no longer matches).
+    raw = torch.load(path, weights_only=True)
+    raw["modules"]["actor"]["mean.weight"][0, 0] += 1.0
+    torch.save(raw, tmp_path / "edited.pt")
+    for name in [*cases, "tensor.pt", "edited.pt"]:
+        with pytest.raises(CheckpointError, match=rf"{name} is not a valid diffenvs checkpoint: "):
+            load_checkpoint(str(tmp_path / name))
+    with pytest.raises(CheckpointError, match="does not match the stored SHA-256"):
+        load_checkpoint(str(tmp_path / "edited.pt"))
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(str(tmp_path / "empty.pt"))

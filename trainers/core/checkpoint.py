@@ -1,22 +1,73 @@
-"""Checkpoints: written atomically, loadable with ``torch.load(weights_only=True)``."""
+"""Checkpoints: written atomically, loadable with ``torch.load(weights_only=True)``, and
+checked on load (a SHA-256 digest of the content is stored in the file)."""
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from diffenvs.fileio import atomic_path
+
+_TMP_PREFIX, _TMP_SUFFIX = ".ckpt-", ".tmp"
+_DIGEST_KEY = "sha256"
+
+
+def content_digest(obj: Any) -> str:
+    """SHA-256 of a checkpoint's content: the structure, every leaf's type and value, and
+    every tensor's dtype, shape and bytes (independent of how the file is serialised)."""
+    h = hashlib.sha256()
+
+    def visit(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            if t.numel():
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            h.update(b"D%d" % len(x))
+            for k, v in x.items():
+                visit(k)
+                visit(v)
+        elif isinstance(x, list | tuple):
+            h.update(b"L%d" % len(x) if isinstance(x, list) else b"U%d" % len(x))
+            for v in x:
+                visit(v)
+        elif isinstance(x, np.ndarray):
+            h.update(f"N{x.dtype}{x.shape}".encode() + np.ascontiguousarray(x).tobytes())
+        else:
+            h.update(f"{type(x).__name__}:{x!r}".encode())
+
+    visit(obj)
+    return h.hexdigest()
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Delete the temporary files that a killed checkpoint write left in ``folder``."""
+    stale = glob.glob(os.path.join(folder or ".", f"{_TMP_PREFIX}*{_TMP_SUFFIX}"))
+    for path in stale:
+        try:
+            os.remove(path)
+        except FileNotFoundError:  # removed meanwhile
+            pass
+    return stale
 
 
 def save_checkpoint(path: str, payload: dict[str, Any]) -> str:
     """Write ``payload`` (tensors, state dicts, numbers, strings, lists, dicts) to ``path``.
 
     The file is written to a temporary file in the same folder and moved into place, so
-    a crash never leaves a truncated checkpoint behind.
+    a crash never leaves a truncated checkpoint behind; temporaries left by an earlier
+    crash are removed first. A digest of the content (:func:`content_digest`) is stored
+    under ``"sha256"`` so that :func:`load_checkpoint` detects a corrupted file.
     """
-    with atomic_path(path, prefix=".ckpt-", suffix=".tmp") as tmp, open(tmp, "wb") as fh:
+    remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))
+    payload = {**payload, _DIGEST_KEY: content_digest(payload)}
+    with atomic_path(path, prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX) as tmp, open(tmp, "wb") as fh:
         torch.save(payload, fh)
         fh.flush()
         os.fsync(fh.fileno())
@@ -64,8 +115,32 @@ def next_multiple(steps: int, every: int) -> int:
     return (steps // every + 1) * every if every else 0
 
 
+class CheckpointError(ValueError):
+    """A file that is not a valid diffenvs checkpoint (empty, truncated, foreign or corrupted)."""
+
+
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True`` (no arbitrary code execution)."""
+    """Load a checkpoint with ``weights_only=True`` (no arbitrary code execution) and check it.
+
+    Raises :class:`CheckpointError` ("PATH is not a valid diffenvs checkpoint: ...") for an
+    empty, truncated, foreign or corrupted file (its stored digest does not match).
+    """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))
+
+    def invalid(why: str) -> CheckpointError:
+        return CheckpointError(f"{path} is not a valid diffenvs checkpoint: {why}")
+
+    if os.path.getsize(path) == 0:
+        raise invalid("the file is empty")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - EOFError, RuntimeError, UnpicklingError, ...: all mean "not one"
+        raise invalid(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}") from exc
+    if not isinstance(state, dict) or "algo" not in state or "config" not in state:
+        raise invalid("it does not hold a trainer's state (no 'algo' and 'config')")
+    digest = state.pop(_DIGEST_KEY, None)
+    if digest is not None and digest != content_digest(state):
+        raise invalid("its content does not match the stored SHA-256 digest (the file is corrupted)")
+    return state
