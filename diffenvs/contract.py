@@ -127,9 +127,9 @@ def make_options(cls: type, options: Mapping[str, Any] | None, kind: str, name: 
         raise ValueError(f"unknown {kind} option(s) {unknown} for {kind} {name!r}; valid options: {sorted(valid)}")
     hints = typing.get_type_hints(cls)
     for key, value in options.items():
-        problem = _type_problem(value, hints[key])
+        problem = type_problem(value, hints[key])
         if problem:
-            raise TypeError(f"{kind} {name!r} option {key!r} must be {_describe(hints[key])}, got {value!r} "
+            raise TypeError(f"{kind} {name!r} option {key!r} must be {describe_type(hints[key])}, got {value!r} "
                             f"({problem})")
     return cls(**options)
 
@@ -137,12 +137,12 @@ def make_options(cls: type, options: Mapping[str, Any] | None, kind: str, name: 
 _NUMBER = (int, float, np.integer, np.floating)
 
 
-def _type_problem(value, hint) -> str:
+def type_problem(value, hint) -> str:
     """Why ``value`` does not match the type hint ``hint`` ('' if it does). Handles the option
     types used by configs: numbers, bools, strings, ``X | None``, fixed and variable tuples."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        problems = [_type_problem(value, a) for a in args]
+        problems = [type_problem(value, a) for a in args]
         return "" if any(not p for p in problems) else problems[-1]
     if hint is type(None):
         return "" if value is None else "not None"
@@ -161,20 +161,20 @@ def _type_problem(value, hint) -> str:
             return "not a sequence"
         items = list(value)
         if len(args) == 2 and args[1] is Ellipsis:
-            return next((p for p in (_type_problem(v, args[0]) for v in items) if p), "")
+            return next((p for p in (type_problem(v, args[0]) for v in items) if p), "")
         if len(items) != len(args):
             return f"length {len(items)}, expected {len(args)}"
-        return next((p for p in (_type_problem(v, a) for v, a in zip(items, args)) if p), "")
+        return next((p for p in (type_problem(v, a) for v, a in zip(items, args)) if p), "")
     return ""  # other types (e.g. a parameter dataclass) are checked by the robot or task itself
 
 
-def _describe(hint) -> str:
+def describe_type(hint) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
+        return " or ".join(describe_type(a) for a in args)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a sequence of ({_describe(args[0])})"
+            return f"a sequence of ({describe_type(args[0])})"
         return f"a sequence of {len(args)} " + ("numbers" if all(a in (int, float) for a in args) else "values")
     return {type(None): "None", bool: "a bool", int: "an int", float: "a number", str: "a string"}.get(
         hint, getattr(hint, "__name__", str(hint)))

@@ -286,3 +286,39 @@ def test_invalid_checkpoints_say_so_and_stale_temporaries_go(tmp_path):
         load_checkpoint(str(tmp_path / "edited.pt"))
     with pytest.raises(CheckpointError, match="empty"):
         load_checkpoint(str(tmp_path / "empty.pt"))
+
+
+# ------------------------------------------------------- bad settings and CLI values
+@pytest.mark.parametrize("settings,phrase", [
+    ({"lr": "abc"}, "setting 'lr' must be a number"),
+    ({"horizon": 0}, "setting 'horizon' must be a positive int"),
+    ({"horizon": 1.5}, "setting 'horizon' must be an int"),
+    ({"gamma": 2}, r"setting 'gamma' must lie in \(0, 1\]"),
+    ({"lr_decay": "yes"}, "setting 'lr_decay' must be a bool"),
+    ({"total_steps": -5}, "setting 'total_steps' must be a positive int"),
+    ({"checkpoint_every": -1}, "setting 'checkpoint_every' must be >= 0"),
+    ({"net.layer_norm": 1}, "setting 'net.layer_norm' must be a bool"),
+])
+def test_bad_settings_name_the_setting(settings, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        make_config("abpt", "DiffPointMass-Reach-v0", **settings)
+
+
+@pytest.mark.parametrize("argv,phrase", [
+    (["bptt", "--steps", "-5"], "--steps: must be a positive int"),
+    (["bptt", "--checkpoint-every", "-1"], "--checkpoint-every: must be >= 0"),
+    (["eval", "x.pt", "--episodes", "0"], "--episodes: must be a positive int"),
+])
+def test_bad_cli_values_name_the_option(argv, phrase, capsys):
+    from trainers.cli import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert phrase in capsys.readouterr().err
+
+
+def test_presets_of_an_unknown_env_id_is_an_error():
+    from trainers.cli import main
+
+    with pytest.raises(SystemExit, match="unknown env id 'Nope-v0'"):
+        main(["presets", "--env", "Nope-v0"])

@@ -30,6 +30,9 @@ import os
 import sys
 from typing import Any
 
+import diffenvs
+from diffenvs.registry import find_spec
+
 from . import ALGORITHMS, make_config, trainer_class
 from .core.loop import default_log_dir
 from .presets import PRESET_NAMES, preset
@@ -57,16 +60,37 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: never), got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int, got {text!r}") from None
+
+
 def _train_parser(sub, algo: str) -> None:
     p = sub.add_parser(algo, help=f"train {algo.upper()}")
     p.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="default", help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)} or none")
-    p.add_argument("--steps", type=int, default=None, help="total env steps")
-    p.add_argument("--num-envs", type=int, default=None)
+    p.add_argument("--steps", type=_positive_int, default=None, help="total env steps")
+    p.add_argument("--num-envs", type=_positive_int, default=None)
     p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical' or a checkpoint")
-    p.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="env steps between checkpoints")
+    p.add_argument("--eval-every", type=_non_negative_int, default=None, help="env steps between evaluations")
+    p.add_argument("--checkpoint-every", type=_non_negative_int, default=None, help="env steps between checkpoints")
     p.add_argument("--log-dir", default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the env step")
@@ -143,6 +167,9 @@ def evaluate_checkpoint(args) -> dict[str, float]:
 
 
 def list_presets(args) -> None:
+    if find_spec(args.env) is None:
+        raise SystemExit(f"presets: unknown env id {args.env!r}; registered diffenvs ids: "
+                         f"{sorted(diffenvs.env_specs())}")
     algos = [args.algo] if args.algo else sorted(ALGORITHMS)
     for algo in algos:
         names = PRESET_NAMES if algo == "abpt" else ("default", "paper")
@@ -171,7 +198,7 @@ def main(argv: list[str] | None = None):
         _train_parser(sub, algo)
     ev = sub.add_parser("eval", help="evaluate a checkpoint")
     ev.add_argument("checkpoint")
-    ev.add_argument("--episodes", type=int, default=32)
+    ev.add_argument("--episodes", type=_positive_int, default=32)
     ev.add_argument("--seed", type=int, default=12345)
     ev.add_argument("--gif", default=None, help="save an animation of the flight here (.gif or .mp4)")
     pr = sub.add_parser("presets", help="show hyper-parameter presets")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from diffenvs.contract import describe_type, type_problem
 
 
 @dataclass
@@ -92,5 +95,42 @@ def apply_overrides(cfg, overrides: dict[str, Any]):
         bad = sorted(set(inner) - sub_valid)
         if bad:
             raise ValueError(f"unknown setting(s) {bad} for {outer}; valid: {sorted(sub_valid)}")
+        for key, value in inner.items():
+            check_setting(type(sub), key, value, f"{outer}.{key}")
         flat[outer] = dataclasses.replace(sub, **inner)
+    for key, value in flat.items():
+        if key not in nested:
+            check_setting(type(cfg), key, value, key)
     return dataclasses.replace(cfg, **flat)
+
+
+#: Ranges of numeric settings, by name (checked by :func:`check_setting`).
+_POSITIVE_INT = {"num_envs", "total_steps", "eval_envs", "horizon", "critic_updates", "critic_minibatches", "n_steps",
+                 "batch_size", "n_epochs", "replay_size", "feature_dim"}
+_NON_NEGATIVE = {"eval_every", "checkpoint_every", "weight_decay", "max_grad_norm", "ent_coef", "vf_coef",
+                 "init_log_std", "log_std_init"}
+_POSITIVE = {"lr", "learning_rate", "critic_lr", "alpha_lr", "clip_range", "init_alpha", "std_scale",
+             "last_layer_scale"}
+_UNIT = {"gamma", "lam", "tau", "gae_lambda"}  # (0, 1]
+_PROBABILITY = {"replay_prob"}  # [0, 1]
+
+
+def check_setting(cls: type, key: str, value: Any, label: str) -> None:
+    """Raise ``ValueError`` naming the setting if ``value`` has the wrong type or range for
+    field ``key`` of the config dataclass ``cls``."""
+    hint = typing.get_type_hints(cls).get(key)
+    problem = type_problem(value, hint) if hint is not None else ""
+    if problem:
+        raise ValueError(f"setting {label!r} must be {describe_type(hint)}, got {value!r} ({problem})")
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if key in _POSITIVE_INT and value < 1:
+        raise ValueError(f"setting {label!r} must be a positive int, got {value!r}")
+    if key in _NON_NEGATIVE and key not in ("init_log_std", "log_std_init") and value < 0:
+        raise ValueError(f"setting {label!r} must be >= 0, got {value!r}")
+    if key in _POSITIVE and not value > 0:
+        raise ValueError(f"setting {label!r} must be > 0, got {value!r}")
+    if key in _UNIT and not 0 < value <= 1:
+        raise ValueError(f"setting {label!r} must lie in (0, 1], got {value!r}")
+    if key in _PROBABILITY and not 0 <= value <= 1:
+        raise ValueError(f"setting {label!r} must lie in [0, 1], got {value!r}")
