@@ -128,9 +128,17 @@ def train(args) -> dict[str, float]:
     if args.resume:
         if not os.path.exists(ckpt):
             raise SystemExit(f"--resume: no checkpoint at {ckpt}")
-        overrides = {k: v for k, v in settings.items() if k in ("total_steps", "progress", "tensorboard",
-                                                                 "eval_every", "checkpoint_every")}
+        resumable = ("total_steps", "progress", "tensorboard", "eval_every", "checkpoint_every", "log_dir")
+        overrides = {k: v for k, v in settings.items() if k in resumable and k != "log_dir"}
         trainer = cls.from_checkpoint(ckpt, **overrides)
+        asked = {"env_id": cfg.env_id, **{k: getattr(cfg, k) for k in settings if k not in resumable and "." not in k}}
+        asked.update({k: getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]) for k in settings if "." in k})
+        conflicts = [f"{k}: checkpoint {_get(trainer.cfg, k)!r}, asked {v!r}" for k, v in asked.items()
+                     if _get(trainer.cfg, k) != v]
+        if conflicts:
+            raise SystemExit(f"--resume: {ckpt} was trained with other settings ({'; '.join(conflicts)}); drop them "
+                             f"to continue that run, or start a new run in another --log-dir")
+        cfg = trainer.cfg  # report what is actually trained
         print(f"resuming {args.command} from {ckpt} at {trainer.env_steps} env steps", flush=True)
     else:
         trainer = cls(cfg)
@@ -141,6 +149,12 @@ def train(args) -> dict[str, float]:
                       "wall_time": round(trainer.wall_time, 2), **_rounded(result)}), flush=True)
     print(f"log: {os.path.join(log_dir, 'progress.csv')}  checkpoint: {ckpt}", flush=True)
     return result
+
+
+def _get(cfg, key: str):
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
 def evaluate_checkpoint(args) -> dict[str, float]:
