@@ -237,7 +237,8 @@ def test_cli_train_eval_presets(tmp_path, capsys):
           "--no-progress", "--no-tensorboard", "--resume"])
     assert "resuming shac" in capsys.readouterr().out
     # Resuming with settings that contradict the checkpoint is an error naming them.
-    common = ["--steps", "128", "--num-envs", "4", "--log-dir", log_dir, "--no-progress", "--no-tensorboard", "--resume"]
+    common = ["--steps", "128", "--num-envs", "4", "--log-dir", log_dir, "--no-progress", "--no-tensorboard",
+              "--resume"]
     for extra, phrase in ((["--env", "DiffQuad-Racing-v0", "--seed", "1"], "env_id: checkpoint 'DiffQuad-Hover-v0'"),
                           (["--env", "DiffQuad-Hover-v0", "--seed", "2"], "seed: checkpoint 1, asked 2"),
                           (["--env", "DiffQuad-Hover-v0", "--seed", "1", "--set", "horizon=16"], "horizon")):
