@@ -31,7 +31,7 @@ import math
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -86,16 +86,8 @@ def state_where(mask: Tensor, a: State, b: State, views: dict[int, Tensor] | Non
     return out
 
 
-def state_map(fn: Callable[[Tensor], Tensor], state: State) -> State:
-    """Apply ``fn`` to every field."""
-    return {k: fn(v) for k, v in state.items()}
-
-
-def state_detach(state: State) -> State:
-    return {k: v.detach() for k, v in state.items()}
-
-
 def state_clone(state: State) -> State:
+    """A detached copy of every field (to store a state, or edit it and put it back)."""
     return {k: v.detach().clone() for k, v in state.items()}
 
 
@@ -104,8 +96,6 @@ def state_rows(state: State, index) -> State:
     return {k: v[index] for k, v in state.items()}
 
 
-def state_cat(states: list[State]) -> State:
-    return {k: torch.cat([s[k] for s in states]) for k in states[0]}
 
 
 def state_equal(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> bool:
