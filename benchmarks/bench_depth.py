@@ -23,49 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import time
 
 import torch
+from timing import machine, rate
 
 from diffenvs.sensors import DepthCamera, DepthCameraConfig
 from diffenvs.worlds import WorldSamplerConfig, sample_worlds
-
-
-def _rate(fn, n_items: int, min_time: float, sync, warmup: int = 1) -> float:
-    """Best-of-3 items/s of ``fn`` (each call processes ``n_items``), each run >= min_time."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    best = 0.0
-    for _ in range(3):
-        calls, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            sync()
-            calls += 1
-            elapsed = time.perf_counter() - t0
-            if elapsed >= min_time:
-                break
-        best = max(best, calls * n_items / elapsed)
-    return best
-
-
-def machine(device: torch.device) -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    out = {"cpu": cpu, "cores": str(os.cpu_count()), "torch": torch.__version__,
-           "torch_threads": str(torch.get_num_threads()), "device": str(device)}
-    if device.type == "cuda":
-        out["gpu"] = torch.cuda.get_device_name(device)
-    return out
 
 
 def bench(n: int, width: int, height: int, device: torch.device, dtype: torch.dtype, min_time: float,
@@ -87,8 +50,8 @@ def bench(n: int, width: int, height: int, device: torch.device, dtype: torch.dt
         p, y = pos.clone().requires_grad_(True), yaw.clone().requires_grad_(True)
         dcam.render(world, p, y).sum().backward()
 
-    row = {"fwd": _rate(fwd, n, min_time, sync)}
-    row["fwd+bwd"] = _rate(fwd_bwd, n, min_time, sync) if backward else float("nan")
+    row = {"fwd": rate(fwd, n, min_time, warmup=1, sync=sync)}
+    row["fwd+bwd"] = rate(fwd_bwd, n, min_time, warmup=1, sync=sync) if backward else float("nan")
     return row
 
 

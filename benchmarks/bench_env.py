@@ -26,32 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
 
 import gymnasium as gym
 import numpy as np
 import torch
+from timing import machine, rate
 
 import diffenvs  # noqa: F401  (registers the ids)
-
-
-def _rate(fn, n_items: int, min_time: float, warmup: int = 2) -> float:
-    """Best-of-3 items/s of ``fn`` (each call processes ``n_items``), each run >= min_time."""
-    for _ in range(warmup):
-        fn()
-    best = 0.0
-    for _ in range(3):
-        calls, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            calls += 1
-            elapsed = time.perf_counter() - t0
-            if elapsed >= min_time:
-                break
-        best = max(best, calls * n_items / elapsed)
-    return best
 
 
 def _action(env) -> torch.Tensor:
@@ -90,7 +71,7 @@ def bench_bare(n: int, env_id: str, min_time: float, horizon: int) -> tuple[floa
             loss = loss + sum(v.sum() for v in x.values() if v.is_floating_point())
         loss.backward()
 
-    return _rate(fwd, steps * n, min_time), _rate(fwd_bwd, horizon * n, min_time, warmup=1)
+    return rate(fwd, steps * n, min_time), rate(fwd_bwd, horizon * n, min_time, warmup=1)
 
 
 def _step_fns(env, steps: int, horizon: int):
@@ -125,9 +106,9 @@ def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool)
     fwd, fwd_bwd = _step_fns(env, steps, horizon)
     out = {}
     if not compile:
-        out["step()"] = _rate(numpy_step, steps * n, min_time)
-    out["fwd"] = _rate(fwd, steps * n, min_time, warmup=3)
-    out["fwd+bwd"] = _rate(fwd_bwd, horizon * n, min_time, warmup=2)
+        out["step()"] = rate(numpy_step, steps * n, min_time)
+    out["fwd"] = rate(fwd, steps * n, min_time, warmup=3)
+    out["fwd+bwd"] = rate(fwd_bwd, horizon * n, min_time, warmup=2)
     return out
 
 
@@ -157,18 +138,6 @@ def _profile_env(env, label: str, horizon: int, row_limit: int) -> None:
         print(events.table(sort_by="self_cpu_time_total", row_limit=row_limit))
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "torch": torch.__version__,
-            "torch_threads": str(torch.get_num_threads()), "python": platform.python_version()}
 
 
 def main(argv=None) -> dict:

@@ -124,10 +124,6 @@ def env_spec(env_id: str) -> EnvSpec:
     return spec
 
 
-def robot_names() -> list[str]:
-    return list(_ROBOTS)
-
-
 def robot_module(name: str) -> ModuleType:
     if name not in _ROBOTS:
         raise ValueError(f"unknown robot {name!r}; registered robots: {sorted(_ROBOTS)}")

@@ -339,11 +339,12 @@ def test_sampling_determinism_and_keep_out():
     assert torch.equal(mixed.cyl_xy[0], a.cyl_xy[0]) and torch.equal(mixed.cyl_xy[1], c.cyl_xy[1])
 
 
-def test_bench_quick():
+def test_bench_quick(monkeypatch):
     import importlib.util
     import pathlib
 
     path = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_depth.py"
+    monkeypatch.syspath_prepend(str(path.parent))  # as when the script runs from its folder
     spec = importlib.util.spec_from_file_location("bench_depth", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

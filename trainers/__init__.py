@@ -19,15 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core.checkpoint import load_checkpoint
 from .core.config import apply_overrides
-from .core.loop import ALGORITHMS, algorithm_class
+from .core.loop import ALGORITHMS, algorithm_class, load_policy
 from .presets import preset as get_preset
 
-
-def trainer_class(algo: str):
-    """The trainer class of an algorithm name."""
-    return algorithm_class(algo)
+#: The trainer class of an algorithm name (:func:`trainers.core.loop.algorithm_class`).
+trainer_class = algorithm_class
 
 
 def make_config(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | None = "default", **settings: Any):
@@ -46,17 +43,6 @@ def make_trainer(algo: str, env_id: str = "DiffQuad-Hover-v0", preset: str | Non
                  **settings: Any):
     """Build a trainer from an algorithm name, an env id, a preset and settings."""
     return trainer_class(algo)(make_config(algo, env_id, preset, **settings), env=env)
-
-
-def load_policy(path: str, env=None):
-    """The frozen deterministic policy of any trainer's checkpoint, ``policy(obs) -> action``.
-
-    The checkpoint's ``algo`` picks the trainer class from :data:`ALGORITHMS`, whose
-    ``load_policy`` rebuilds the networks; ``env`` (optional) is checked against the
-    policy's observation and action shapes. Used for residual anchors and deployment.
-    """
-    state = load_checkpoint(path)
-    return trainer_class(state["algo"]).load_policy(state, env, source=path)
 
 
 __all__ = ["ALGORITHMS", "load_policy", "make_config", "make_trainer", "trainer_class"]

@@ -42,14 +42,7 @@ def make_train_env(cfg: TrainConfig, num_envs: int | None = None):
         kwargs["compile"] = True
     env = gym.make_vec(cfg.env_id, num_envs=num_envs or cfg.num_envs, **kwargs)
     if cfg.residual:
-        if cfg.residual == "classical":
-            anchor = classical_controller(env)
-        else:
-            state = load_checkpoint(cfg.residual)
-            if state["config"].get("residual"):
-                raise ValueError(f"anchor checkpoint {cfg.residual!r} is itself a residual policy; "
-                                 f"use a plain policy as the anchor")
-            anchor = algorithm_class(state["algo"]).load_policy(state, env, source=cfg.residual)
+        anchor = classical_controller(env) if cfg.residual == "classical" else load_policy(cfg.residual, env)
         env = ResidualEnv(env, anchor)
     return env
 
@@ -70,6 +63,21 @@ def algorithm_class(algo: str):
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
     module, _, name = ALGORITHMS[algo].partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def load_policy(path: str, env=None):
+    """The frozen deterministic policy of any trainer's checkpoint, ``policy(obs) -> action``.
+
+    The checkpoint's ``algo`` picks the trainer class from :data:`ALGORITHMS`, whose
+    ``load_policy`` rebuilds the networks; ``env`` (optional) is checked against the
+    policy's observation and action shapes. A residual policy is refused: alone, without
+    its anchor, it is not a policy. Used for residual anchors and deployment.
+    """
+    state = load_checkpoint(path)
+    if state["config"].get("residual"):
+        raise ValueError(f"checkpoint {path!r} is itself a residual policy (it needs its anchor); "
+                         f"use a plain policy as the anchor")
+    return algorithm_class(state["algo"]).load_policy(state, env, source=path)
 
 
 def default_log_dir(algo: str, cfg: TrainConfig) -> str:

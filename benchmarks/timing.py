@@ -1,0 +1,52 @@
+"""Timing helpers shared by the benchmark scripts (imported as a sibling module when a
+script runs from this folder)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def rate(fn: Callable[[], object], n_items: int, min_time: float, warmup: int = 2,
+         sync: Callable[[], object] = lambda: None) -> float:
+    """Best-of-3 items/s of ``fn`` (each call processes ``n_items``), each run >= ``min_time``
+    seconds; ``sync`` waits for queued device work (e.g. ``torch.cuda.synchronize``)."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    best = 0.0
+    for _ in range(3):
+        calls, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            sync()
+            calls += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_time:
+                break
+        best = max(best, calls * n_items / elapsed)
+    return best
+
+
+def machine(device: torch.device | None = None) -> dict[str, str]:
+    """CPU model, cores, torch version and threads, Python (and the device, GPU name)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    out = {"cpu": cpu, "cores": str(os.cpu_count()), "torch": torch.__version__,
+           "torch_threads": str(torch.get_num_threads()), "python": platform.python_version()}
+    if device is not None:
+        out["device"] = str(device)
+        if device.type == "cuda":
+            out["gpu"] = torch.cuda.get_device_name(device)
+    return out
