@@ -380,6 +380,11 @@ class Task(ABC):
         diverged = self.robot_model.diverged(state)
         return diverged, torch.zeros_like(diverged)
 
+    def limits(self) -> str:
+        """What :meth:`failure` checks, in words with the values (error messages name it:
+        ``set_state`` rejects states that already fail it)."""
+        return "every state value finite"
+
     def markers(self) -> tuple[Marker, ...]:
         """Static things to draw (targets, reference paths, pads, gates)."""
         return ()

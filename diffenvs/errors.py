@@ -63,12 +63,15 @@ def to_action_tensor(actions, env) -> Tensor:
     return a
 
 
-def check_state(state, env) -> dict[str, Tensor]:
+def check_state(state, env, mask: Tensor | None = None) -> dict[str, Tensor]:
     """Validate a state passed to ``set_state`` / ``reset(options={"state": ...})``.
 
     It must be a dict with exactly the env's fields (``env.state_spec``), each of shape
-    ``(num_envs, *field.shape)``, finite, and a valid robot state; values are moved to the
-    env's device and dtypes. Returns the validated (converted) state.
+    ``(num_envs, *field.shape)`` and finite; the rows ``mask`` selects (all by default)
+    must also be valid robot states and within the task's limits
+    (:meth:`~diffenvs.contract.Task.limits`: a state beyond them, such as a position of
+    1e20 m, would end its episode at once). Values are moved to the env's device and
+    dtypes. Returns the validated (converted) state.
     """
     spec = env.state_spec
     if not isinstance(state, dict):
@@ -100,7 +103,17 @@ def check_state(state, env) -> dict[str, Tensor]:
     if bool((out["step"] < 0).any()) or (limit and bool((out["step"] > limit).any())):
         raise ValueError(f"state['step'] (steps taken in the episode) must lie in [0, max_episode_steps = {limit}]"
                          if limit else "state['step'] (steps taken in the episode) must be >= 0")
-    env.robot.validate_state(out)
+    used = out if mask is None else {k: v[mask] for k, v in out.items()}
+    env.robot.validate_state(used)
+    diverged, out_of_bounds = env.task.failure(out)
+    failed = diverged | out_of_bounds
+    if mask is not None:
+        failed = failed & mask
+    if bool(failed.any()):
+        rows = failed.nonzero().flatten().tolist()
+        shown = f"{rows[:8]}{' ...' if len(rows) > 8 else ''}"
+        raise ValueError(f"state row(s) {shown} already fail the {env.task.name} task's limits ({env.task.limits()}); "
+                         f"an episode cannot start there. Give states within the limits (e.g. from env.get_state())")
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 
@@ -30,3 +31,33 @@ def scale_grad(x: Tensor, factor: float) -> Tensor:
         return x
     d = x.detach()
     return d + factor * (x - d)
+
+
+class _FiniteRowsGrad(torch.autograd.Function):
+    """Identity forward; the backward zeroes every row of the gradient that is not finite."""
+
+    @staticmethod
+    def forward(x: Tensor) -> Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        bad = ~torch.isfinite(grad.reshape(grad.shape[0], -1)).all(-1)
+        return grad.masked_fill(bad.view(-1, *([1] * (grad.dim() - 1))), 0.0)
+
+
+def finite_rows_grad(x: Tensor) -> Tensor:
+    """Identity in the forward pass; rows (first dimension) of the incoming gradient that
+    hold a NaN or inf become 0, the others pass through bit for bit.
+
+    The env applies it to the actions and state entering every step: rows are independent
+    there, so a row whose step blew up (``0 * inf`` in its backward) contributes no
+    gradient instead of turning a shared policy's gradient into NaN.
+    """
+    if not x.requires_grad:
+        return x
+    return _FiniteRowsGrad.apply(x)

@@ -21,7 +21,7 @@ from torch import Tensor
 from . import registry
 from .contract import REWARD_PREFIX, STEP_FIELD, Robot, State, StateField, Task, state_where
 from .errors import check_action_tensor, check_finite_flag, check_reset_mask, check_seed, check_state, to_action_tensor
-from .grad import scale_grad, straight_through_clamp
+from .grad import finite_rows_grad, scale_grad, straight_through_clamp
 from .render import Renderer
 
 # The C++ wrapper removes most of inductor's per-call Python overhead, which dominates
@@ -280,7 +280,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             mask = check_reset_mask(mask, self)
             if self._state is None:
                 raise RuntimeError("reset_mask needs a previous full reset()")
-        checked = check_state(given, self) if given is not None else None
+        checked = check_state(given, self, mask) if given is not None else None
         if seed is not None:
             super().reset(seed=seed)
         if seed is not None or not self._seeded:
@@ -444,8 +444,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             counters, actions_finite)``; ``actions_finite`` is a 0-dim bool tensor.
         """
         actions_finite = torch.isfinite(actions).all()
+        # A row whose step blows up passes a zero gradient to its action and state, not NaN.
+        state = {k: finite_rows_grad(v) for k, v in state.items()}
+        actions = finite_rows_grad(straight_through_clamp(actions, -1.0, 1.0))
         # The robot reads its own fields of the state and returns their next values.
-        robot_next = self.robot.step(state, straight_through_clamp(actions, -1.0, 1.0))
+        robot_next = self.robot.step(state, actions)
         if self.grad_decay != 1.0:
             robot_next = {k: scale_grad(v, self.grad_decay) if k in self._float_robot_fields else v
                           for k, v in robot_next.items()}
@@ -455,16 +458,17 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         s["step"] = step
 
         diverged, out_of_bounds = self.task.failure(s)
-        out_of_bounds = out_of_bounds & ~diverged
-        failed = out_of_bounds | diverged
-
-        result = self.task.evaluate(s, failed)
+        result = self.task.evaluate(s, (out_of_bounds | diverged))
         terms = dict(result.terms)
         for name in self.detach_reward_terms:
             terms[name] = terms[name].detach()
         reward = torch.stack(list(terms.values()), 0).sum(0)
-        reward = reward.masked_fill(diverged, 0.0)  # a diverged row gets reward 0
-        terminated = failed | result.terminated
+        # A row whose reward overflowed (e.g. a distance squared beyond float range) diverged.
+        diverged = diverged | ~torch.isfinite(reward.detach())
+        out_of_bounds = out_of_bounds & ~diverged
+        reward = reward.masked_fill(diverged, 0.0)  # a diverged row gets reward 0 (its terms too)
+        terms = {k: v.masked_fill(diverged, 0.0) for k, v in terms.items()}
+        terminated = out_of_bounds | diverged | result.terminated
         if self.max_episode_steps:
             truncated = (step >= self.max_episode_steps) & ~terminated
         else:

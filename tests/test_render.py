@@ -230,7 +230,7 @@ def test_next_gate_is_highlighted_per_env():
     env.reset(seed=0)
     state = {k: v.detach().clone() for k, v in env.get_state().items()}
     state["next_gate"] = torch.tensor([0, 2])
-    state["pos"][:] = torch.tensor([0.0, 0.0, 20.0])  # keep the drones away from the gates
+    state["pos"][:] = torch.tensor([0.0, 0.0, 9.5])  # keep the drones away from the gates (arena top: 10 m)
     env.set_state(state)
     frames = env.render()
     gates = next(m for m in env._renderer.markers if m.kind == "gates")

@@ -161,7 +161,8 @@ def test_termination_of_one_row_via_set_state():
     venv = make_sb3_env("DiffQuad-Landing-v0", num_envs=N, seed=0)
     venv.reset()
     state = state_clone(venv.batched_env.get_state())
-    state["pos"][0, 2] = -1.0  # below the ground: leaves the arena at the next step
+    state["pos"][0, 2] = 0.02
+    state["vel"][0] = torch.tensor([0.0, 0.0, -3.0])  # falling fast: below the ground (out of the arena) next step
     venv.env_method("set_state", state)
     obs, _, dones, infos = venv.step(np.zeros((N, 4), np.float32))
     assert dones.tolist() == [True] + [False] * (N - 1)

@@ -330,3 +330,54 @@ def test_presets_of_an_unknown_env_id_is_an_error():
 
     with pytest.raises(SystemExit, match="unknown env id 'Nope-v0'"):
         main(["presets", "--env", "Nope-v0"])
+
+
+@pytest.mark.parametrize("obs_norm", [True, False])
+@pytest.mark.parametrize("algo", FIRST_ORDER)
+def test_a_far_away_robot_never_makes_networks_or_statistics_non_finite(algo, obs_norm, tmp_path):
+    """One env observes values of 1e30 (their squares overflow float32): the updates that
+    would take in a non-finite value are skipped and counted, and training goes on."""
+    trainer = make_trainer(algo, env_id="DiffPointMass-Reach-v0", **tiny(tmp_path, algo, obs_norm=obs_norm,
+                                                                          total_steps=96))
+    observe = trainer.env.task.observe
+
+    def far_away_row0(state):
+        obs = observe(state)
+        factor = torch.ones_like(obs)
+        factor[0] = 1e30
+        return obs * factor
+
+    trainer.env.task.observe = far_away_row0
+    trainer.env.reset(seed=0)
+    trainer.learn()
+    assert trainer.iteration == 3
+    for name, module in trainer.modules().items():
+        for key, value in module.state_dict().items():
+            assert torch.isfinite(value).all(), f"{name}.{key}"
+    with open(tmp_path / "progress.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    skipped = [int(float(r["skipped_updates"])) for r in rows if r["skipped_updates"]]
+    assert skipped == sorted(skipped) and skipped[-1] == trainer.skipped_updates
+    if obs_norm or algo != "bptt":
+        assert trainer.skipped_updates > 0
+
+
+def test_skipped_updates_survive_a_checkpoint(tmp_path):
+    trainer = make_trainer("shac", env_id="DiffPointMass-Reach-v0", **tiny(tmp_path, "shac"))
+    trainer.learn()
+    trainer.skipped_updates = 7
+    trainer.save(str(tmp_path / "c.pt"))
+    again = type(trainer).from_checkpoint(str(tmp_path / "c.pt"))
+    assert again.skipped_updates == 7
+
+
+def test_normaliser_keeps_finite_statistics():
+    from trainers.core.normalizer import RunningNorm
+
+    norm = RunningNorm(2)
+    assert norm.update(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    before = {k: v.clone() for k, v in norm.state_dict().items()}
+    for bad in (torch.tensor([[1e30, 0.0]]), torch.tensor([[float("nan"), 0.0]]), torch.tensor([[float("inf"), 0.0]])):
+        assert not norm.update(torch.cat([bad, torch.zeros(3, 2)]))
+        assert all(torch.equal(before[k], v) for k, v in norm.state_dict().items())
+    assert torch.isfinite(norm(torch.tensor([[1e30, float("inf")]]))).all()

@@ -239,16 +239,19 @@ def test_landing_success_ends_episode_with_bonus():
 
 # ---------------------------------------------------- failures are contained
 def test_diverging_and_out_of_bounds_drones_terminate_alone_and_are_counted():
-    env = quad_env(4, "hover", dtype=torch.float64)
-    ref = quad_env(4, "hover", dtype=torch.float64)
+    env = quad_env(4, "hover", {"max_speed": 2.0}, dtype=torch.float64)
+    ref = quad_env(4, "hover", {"max_speed": 2.0}, dtype=torch.float64)
     env.reset(seed=0)
     ref.reset(seed=0)
     s = state_clone(env.get_state())
-    s["omega"][1] = torch.tensor([150.0, 0, 0], dtype=torch.float64)  # spinning far too fast
+    s["pos"][1, 2] = 5.0
+    s["vel"][1] = torch.tensor([0.0, 0.0, -1.99], dtype=torch.float64)  # falling, about to exceed max_speed
     s["pos"][2, 2] = 0.001
     s["vel"][2, 2] = -1.0  # about to hit the ground
     env.set_state(s)
-    _, rew, term, trunc, info = env.step_differentiable(hover_actions(env, noise=0.0))
+    actions = hover_actions(env, noise=0.0)
+    actions[1] = -1.0  # no thrust: gravity pushes it past max_speed
+    _, rew, term, trunc, info = env.step_differentiable(actions)
     _, rew_ref, term_ref, _, _ = ref.step_differentiable(hover_actions(ref, noise=0.0))
     assert term.tolist() == [False, True, True, False]
     assert info["diverged"].tolist() == [False, True, False, False]

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .core.critic import CriticConfig, critic_lr, fit_regression
-from .core.first_order import FirstOrderTrainer
+from .core.critic import CriticConfig, CriticTrainer
 from .core.networks import QCritic
 from .core.returns import discounted_return, td_lambda_targets
 
@@ -99,7 +98,7 @@ class StateBuffer:
         return {k: v[idx] for k, v in self.states.items()}
 
 
-class ABPT(FirstOrderTrainer):
+class ABPT(CriticTrainer):
     """ABPT trainer (see the module docstring); build with :class:`ABPTConfig`."""
 
     algo = "abpt"
@@ -114,10 +113,6 @@ class ABPT(FirstOrderTrainer):
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
         self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
         self.buffer = StateBuffer(cfg.replay_size, self.env.get_state()) if cfg.state_replay else None
-
-    @property
-    def critic_lr(self) -> float:
-        return critic_lr(self.cfg)
 
     def modules(self):
         return {**super().modules(), "critic": self.critic, "critic_target": self.critic_target,
@@ -170,8 +165,11 @@ class ABPT(FirstOrderTrainer):
             self.set_lr(self.alpha_opt, cfg.alpha_lr)
             a_loss = -(self.log_alpha * (ro.log_probs.detach() + self.target_entropy)).mean()
             self.alpha_opt.zero_grad(set_to_none=True)
-            a_loss.backward()
-            self.alpha_opt.step()
+            if torch.isfinite(a_loss):
+                a_loss.backward()
+                self.alpha_opt.step()
+            else:
+                self.skipped_updates += 1
         critic_loss = self.fit_q(ro)
         if self.buffer is not None:
             self.buffer.add(ro.states)
@@ -202,8 +200,7 @@ class ABPT(FirstOrderTrainer):
             targets = td_lambda_targets(ro.rewards.detach(), ro.dones, next_values, cfg.gamma, cfg.lam)
         obs = ro.obs.detach().reshape(-1, self.obs_dim)
         actions = ro.actions.detach().reshape(-1, self.act_dim)
-        return fit_regression(self.critic, self.critic_opt, lambda idx: self.critic(obs[idx], actions[idx]),
-                              targets.reshape(-1), cfg, self.critic_lr * self.lr_factor(), self.critic_target)
+        return self.regress_critic(lambda idx: self.critic(obs[idx], actions[idx]), targets)
 
 
 class _ParamModule(torch.nn.Module):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .core.critic import CriticConfig, critic_lr, fit_regression
-from .core.first_order import FirstOrderTrainer, Rollout
+from .core.critic import CriticConfig, CriticTrainer
+from .core.first_order import Rollout
 from .core.networks import VCritic
 from .core.returns import discounted_return, td_lambda_targets
 
@@ -26,7 +26,7 @@ class SHACConfig(CriticConfig):
     :class:`trainers.core.critic.CriticConfig`'s."""
 
 
-class SHAC(FirstOrderTrainer):
+class SHAC(CriticTrainer):
     """SHAC trainer (see the module docstring); build with :class:`SHACConfig`."""
 
     algo = "shac"
@@ -37,10 +37,6 @@ class SHAC(FirstOrderTrainer):
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr,
                                            weight_decay=self.cfg.weight_decay)
-
-    @property
-    def critic_lr(self) -> float:
-        return critic_lr(self.cfg)
 
     def modules(self):
         return {**super().modules(), "critic": self.critic, "critic_target": self.critic_target}
@@ -67,5 +63,4 @@ class SHAC(FirstOrderTrainer):
             next_values = self.critic_target(ro.next_obs.detach()) * (~ro.terminated)
             targets = td_lambda_targets(ro.rewards.detach(), ro.dones, next_values, cfg.gamma, cfg.lam)
         obs = ro.obs.detach().reshape(-1, self.obs_dim)
-        return fit_regression(self.critic, self.critic_opt, lambda idx: self.critic(obs[idx]), targets.reshape(-1),
-                              cfg, self.critic_lr * self.lr_factor(), self.critic_target)
+        return self.regress_critic(lambda idx: self.critic(obs[idx]), targets)

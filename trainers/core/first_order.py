@@ -142,6 +142,8 @@ class FirstOrderTrainer(TrainerBase):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.build()
         self.env_steps = 0
+        #: Updates skipped because a value was not finite (actor, critic or normaliser; logged).
+        self.skipped_updates = 0
         self._init_loop()
 
     # --------------------------------------------------------------- to override
@@ -226,7 +228,11 @@ class FirstOrderTrainer(TrainerBase):
         return lr
 
     def step_actor(self, loss: Tensor) -> float:
-        """Backward, clip, Adam step of the actor; returns the gradient norm before clipping."""
+        """Backward, clip, Adam step of the actor; returns the gradient norm before clipping.
+
+        A loss or gradient that is not finite skips the step (counted in ``skipped_updates``;
+        the norm is then NaN) rather than corrupt the actor.
+        """
         self.set_lr(self.actor_opt, self.cfg.lr)
         self.actor_opt.zero_grad(set_to_none=True)
         if not loss.requires_grad:  # e.g. rewards made only of non-differentiable terms
@@ -235,16 +241,17 @@ class FirstOrderTrainer(TrainerBase):
         # One pass computes the norm (returned before clipping) and clips; inf: no clipping.
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.actor.parameters(), max_norm)
-        if not torch.isfinite(norm):  # a diverged rollout: skip the update rather than corrupt the actor
+        if not torch.isfinite(norm):  # a non-finite loss gives a non-finite norm too
             self.actor_opt.zero_grad(set_to_none=True)
+            self.skipped_updates += 1
             return float("nan")
         self.actor_opt.step()
         return float(norm)
 
     def after_rollout(self, ro: Rollout) -> dict[str, float]:
         """Update the normaliser, cut the graph, count steps; returns episode statistics."""
-        if self.cfg.obs_norm:
-            self.obs_norm.update(ro.raw_obs)
+        if self.cfg.obs_norm and not self.obs_norm.update(ro.raw_obs):
+            self.skipped_updates += 1  # statistics that would not be finite are not merged
         self.env.detach()
         self.env_steps += ro.rewards.numel()
         finished = ro.dones
@@ -265,16 +272,18 @@ class FirstOrderTrainer(TrainerBase):
                 self.wall_time += time.perf_counter() - t0
                 self.iteration += 1
                 end_iteration(self, loop, {"iteration": self.iteration, "env_steps": self.env_steps,
-                                           "wall_time": self.wall_time, **stats})
+                                           "wall_time": self.wall_time, **stats,
+                                           "skipped_updates": self.skipped_updates})
         finally:
             loop.close()
         return loop.last_eval
 
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {**run_state(self), "extra": self.extra_state()}
+        return {**run_state(self), "extra": self.extra_state(), "skipped_updates": self.skipped_updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         restore_run_state(self, state)
         self.iteration, self.env_steps, self.wall_time = state["iteration"], state["env_steps"], state["wall_time"]
+        self.skipped_updates = int(state.get("skipped_updates", 0))
         self.load_extra_state(state["extra"])

@@ -27,6 +27,7 @@ COLUMNS = (
     "alpha",  # entropy temperature (ABPT's κ)
     "lr",
     "grad_norm",
+    "skipped_updates",  # updates skipped so far because a value was not finite (first-order trainers)
 )
 
 
@@ -41,8 +42,8 @@ class Logger:
         self.log_dir = log_dir
         self.path = os.path.join(log_dir, "progress.csv")
         new = not (resume and os.path.exists(self.path))
-        if not new and resume_steps is not None:
-            _truncate_after(self.path, resume_steps)
+        if not new:
+            _rewrite(self.path, resume_steps)
         self._fh = open(self.path, "w" if new else "a", newline="")
         self._csv = csv.DictWriter(self._fh, fieldnames=COLUMNS)
         if new:
@@ -76,11 +77,16 @@ class Logger:
             self._tb.close()
 
 
-def _truncate_after(path: str, env_steps: float) -> None:
+def _rewrite(path: str, env_steps: float | None) -> None:
+    """Before appending to an existing log: drop rows logged after ``env_steps`` (if given),
+    and bring a log written with an older schema to :data:`COLUMNS` (new columns empty)."""
     with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    keep = [r for r in rows if r["env_steps"] in ("", None) or float(r["env_steps"]) <= env_steps]
-    write_csv(path, COLUMNS, keep)
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        header = tuple(reader.fieldnames or ())
+    keep = [r for r in rows if env_steps is None or r["env_steps"] in ("", None) or float(r["env_steps"]) <= env_steps]
+    if header != COLUMNS or len(keep) != len(rows):
+        write_csv(path, COLUMNS, keep)
 
 
 def write_csv(path: str, fieldnames: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:

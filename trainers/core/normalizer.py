@@ -18,16 +18,25 @@ class RunningNorm(nn.Module):
         self.eps, self.clip = eps, clip
 
     @torch.no_grad()
-    def update(self, x: Tensor) -> None:
-        """Merge the statistics of a ``(..., dim)`` batch (parallel-variance formula)."""
+    def update(self, x: Tensor) -> bool:
+        """Merge the statistics of a ``(..., dim)`` batch (parallel-variance formula).
+
+        Returns ``False``, leaving the statistics unchanged, when the merged ones would not
+        be finite (a NaN, inf or overflowing value in the batch, e.g. one far-away robot).
+        """
         x = x.reshape(-1, x.shape[-1]).to(self.mean.dtype)
         b_mean, b_var, b_count = x.mean(0), x.var(0, unbiased=False), x.shape[0]
         delta = b_mean - self.mean
         total = self.count + b_count
-        self.mean.add_(delta * b_count / total)
+        mean = self.mean + delta * b_count / total
         m2 = self.var * self.count + b_var * b_count + delta.square() * self.count * b_count / total
-        self.var.copy_(m2 / total)
+        var = m2 / total
+        if not bool(torch.isfinite(torch.cat([mean, var])).all()):
+            return False
+        self.mean.copy_(mean)
+        self.var.copy_(var)
         self.count.copy_(total)
+        return True
 
     def forward(self, x: Tensor) -> Tensor:
         return ((x - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)

@@ -76,6 +76,9 @@ class ReachTask(Task):
         out = (s["pos"].detach().abs() > self.cfg.arena_half_extent).any(-1)
         return diverged, out
 
+    def limits(self) -> str:
+        return f"finite state, |position| <= arena_half_extent = {self.cfg.arena_half_extent:g} m per axis"
+
     def setpoint(self, obs):
         """For the PD controller: the position error ``target - p`` and velocity error ``0 - v``."""
         return obs[:, 0:2], -obs[:, 2:4]

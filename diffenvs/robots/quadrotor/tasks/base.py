@@ -122,12 +122,16 @@ class QuadrotorTask(Task):
         return gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
 
     def failure(self, s: State) -> tuple[Tensor, Tensor]:
-        """Diverged: non-finite, faster than ``max_speed`` or spinning faster than
-        ``max_rate`` (written NaN-safe); out of bounds: outside the arena box."""
+        """Diverged: any state value non-finite, faster than ``max_speed`` or spinning
+        faster than ``max_rate`` (written NaN-safe); out of bounds: outside the arena box."""
         out_of_bounds = ((s["pos"].detach() - self._arena_center).abs() > self._arena_half).any(-1)
         speed_rate_sq = torch.stack([s["vel"], s["omega"]], 1).detach().square().sum(-1)  # (N, 2)
-        diverged = ~(speed_rate_sq <= self._limits_sq).all(-1)
-        return diverged, out_of_bounds
+        diverged = ~(speed_rate_sq <= self._limits_sq).all(-1) | self.robot_model.diverged(s)
+        return diverged, out_of_bounds & ~diverged
+
+    def limits(self) -> str:
+        return (f"speed <= max_speed = {self.cfg.max_speed:g} m/s, body rate <= max_rate = {self.cfg.max_rate:g} "
+                f"rad/s, position inside the arena {tuple(self.cfg.arena_low)}..{tuple(self.cfg.arena_high)} m")
 
     def at_rest(self, pos: Tensor) -> State:
         """Drone fields at rest at ``pos`` (identity attitude, hover thrust)."""
