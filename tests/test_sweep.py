@@ -1,12 +1,19 @@
-"""The sweep runner (tiny budgets), its resumability, the Ray backend, and the figures."""
+"""The sweep runner (tiny budgets), its resumability, spec checks, failures, run-folder locks,
+stopping runs with their sweep, the Ray backend, and the figures."""
 
 import csv
+import fcntl
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from trainers.sweep import collect, expand, load_spec, run_sweep
+from trainers import sweep
+from trainers.sweep import SweepFailed, collect, expand, load_spec, run_sweep
 
 TINY = {"num_envs": 4, "horizon": 8, "eval_envs": 2, "eval_every": 32, "env_kwargs": {"max_episode_steps": 12}}
 
@@ -54,6 +61,196 @@ def test_tiny_sweep_is_resumable_and_gathers_one_table(tmp_path):
     run_sweep(spec(), out)  # nothing to redo
     assert [os.path.getmtime(p) for p in done] == stamps
     assert json.load(open(done[0]))["run"] == "base/bptt/DiffQuad-Hover-v0/s0"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"algos": ["bpt"]}, r"algos: unknown algorithm 'bpt' \(did you mean 'bptt'"),
+    ({"algos": "bptt"}, r"algos = 'bptt': must be a non-empty list of strings"),
+    ({"algos": []}, r"algos = \[\]: must be a non-empty list of strings"),
+    ({"envs": ["DiffQuad-Hoover-v0"]}, r"envs: unknown env id 'DiffQuad-Hoover-v0' \(did you mean 'DiffQuad-Hover-v0'"),
+    ({"seeds": "0"}, r"seeds = '0': must be a non-empty list of ints, e.g. seeds = \[0, 1, 2\]"),
+    ({"seeds": [0, True]}, r"seeds = \[0, True\]: must be a non-empty list of ints"),
+    ({"seeds": [-1]}, r"seeds = \[-1\]: seeds must be >= 0"),
+    ({"seeds": [0, 0]}, r"runs \['base/abpt/DiffQuad-Hover-v0/s0', .*\] appear more than once"),
+    ({"preset": "papr"}, r"preset = 'papr' \(for bptt on DiffQuad-Hover-v0, abpt on DiffQuad-Hover-v0\): "
+                         r"unknown preset 'papr'"),
+    ({"preset": 1}, r"preset = 1: must be a preset name"),
+    ({"settings": {"lrr": 0.1}}, r"settings.lrr = 0.1 \(for bptt\): unknown setting\(s\) \['lrr'\] for BPTTConfig"),
+    ({"settings": {"lr": "abc"}}, r"settings.lr = 'abc' \(for bptt, abpt\): setting 'lr' must be a number, got 'abc'"),
+    ({"settings": {"horizon": 0}}, r"settings.horizon = 0 \(for bptt, abpt\): .*must be a positive int, got 0"),
+    ({"settings": {"net.layer_norm": 1}}, r"settings.net.layer_norm = 1 .*must be a bool"),
+    ({"settings": {"seed": 3}}, r"settings.seed: the sweep sets it for every run; use the spec's 'seeds'"),
+    ({"settings": ["lr"]}, r"settings = \['lr'\]: must be a table of config fields"),
+    ({"total_steps": {"default": 0}}, r"total_steps.default = 0: must be a positive int"),
+    ({"total_steps": -64}, r"total_steps = -64: must be a positive int"),
+    ({"total_steps": {"default": 64, "bppt": 64}}, r"total_steps.bppt: unknown algorithm 'bppt'"),
+    ({"total_steps": {"default": 64.0}}, r"total_steps.default = 64.0: must be a positive int"),
+    ({"seed": [0]}, r"unknown spec key 'seed' \(did you mean 'seeds'\?\)"),
+    ({"variants": "base"}, r"variants = 'base': must be a list of tables"),
+    ({"variants": [{"algos": ["bptt"]}]}, r"variants\[0\]: name: missing"),
+    ({"variants": [{"name": "a/b"}]}, r"variants\[0\] \(name 'a/b'\): name = 'a/b': must be a folder name"),
+    ({"variants": [{"name": "x", "seeds": "1"}]}, r"variants\[0\] \(name 'x'\): seeds = '1': must be a non-empty"),
+    ({"variants": [{"name": "x", "total_steps": 0}]}, r"variants\[0\] \(name 'x'\): total_steps = 0: must be"),
+    ({"variants": [{"name": "x", "algos": ["ppo"], "settings": {"lr": 0.1}}]},
+     r"variants\[0\] \(name 'x'\): settings.lr = 0.1 \(for ppo\): unknown setting\(s\) \['lr'\] for PPOConfig"),
+    ({"variants": [{"name": "x", "preset": "no_zero_step"}]},
+     r"variants\[0\] \(name 'x'\): preset = 'no_zero_step' \(for bptt on DiffQuad-Hover-v0\): .*ABPT ablation"),
+], ids=["unknown-algo", "algos-str", "algos-empty", "unknown-env", "seeds-str", "seeds-bool", "seeds-negative",
+        "duplicate-runs", "unknown-preset", "preset-int", "unknown-setting", "setting-type", "setting-range",
+        "nested-setting-type", "reserved-setting", "settings-list", "zero-budget", "negative-budget",
+        "budget-unknown-algo", "budget-float", "unknown-key", "variants-str", "variant-no-name", "variant-name-path",
+        "variant-seeds-str", "variant-zero-budget", "variant-setting-for-algo", "variant-ablation-preset"])
+def test_invalid_specs_are_rejected_before_anything_starts(tmp_path, change, message):
+    out = tmp_path / "sweep"
+    with pytest.raises(ValueError, match=message):
+        run_sweep(spec(**change), str(out))
+    assert not out.exists()
+
+
+def test_every_problem_of_a_spec_is_listed_and_dry_run_checks(tmp_path, capsys):
+    from trainers.cli import main
+
+    bad = spec(algos=["bpt", "abpt"], seeds="0", settings={"lr": "abc"}, total_steps={"default": 0},
+               variants=[{"name": "x", "envs": ["DiffQuad-Hoover-v0"]}])
+    with pytest.raises(ValueError) as err:
+        expand(bad)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "invalid sweep spec (5 problems):"
+    starts = ("algos: unknown algorithm 'bpt'", "seeds = '0': ", "total_steps.default = 0: ",
+              "variants[0] (name 'x'): envs: unknown env id 'DiffQuad-Hoover-v0'", "settings.lr = 'abc' (for abpt): ")
+    assert [line[:len(start)] for line, start in zip(lines[1:], starts)] == list(starts) and len(lines) == 6
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    out = tmp_path / "sweep"
+    for extra in (["--dry-run"], []):
+        with pytest.raises(SystemExit) as exit_:
+            main(["sweep", str(path), "--out", str(out), *extra])
+        assert str(exit_.value.code).endswith(str(err.value))
+        assert not out.exists()
+    path.write_text(json.dumps(spec()))
+    main(["sweep", str(path), "--out", str(out), "--dry-run"])
+    assert capsys.readouterr().out.splitlines()[0].startswith("base/bptt/DiffQuad-Hover-v0/s0 64 paper ")
+    assert not out.exists()
+
+
+def fake_command(failing_seed=None):
+    """A ``Run.command`` that only writes a one-row ``progress.csv`` (or fails for one seed)."""
+    def command(run, out, resume):
+        if run.seed == failing_seed:
+            return [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
+        code = "import sys; open(sys.argv[1], 'w').write('iteration,env_steps\\n1,64\\n')"
+        return [sys.executable, "-c", code, os.path.join(run.log_dir(out), "progress.csv")]
+    return command
+
+
+def test_a_failed_run_fails_the_sweep_after_the_others(tmp_path, monkeypatch, capsys):
+    from trainers.cli import main
+
+    monkeypatch.setattr(sweep.Run, "command", fake_command(failing_seed=1))
+    s = spec(algos=["bptt"], seeds=[0, 1, 2], variants=None)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(s))
+    out = str(tmp_path / "sweep")
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", str(path), "--out", out, "--workers", "2"])
+    assert exit_.value.code == 1
+    failed = expand(s)[1]
+    stdout = os.path.join(failed.log_dir(out), "stdout.txt")
+    assert f"1 of 3 runs failed (re-run the sweep to retry them):\n  {failed.key}: exit status 3; see {stdout}" \
+        in capsys.readouterr().err
+    assert open(stdout).read() == "boom\n"
+    assert [os.path.exists(os.path.join(r.log_dir(out), "done.json")) for r in expand(s)] == [True, False, True]
+    assert sorted(r["seed"] for r in read(os.path.join(out, "results.csv"))) == ["0", "2"]  # gathered anyway
+    with pytest.raises(SweepFailed) as err:  # from Python, and again: the failed run is retried
+        run_sweep(s, out)
+    assert [(f.key, f.error, f.stdout) for f in err.value.failed] == [(failed.key, "exit status 3", stdout)]
+    assert open(stdout).read() == "boom\nboom\n"
+
+
+def test_a_run_locked_by_another_sweep_is_skipped(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sweep.Run, "command", fake_command())
+    s = spec(algos=["bptt"], variants=None)
+    out = str(tmp_path / "sweep")
+    locked, free = expand(s)
+    os.makedirs(locked.log_dir(out))
+    with open(os.path.join(locked.log_dir(out), ".lock"), "w") as lock:
+        lock.write("4242\n")
+        lock.flush()
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a sweep running that run would
+        run_sweep(s, out)
+        assert f"skipped {locked.key}: locked by another sweep (pid 4242)" in capsys.readouterr().out
+        assert os.listdir(locked.log_dir(out)) == [".lock"]  # not started
+        assert os.path.exists(os.path.join(free.log_dir(out), "done.json"))
+    run_sweep(s, out)  # once the other sweep is gone, the run is done
+    assert os.path.exists(os.path.join(locked.log_dir(out), "done.json"))
+    assert open(os.path.join(locked.log_dir(out), ".lock")).read() == f"{os.getpid()}\n"
+
+
+# A sweep (its own process) whose one run writes its pid and sleeps; on SIGTERM it notes it.
+SWEEP_SCRIPT = """
+import json, sys
+from trainers import sweep
+
+child, spec, out = sys.argv[1:]
+sweep.Run.command = lambda run, out, resume: [sys.executable, "-c", child, out + "/child.pid"]
+sweep.run_sweep(json.loads(spec), out, workers=1)
+"""
+CHILD = """
+import os, signal, sys, time
+
+def terminated(*_):
+    open(sys.argv[1] + ".terminated", "w").close()
+    sys.exit(1)
+
+signal.signal(signal.SIGTERM, terminated)
+with open(sys.argv[1] + ".tmp", "w") as fh:
+    fh.write(str(os.getpid()))
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(60)
+"""
+
+
+def alive(pid):
+    """Whether process ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(condition, timeout):
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal and /proc are Linux's")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["kill-9", "sigterm", "ctrl-c"])
+def test_runs_end_with_their_sweep(tmp_path, sig):
+    script = tmp_path / "sweep_script.py"
+    script.write_text(SWEEP_SCRIPT)
+    out = str(tmp_path / "sweep")
+    s = spec(algos=["bptt"], seeds=[0], variants=None)
+    proc = subprocess.Popen([sys.executable, str(script), CHILD, json.dumps(s), out],
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        pid_file = os.path.join(out, "child.pid")
+        assert wait_for(lambda: os.path.exists(pid_file), 30), "the run never started"
+        child = int(open(pid_file).read())
+        assert alive(child)
+        os.kill(proc.pid, sig)  # the sweep alone (its run is in another process group)
+        assert wait_for(lambda: not alive(child), 10), "the run outlived its sweep"
+        # kill -9: the parent-death signal (SIGKILL); SIGTERM and Ctrl-C: the sweep stops it with SIGTERM.
+        assert os.path.exists(pid_file + ".terminated") == (sig != signal.SIGKILL)
+        assert proc.wait(10) == {signal.SIGKILL: -9, signal.SIGTERM: 128 + 15, signal.SIGINT: -2}[sig]
+        assert not os.path.exists(os.path.join(expand(s)[0].log_dir(out), "done.json"))
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
