@@ -1,12 +1,22 @@
-"""Depth-camera throughput benchmark (depth frames per second).
+"""Depth-camera and navigation-env throughput benchmark.
 
-For each batch size ``N`` and image size, renders ``N`` depth images of a random world
-per env (16 vertical cylinders, 4 spheres, 4 boxes and the ground, in a 20 m square,
-camera 0.5 m above the ground) and measures:
+For each batch size ``N`` and image size, two measurements:
+
+Depth frames per second: renders ``N`` depth images of a random world per env (16
+vertical cylinders, 4 spheres, 4 boxes and the ground, in a 20 m square, a level camera
+0.5 m above the ground):
 
 * ``fwd``: :meth:`DepthCamera.render` with the default ``differentiable=False``;
 * ``fwd+bwd``: ``differentiable=True`` with gradient w.r.t. the camera position and
   yaw, followed by ``backward()`` of the summed depth.
+
+Env steps per second of ``DiffNav-PointMass-v0`` with that image size (its default
+worlds; a steady action):
+
+* ``env fwd``: ``step_differentiable`` under ``torch.no_grad()`` (the step renders every
+  env's image; restarting envs render theirs too);
+* ``env fwd+bwd``: an unroll of ``--horizon`` steps with gradients (the image itself is
+  not differentiable, as by default), then ``backward()`` of the summed reward.
 
 Frames/s counts one ``HxW`` image of one env as a frame. Combinations whose estimated
 peak memory exceeds ``--mem-gb`` are skipped.
@@ -28,6 +38,7 @@ import torch
 from timing import machine, rate
 
 from diffenvs.sensors import DepthCamera, DepthCameraConfig
+from diffenvs.vector_env import DiffVectorEnv
 from diffenvs.worlds import WorldSamplerConfig, sample_worlds
 
 
@@ -55,6 +66,29 @@ def bench(n: int, width: int, height: int, device: torch.device, dtype: torch.dt
     return row
 
 
+def bench_env(n: int, width: int, height: int, device: torch.device, dtype: torch.dtype, min_time: float,
+              horizon: int) -> dict[str, float]:
+    """Env steps/s of the navigation env with ``width x height`` images."""
+    env = DiffVectorEnv(n, "unicycle", "nav", {"image_width": width, "image_height": height}, device=device,
+                        dtype=dtype)
+    env.reset(seed=0)
+    action = torch.full((n, 2), 0.3, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def fwd():
+        with torch.no_grad():
+            env.step_differentiable(action)
+
+    def fwd_bwd():
+        a = action.clone().requires_grad_(True)
+        total = sum(env.step_differentiable(a)[1].sum() for _ in range(horizon))
+        total.backward()
+        env.detach()
+
+    return {"env fwd": rate(fwd, n, min_time, warmup=1, sync=sync),
+            "env fwd+bwd": rate(fwd_bwd, n * horizon, min_time, warmup=1, sync=sync)}
+
+
 def estimated_gb(n: int, rays: int, backward: bool, chunk_elements: int = 1 << 22) -> float:
     """Rough peak memory: the chunked nearest-hit pass plus ~60 (N, rays) temporaries when differentiable."""
     per_ray = 60 if backward else 12
@@ -73,13 +107,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-rays", type=float, default=None,
                         help="skip combos with more than this many rays in total (N * W * H)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--horizon", type=int, default=32, help="unroll length of the env fwd+bwd measurement")
+    parser.add_argument("--no-env", action="store_true", help="depth frames only")
     parser.add_argument("--json", default=None, help="write results here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        args.sizes, args.images, args.min_time = [1, 4], ["16x12", "20x20"], 0.01
+        args.sizes, args.images, args.min_time, args.horizon = [1, 4], ["16x12", "20x20"], 0.01, 2
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     if args.mem_gb is None:
@@ -99,16 +135,20 @@ def main(argv=None) -> dict:
                 continue
             backward = estimated_gb(n, width * height, True) <= args.mem_gb
             row = {"image": image, "N": n, **bench(n, width, height, device, dtype, args.min_time, backward)}
+            if not args.no_env:
+                row.update(bench_env(n, width, height, device, dtype, args.min_time, args.horizon))
             rows.append(row)
             print(json.dumps({k: (round(v) if isinstance(v, float) and v == v else v) for k, v in row.items()}),
                   flush=True)
 
     info = machine(device)
-    print(f"\ndepth frames/s ({args.dtype}), {info}")
-    print("| image | N | fwd | fwd+bwd |")
-    print("|---|---|---|---|")
+    print(f"\ndepth frames/s and navigation env steps/s ({args.dtype}), {info}")
+    print("| image | N | frames/s fwd | frames/s fwd+bwd | env steps/s fwd | env steps/s fwd+bwd |")
+    print("|---|---|---|---|---|---|")
+    nan = float("nan")
     for row in rows:
-        print(f"| {row['image']} | {row['N']} | {row['fwd']:.3g} | {row['fwd+bwd']:.3g} |")
+        print(f"| {row['image']} | {row['N']} | {row['fwd']:.3g} | {row['fwd+bwd']:.3g} | "
+              f"{row.get('env fwd', nan):.3g} | {row.get('env fwd+bwd', nan):.3g} |")
     result = {"machine": info, "dtype": args.dtype, "rows": rows}
     if args.json:
         with open(args.json, "w") as fh:

@@ -317,6 +317,14 @@ class Task(ABC):
         reward_terms: the named reward terms (their sum is the reward).
         metric_names: the success metrics reported in ``info`` after every step.
         main_metric: ``(metric, lower_is_better)``: the one number an evaluation reports.
+        view: camera direction of rendered pictures, ``{"azimuth": deg, "elevation": deg}``
+            (empty: the renderer's default oblique view; e.g. ``elevation`` 89 is top-down).
+        costly_observation: ``observe`` is expensive (e.g. it renders an image): the env
+            then observes only the episode starts it actually uses at autoreset, instead
+            of pre-computing the observations of every pre-sampled start.
+
+    A task whose state fields depend on its options sets ``self.state_fields`` in
+    ``__init__`` (the shell reads the instance's).
     """
 
     name: ClassVar[str]
@@ -328,6 +336,8 @@ class Task(ABC):
     reward_terms: ClassVar[tuple[RewardTerm, ...]]
     metric_names: ClassVar[tuple[str, ...]] = ()
     main_metric: ClassVar[tuple[str, bool]] = ("episode_return", False)
+    view: ClassVar[dict[str, float]] = {}
+    costly_observation: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None, *, robot: Robot, dt: float, dtype: torch.dtype,
                  device: torch.device):
@@ -392,6 +402,18 @@ class Task(ABC):
     def marker_state(self, state: State) -> dict[str, Tensor]:
         """Per-env drawing information (e.g. ``"next_gate"``, ``"reference"``)."""
         return {}
+
+    def draw_env(self, canvas, state: Mapping[str, Any], colour) -> None:
+        """Draw what belongs to one env's world and is not a static marker (e.g. its own
+        obstacles), below the robots. ``state`` is that env's state row as numpy arrays
+        (as a :class:`~diffenvs.render.RobotDrawer` gets it); ``canvas`` a
+        :class:`~diffenvs.render.Canvas`. By default nothing."""
+        return None
+
+    def inset(self, state: State) -> Tensor | None:
+        """A small per-env picture shown in the corner of each env's rendered frame (e.g.
+        what its camera sees): ``(N, h, w)`` values in [0, 1] (0 black, 1 white), or ``None``."""
+        return None
 
 
 # ------------------------------------------------------------------ registration

@@ -330,13 +330,14 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             k, n = self._pool_batches, self.num_envs
             self._pool_rng = self._gen.get_state()
             states = self._sample_states(k * n)
-            obs = self.task.observe(states)
             # One (state, obs) pair per batch, split once here rather than at every step.
             fields = {name: v.view(k, n, *v.shape[1:]).unbind(0) for name, v in states.items()}
-            parts = obs_map(lambda v: v.view(k, n, *v.shape[1:]).unbind(0), obs)
-            self._pool = [({name: v[i] for name, v in fields.items()},
-                           {key: v[i] for key, v in parts.items()} if isinstance(parts, dict) else parts[i])
-                          for i in range(k)]
+            if self.task.costly_observation:  # observed in the step, only where used
+                parts = [None] * k
+            else:
+                obs = obs_map(lambda v: v.view(k, n, *v.shape[1:]).unbind(0), self.task.observe(states))
+                parts = [{key: v[i] for key, v in obs.items()} if isinstance(obs, dict) else obs[i] for i in range(k)]
+            self._pool = [({name: v[i] for name, v in fields.items()}, parts[i]) for i in range(k)]
             self._pool_next = 0
         i = self._pool_next
         self._pool_next += 1
@@ -436,7 +437,9 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                 straight-through gradient).
             episode_return: ``(N,)`` running undiscounted returns (bookkeeping, no graph).
             fresh, fresh_obs: episode starts and their observations used for rows that
-                finish (autoreset); ``None`` disables autoreset.
+                finish (autoreset); ``fresh=None`` disables autoreset; ``fresh_obs=None``
+                with ``fresh`` given: observe the starts here (only the rows that finish,
+                on CPU without compilation).
             counters: ``(2,)`` int64 running counts of diverged and out-of-bounds envs.
 
         Returns:
@@ -498,10 +501,15 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         else:
             views = {1: done, 2: done.unsqueeze(-1)}  # the mask shaped for 1-D and 2-D fields, made once
             new_state = state_where(done, fresh, next_state, views)
-            if isinstance(next_obs, dict):
-                new_obs = {k: torch.where(_row_mask(done, v, views), fresh_obs[k], v) for k, v in next_obs.items()}
+            if fresh_obs is None and self._skip_idle_resets:
+                # Observe only the rows that restart and copy them in (a costly observation).
+                rows = done.nonzero().squeeze(-1)
+                started = self.task.observe({k: v[rows] for k, v in fresh.items()})
+                new_obs = obs_map(lambda v, s: v.index_copy(0, rows, s), next_obs, started)
             else:
-                new_obs = torch.where(_row_mask(done, next_obs, views), fresh_obs, next_obs)
+                if fresh_obs is None:
+                    fresh_obs = self.task.observe(fresh)
+                new_obs = obs_map(lambda v, f: torch.where(_row_mask(done, v, views), f, v), next_obs, fresh_obs)
         final_info = dict(metrics)
         final_info["episode_return"] = episode_return
         final_info["episode_length"] = step

@@ -23,13 +23,7 @@ TINY = dict(num_envs=4, n_steps=16, batch_size=32, n_epochs=1, eval_envs=2, eval
 STEPS_PER_ITER = 4 * 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run fastest single-threaded (and a shared CI box is not oversubscribed)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _trainer(tmp_path, name="run", **settings) -> PPO:

@@ -312,7 +312,8 @@ def test_get_images_list_semantics(monkeypatch):
 def test_ppo_smoke(env_id):
     # Episodes of 20 steps end inside each 32-step rollout: exercises timeout bootstrapping.
     env = make_sb3_env(env_id, num_envs=4, max_episode_steps=20)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=64, n_epochs=1, device="cpu", seed=0)
+    policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
+    model = PPO(policy, env, n_steps=32, batch_size=64, n_epochs=1, device="cpu", seed=0)
     model.learn(total_timesteps=2 * 32 * 4)
     assert model.num_timesteps == 2 * 32 * 4
     assert len(model.ep_info_buffer) > 0  # episode returns reach the logger without VecMonitor

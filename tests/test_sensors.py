@@ -361,3 +361,46 @@ def test_config_validation_and_overrides():
     assert cam.cfg.vfov_deg == pytest.approx(90.0)
     with pytest.raises(ValueError):
         cam.render(ObstacleWorld.empty(1), torch.zeros(1, 2), torch.zeros(1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_level_camera_columns_match_per_pixel_casting(dtype):
+    """A level camera intersects unbounded cylinders once per column: same hits as per pixel."""
+    gen = torch.Generator().manual_seed(3)
+    n = 16
+    cfg = WorldSamplerConfig(region=(-8, 8, -8, 8), cylinders=(10, 20), spheres=(0, 3), boxes=(0, 3), keep_out=1.0)
+    world = sample_worlds(n, gen, cfg, starts=torch.zeros(n, 2), dtype=dtype)
+    pos = torch.cat([torch.zeros(n, 2, dtype=dtype), torch.full((n, 1), 0.3, dtype=dtype)], -1)
+    yaw = torch.rand(n, generator=gen, dtype=dtype) * 6.3
+    cam = DepthCamera(width=16, height=12, max_range=10.0)
+    o, d = cam.world_rays(pos, yaw)
+    columns = ray_cast(world, o, d, 10.0, columns=(12, 16))
+    pixels = ray_cast(world, o, d, 10.0)
+    assert torch.equal(columns.kind, pixels.kind) and torch.equal(columns.index, pixels.index)
+    assert (columns.kind == KIND_CYLINDER).float().mean() > 0.1  # a scene with many cylinder hits
+    hit = torch.isfinite(pixels.distance)
+    assert torch.equal(torch.isfinite(columns.distance), hit)
+    tol = 1e-3 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(columns.distance[hit], pixels.distance[hit], rtol=0, atol=tol)
+    # The camera takes the column path for a yaw (level) orientation; a pitched one does not.
+    torch.testing.assert_close(cam.render(world, pos, yaw), pixels.distance.reshape(n, 12, 16).clamp(0.1, 10.0),
+                               rtol=0, atol=tol)
+    # Cylinders of finite height fall back to per-pixel casting (their caps matter).
+    short = world._replace(cyl_z=torch.stack([torch.zeros_like(world.cyl_radius), world.cyl_radius + 0.1], -1))
+    per_column = ray_cast(short, o, d, 10.0, columns=(12, 16)).distance
+    torch.testing.assert_close(per_column, ray_cast(short, o, d, 10.0).distance, rtol=0, atol=0)
+
+
+def test_hashed_noise_is_a_function_of_key_and_counter():
+    from diffenvs.sensors.noise import hashed_normal
+
+    key = torch.arange(2000, dtype=torch.int64) * 7919
+    step = torch.full((2000,), 5, dtype=torch.int64)
+    x = hashed_normal(key, step, (12, 16), F64)
+    assert x.shape == (2000, 12, 16)
+    assert abs(float(x.mean())) < 0.01 and abs(float(x.std()) - 1.0) < 0.01
+    assert abs(float((x.abs() < 1).double().mean()) - 0.6827) < 0.01
+    assert torch.equal(x, hashed_normal(key, step, (12, 16), F64))  # the same state sees the same noise
+    y = hashed_normal(key, step + 1, (12, 16), F64)
+    assert abs(float(torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1])) < 0.01
+    assert torch.equal(hashed_normal(key[5:6], step[5:6], (12, 16), F64), x[5:6])  # per row, batch independent

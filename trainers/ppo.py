@@ -40,17 +40,19 @@ try:
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.policies import ActorCriticPolicy
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
     from stable_baselines3.common.vec_env import VecNormalize
 except ImportError as exc:  # pragma: no cover - exercised only without SB3 installed
     raise ImportError("trainers.ppo needs stable-baselines3; install it with `pip install stable-baselines3`") from exc
 
 from diffenvs.contract import check_vector_env
+from diffenvs.wrappers.flatten import FlattenObsEnv, ImageSlice, obs_layout
 from diffenvs.wrappers.sb3 import SB3VecEnv
 
 from .core.checkpoint import restore_run_state, run_state
 from .core.config import TrainConfig, config_from_dict
-from .core.loop import LoopState, TrainerBase, begin_learning, end_iteration, make_train_env
-from .core.networks import NetConfig, residual_net
+from .core.loop import LoopState, TrainerBase, begin_learning, end_iteration, make_train_env, policy_obs_layout
+from .core.networks import ENCODERS, ImageEncoder, NetConfig, residual_net
 
 #: ``PPOConfig.activation`` names -> torch modules.
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU,
@@ -91,6 +93,12 @@ class PPOConfig(TrainConfig):
         log_std_init: initial log standard deviation of the Gaussian policy (state
             independent, as in SB3). Residual runs (``residual`` set) start with the
             standard deviation ×0.1, like the first-order residual actors.
+        encoder: the policy's architecture, as the first-order actors'
+            (:data:`trainers.core.networks.ENCODERS`): ``"mlp"`` (``net_arch``),
+            ``"linear"`` (a single dense layer from the flat observation to the action mean;
+            the value function keeps ``net_arch["vf"]``) or ``"nature_cnn"`` (the Nature CNN
+            on the observation's image, shared by policy and value, then ``net_arch``).
+            ``Dict`` observations are flattened (:func:`diffenvs.wrappers.flatten.obs_layout`).
     """
 
     learning_rate: float = 3e-4
@@ -108,6 +116,7 @@ class PPOConfig(TrainConfig):
     activation: str = "relu"
     normalize_obs: bool = True
     log_std_init: float = -0.5
+    encoder: str = "mlp"
 
 
 class PPO(TrainerBase):
@@ -134,17 +143,20 @@ class PPO(TrainerBase):
         self.cfg = cfg
         if cfg.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {cfg.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        if cfg.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {cfg.encoder!r}; choose one of {list(ENCODERS)}")
         torch.manual_seed(cfg.seed)
         self.env = env if env is not None else make_train_env(cfg)
         check_vector_env(self.env, who="PPO", need_autoreset=True)
-        if not isinstance(self.env.single_observation_space, gym.spaces.Box):
-            raise TypeError(f"PPO here takes Box observations; {cfg.env_id} has {self.env.single_observation_space}")
+        space = self.env.single_observation_space
+        self.obs_dim, self.flatten, self.image = obs_layout(space)
+        if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+            self.env = FlattenObsEnv(self.env)  # SB3 sees one flat vector
         self.device = self.env.device
-        self.obs_dim = self.env.single_observation_space.shape[0]
         self.act_dim = self.env.single_action_space.shape[0]
         self.venv = VecNormalize(SB3VecEnv(self.env), norm_obs=cfg.normalize_obs, norm_reward=False,
                                  gamma=cfg.gamma)
-        policy_kwargs = _policy_kwargs(cfg)
+        policy_kwargs = _policy_kwargs(cfg, self.obs_dim, self.image)
         # SB3 seeds python, numpy and torch and the VecEnv (applied at its next reset).
         self.model = SB3PPO("MlpPolicy", self.venv, learning_rate=cfg.learning_rate, n_steps=cfg.n_steps,
                             batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
@@ -186,8 +198,10 @@ class PPO(TrainerBase):
     @torch.no_grad()
     def policy(self, obs: Tensor) -> Tensor:
         """The deterministic policy: the Gaussian's mean at the normalised ``obs``, clipped to
-        the action space as SB3 does (evaluation, deployment); same device and dtype as ``obs``."""
-        return _act(self.model.policy, self.normalize(obs), obs, self.env.dtype)
+        the action space as SB3 does (evaluation, deployment); same device and dtype as ``obs``
+        (a ``Dict`` observation is flattened first)."""
+        flat = self.flatten(obs) if isinstance(obs, dict) else obs
+        return _act(self.model.policy, self.normalize(flat), flat, self.env.dtype)
 
     @classmethod
     def load_policy(cls, state: dict[str, Any], env=None, source: str = "checkpoint"):
@@ -198,12 +212,10 @@ class PPO(TrainerBase):
         obs_dim = rms["mean"].shape[0]
         weights = state["modules"]["policy"]
         act_dim = weights["log_std"].shape[0]
-        if env is not None and tuple(env.single_observation_space.shape) != (obs_dim,):
-            raise ValueError(f"policy {source!r} takes {obs_dim} observation values but the env gives "
-                             f"{env.single_observation_space.shape}; use a policy trained on this env")
+        flatten, image = policy_obs_layout(env, obs_dim, source)
         obs_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
         act_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
-        net = ActorCriticPolicy(obs_space, act_space, lambda _: 0.0, **_policy_kwargs(cfg))
+        net = ActorCriticPolicy(obs_space, act_space, lambda _: 0.0, **_policy_kwargs(cfg, obs_dim, image))
         net.load_state_dict(weights)
         net.requires_grad_(False)
         net.set_training_mode(False)
@@ -213,6 +225,7 @@ class PPO(TrainerBase):
         mean, var = rms["mean"].double().numpy(), rms["var"].double().numpy()
 
         def policy(obs: Tensor) -> Tensor:
+            obs = flatten(obs) if isinstance(obs, dict) else obs
             x = obs.detach().to(dtype=torch.float32, device=net.device)
             if cfg.normalize_obs:
                 x = _normalize(x, mean, var, epsilon, clip_obs)
@@ -344,14 +357,37 @@ class _LoopCallback(BaseCallback):
         self.t0 = time.perf_counter()
 
 
-def _policy_kwargs(cfg: PPOConfig) -> dict[str, Any]:
+def _policy_kwargs(cfg: PPOConfig, obs_dim: int, image: ImageSlice | None) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` of a config (residual runs start with the residual paper's ×1/√10 std)."""
     log_std_init = cfg.log_std_init
     if cfg.residual:
         log_std_init += math.log(residual_net(NetConfig()).std_scale)
     net_arch = dict(cfg.net_arch) if isinstance(cfg.net_arch, dict) else list(cfg.net_arch)
-    return dict(net_arch=net_arch, activation_fn=ACTIVATIONS[cfg.activation], log_std_init=log_std_init,
-                optimizer_kwargs=dict(eps=1e-5, weight_decay=cfg.weight_decay))
+    kwargs = dict(activation_fn=ACTIVATIONS[cfg.activation], log_std_init=log_std_init,
+                  optimizer_kwargs=dict(eps=1e-5, weight_decay=cfg.weight_decay))
+    if cfg.encoder == "linear":
+        vf = net_arch["vf"] if isinstance(net_arch, dict) else net_arch
+        net_arch = {"pi": [], "vf": list(vf)}
+    elif cfg.encoder == "nature_cnn":
+        if image is None:
+            raise ValueError("encoder='nature_cnn' needs an observation with an image (a Dict entry of 2 or 3 "
+                             "dimensions, e.g. 'depth')")
+        kwargs.update(features_extractor_class=_ImageFeatures,
+                      features_extractor_kwargs={"obs_dim": obs_dim, "offset": image.offset, "shape": image.shape})
+    return dict(net_arch=net_arch, **kwargs)
+
+
+class _ImageFeatures(BaseFeaturesExtractor):
+    """SB3 features extractor: the Nature CNN on the flat observation's image, concatenated
+    with the rest (:class:`trainers.core.networks.ImageEncoder`)."""
+
+    def __init__(self, observation_space: gym.spaces.Box, obs_dim: int, offset: int, shape: tuple[int, int, int]):
+        encoder = ImageEncoder(obs_dim, ImageSlice(offset, tuple(shape)))
+        super().__init__(observation_space, encoder.out_dim)
+        self.encoder = encoder
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.encoder(obs)
 
 
 def _normalize(x: Tensor, mean, var, epsilon: float, clip: float) -> Tensor:

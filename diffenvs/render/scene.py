@@ -257,8 +257,10 @@ class Renderer:
 
     def _camera(self, size: tuple[int, int]) -> Camera:
         if size not in self._cameras:
-            self._cameras[size] = Camera.fit(self._fit_points, size[0], size[1], azimuth=self.azimuth,
-                                             elevation=self.elevation)
+            view = {"azimuth": self.azimuth, "elevation": self.elevation}
+            if self._scene is not None:
+                view.update(getattr(self._scene.task, "view", {}) or {})
+            self._cameras[size] = Camera.fit(self._fit_points, size[0], size[1], **view)
         return self._cameras[size]
 
     @staticmethod
@@ -373,8 +375,10 @@ class Renderer:
                 v = v.detach()
                 return (v.to(torch.float64) if v.is_floating_point() else v).cpu().numpy()
 
+            inset = env.task.inset(state)
             return {"state": {k: numpy(v) for k, v in state.items()}, "pos": numpy(pos),
-                    "marker": {k: numpy(torch.as_tensor(v)) for k, v in extra.items()}}
+                    "marker": {k: numpy(torch.as_tensor(v)) for k, v in extra.items()},
+                    "inset": None if inset is None else numpy(inset)}
 
     def draw(self, env) -> np.ndarray:
         """The overview: the first ``max_envs`` envs in one ``(height, width, 3)`` uint8 picture."""
@@ -407,7 +411,8 @@ class Renderer:
 
     def _env_picture(self, env, data: dict, index: int, row: int) -> np.ndarray:
         one = {"state": {k: v[row:row + 1] for k, v in data["state"].items()}, "pos": data["pos"][row:row + 1],
-               "marker": {k: v[row:row + 1] for k, v in data["marker"].items()}}
+               "marker": {k: v[row:row + 1] for k, v in data["marker"].items()},
+               "inset": None if data["inset"] is None else data["inset"][row:row + 1]}
         step = int(one["state"]["step"][0]) if "step" in one["state"] else 0
         label = f"{self._label(env)}  |  env {index}  |  step {step}"
         return self._picture(self.frame_shape(env), one, [index], label)
@@ -431,6 +436,9 @@ class Renderer:
         if "reference" in extra:
             for r, colour in enumerate(colours):
                 c.dot(extra["reference"][r], 4.5, (*_TARGET, 220), outline=colour, width=1.5)
+        task = self._scene.task
+        for r, colour in enumerate(colours):
+            task.draw_env(c, {k: v[r] for k, v in data["state"].items()}, colour)
         self._draw_shadows(c, pos)
         self._draw_trails(c, self.trails(envs), colours)
         drawer = self.drawer
@@ -439,6 +447,8 @@ class Renderer:
                 drawer.draw(c, {k: v[r] for k, v in data["state"].items()}, colours[r])
         if self.supersample > 1:
             image = image.resize(size, _RESAMPLE)
+        if len(envs) == 1 and data.get("inset") is not None:
+            _paste_inset(image, data["inset"][0])
         self._draw_overlay(image, label, self._ui_scale(size))
         return np.array(image, dtype=np.uint8)
 
@@ -492,3 +502,17 @@ def _gate_frames(gates: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         u = np.cross([0.0, 0.0, 1.0], n)
         frames.append((u, np.array([0.0, 0.0, 1.0])))
     return frames
+
+
+def _paste_inset(image: Image.Image, values: np.ndarray) -> None:
+    """Paste an ``(h, w)`` picture of values in [0, 1] (greyscale, nearest-neighbour
+    enlarged to about a third of the frame's width) into the bottom-right corner, framed."""
+    values = np.clip(np.nan_to_num(np.asarray(values, np.float64), nan=0.0), 0.0, 1.0)
+    h, w = values.shape
+    zoom = max(1, int(image.width / 3 / w))
+    tile = Image.fromarray((values * 255).astype(np.uint8)).resize((w * zoom, h * zoom), Image.NEAREST)
+    x, y = image.width - tile.width - 8, image.height - tile.height - 8
+    ImageDraw.Draw(image).rectangle([x - 2, y - 2, x + tile.width + 1, y + tile.height + 1], outline=(30, 30, 30),
+                                    width=2)
+    image.paste(tile.convert("RGB"), (x, y))
+

@@ -7,4 +7,5 @@ Adding a robot is one folder plus one line here.
 ROBOTS = (
     "quadrotor",
     "pointmass",
+    "unicycle",
 )

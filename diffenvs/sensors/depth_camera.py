@@ -123,10 +123,44 @@ def _entry(enter: Tensor, exit_: Tensor, ok: Tensor) -> tuple[Tensor, Tensor]:
     return t, ok & (exit_ > t)
 
 
+def _unbounded_cylinders(world: ObstacleWorld) -> bool:
+    """Every real cylinder spans ``[-UNBOUNDED, UNBOUNDED]`` in ``z`` (checked on the host)."""
+    z = world.cyl_z
+    return bool(((z[..., 0] <= -0.5 * UNBOUNDED) & (z[..., 1] >= 0.5 * UNBOUNDED) | ~world.cyl_valid).all())
+
+
+def _column_cylinder_hits(world: ObstacleWorld, o: Tensor, d: Tensor, columns: tuple[int, int]):
+    """Nearest vertically unbounded cylinder of every ray, solved once per image column.
+
+    For rays from one origin per env whose pixels are laid out ``(H, W)`` row-major and
+    share their horizontal direction along each column (a level camera), a vertical
+    cylinder is met where the ray's horizontal projection meets its circle: the 2-D
+    distance ``t2`` along the column's unit horizontal direction, then ``t = t2 / |d_xy|``
+    per pixel. Returns ``(t, index)`` ``(n, R)`` (``t`` = ``+inf`` where none is met).
+    """
+    n = d.shape[0]
+    h, w = columns
+    dxy = d[..., :2]
+    norm = dxy.square().sum(-1).clamp(min=_TINY_A).sqrt()  # (n, R)
+    col = (dxy / norm.unsqueeze(-1)).view(n, h, w, 2)[:, h // 2]  # (n, W, 2): any row will do
+    oc = o[:, :1, :2] - world.cyl_xy  # (n, K, 2)
+    b = torch.einsum("nkc,nwc->nwk", oc, col)
+    c = (oc.square().sum(-1) - world.cyl_radius.square()).unsqueeze(1)  # (n, 1, K)
+    disc = b * b - c
+    s = disc.clamp(min=_TINY).sqrt()
+    t, hit = _entry(-b - s, s - b, disc > 0)
+    t = torch.where(hit & world.cyl_valid.unsqueeze(1), t, float("inf"))
+    tmin, arg = t.min(-1)  # (n, W)
+    t_pix = tmin.unsqueeze(1) / norm.view(n, h, w)
+    return t_pix.reshape(n, h * w), arg.unsqueeze(1).expand(n, h, w).reshape(n, h * w)
+
+
 @torch.no_grad()
-def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float):
+def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float,
+                  columns: tuple[int, int] | None = None):
     """Stage 1 for one chunk: rays ``d`` ``(n, R, 3)`` from ``o`` ``(n, R or 1, 3)`` -> nearest
-    (distance, kind, index) ``(n, R)``."""
+    (distance, kind, index) ``(n, R)``. ``columns=(H, W)``: the rays are a level camera's
+    image (see :func:`_column_cylinder_hits`)."""
     n, r = d.shape[:2]
     inv_d = 1.0 / _nudge(d)
     best = torch.full((n, r), float("inf"), dtype=d.dtype, device=d.device)
@@ -137,10 +171,13 @@ def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: floa
         mask = getattr(world, valid)
         if mask.shape[1] == 0:
             continue
-        params = {name: getattr(world, name).unsqueeze(1) for name in names}  # (n, 1, K, ...)
-        t, hit = _entry(*_intervals(k, o4, d4, inv4, params))
-        t = torch.where(hit & mask.unsqueeze(1), t, float("inf"))
-        tmin, arg = t.min(-1)
+        if k == KIND_CYLINDER and columns is not None and o.shape[1] == 1 and _unbounded_cylinders(world):
+            tmin, arg = _column_cylinder_hits(world, o, d, columns)
+        else:
+            params = {name: getattr(world, name).unsqueeze(1) for name in names}  # (n, 1, K, ...)
+            t, hit = _entry(*_intervals(k, o4, d4, inv4, params))
+            t = torch.where(hit & mask.unsqueeze(1), t, float("inf"))
+            tmin, arg = t.min(-1)
         better = tmin < best
         best, kind, index = _update(better, (tmin, k, arg), (best, kind, index))
     t, hit = _entry(*_intervals(KIND_GROUND, o, d, inv_d, {}))
@@ -175,7 +212,7 @@ def _recompute(world: ObstacleWorld, o: Tensor, d: Tensor, kind: Tensor, index: 
 
 
 def ray_cast(world: ObstacleWorld, origins: Tensor, directions: Tensor, max_distance: float = math.inf,
-             chunk_elements: int = 1 << 22) -> RayHits:
+             chunk_elements: int = 1 << 22, columns: tuple[int, int] | None = None) -> RayHits:
     """Nearest hit of rays against each env's obstacles (and ground).
 
     Args:
@@ -186,6 +223,10 @@ def ray_cast(world: ObstacleWorld, origins: Tensor, directions: Tensor, max_dist
         chunk_elements: bound on ``rays x obstacles`` processed at once (memory control:
             the first pass peaks near 20 temporaries of this many elements, ~0.3 GB in
             float32 by default; results do not depend on it).
+        columns: ``(H, W)`` when the rays of each env are a level camera's ``H x W`` image
+            (row-major, one origin per env, every column at one azimuth): vertically
+            unbounded cylinders are then intersected once per column instead of once
+            per pixel (the same hits up to rounding).
 
     Returns:
         :class:`RayHits` with ``(N, R)`` fields. ``distance`` is differentiable in
@@ -201,15 +242,17 @@ def ray_cast(world: ObstacleWorld, origins: Tensor, directions: Tensor, max_dist
     n_chunk = max(1, min(n, chunk_elements // per_env))
     r_chunk = r if n_chunk > 1 else max(1, min(r, chunk_elements // k_total))
     o_ng, d_ng = origins.detach(), directions.detach()
+    if columns is not None and (not shared or r_chunk < r):
+        columns = None
     if n_chunk >= n and r_chunk >= r:
-        best, kind, index = _nearest_hits(world, o_ng, d_ng, max_distance)
+        best, kind, index = _nearest_hits(world, o_ng, d_ng, max_distance, columns)
     else:
         parts = []
         for i in range(0, n, n_chunk):
             w = world.rows(slice(i, i + n_chunk))
             o = o_ng[i:i + n_chunk]
             parts.append([_nearest_hits(w, o if shared else o[:, j:j + r_chunk], d_ng[i:i + n_chunk, j:j + r_chunk],
-                                        max_distance) for j in range(0, r, r_chunk)])
+                                        max_distance, columns) for j in range(0, r, r_chunk)])
         best, kind, index = (torch.cat([torch.cat([p[f] for p in row], 1) for row in parts], 0) for f in range(3))
     needs_grad = torch.is_grad_enabled() and (
         origins.requires_grad or directions.requires_grad
@@ -326,13 +369,15 @@ class DepthCamera:
     def cast(self, world: ObstacleWorld, pos: Tensor, orientation: Tensor) -> RayHits:
         """The raw nearest hits ``(N, H, W)`` (distance ``+inf`` where nothing within ``max_range``);
         differentiable when autograd records, whatever ``cfg.differentiable``."""
+        level = orientation.dim() == 1  # yaw only: every image column looks along one azimuth
         o, d = self.world_rays(pos, orientation)
-        hits = ray_cast(world, o, d, self.cfg.max_range, self.cfg.chunk_elements)
+        hits = ray_cast(world, o, d, self.cfg.max_range, self.cfg.chunk_elements,
+                        (self.cfg.height, self.cfg.width) if level else None)
         shape = (pos.shape[0], self.cfg.height, self.cfg.width)
         return RayHits(*(v.reshape(shape) for v in hits))
 
     def render(self, world: ObstacleWorld, pos: Tensor, orientation: Tensor,
-               gen: torch.Generator | None = None) -> Tensor:
+               gen: torch.Generator | None = None, noise: Tensor | None = None) -> Tensor:
         """Depth image ``(N, H, W)``, m: ray length to the nearest hit, in ``[near, max_range]``.
 
         Args:
@@ -340,13 +385,17 @@ class DepthCamera:
             pos: ``(N, 3)`` camera centre, m, world frame.
             orientation: ``(N,)`` yaw, rad (level camera), or ``(N, 3, 3)`` rotation camera -> world.
             gen: generator of the depth noise (``cfg.noise_std > 0``); ``None``: torch's default.
+            noise: ``(N, H, W)`` standard normal values to scale by ``cfg.noise_std``
+                instead of drawing them (e.g. :func:`diffenvs.sensors.noise.hashed_normal`,
+                noise that is a function of the env state).
         """
         cfg = self.cfg
         with torch.set_grad_enabled(cfg.differentiable and torch.is_grad_enabled()):
             depth = self.cast(world, pos, orientation).distance.clamp(cfg.near, cfg.max_range)
             if cfg.noise_std > 0:
-                gdev = gen.device if gen is not None else depth.device
-                noise = torch.randn(depth.shape, generator=gen, dtype=depth.dtype, device=gdev).to(depth.device)
+                if noise is None:
+                    gdev = gen.device if gen is not None else depth.device
+                    noise = torch.randn(depth.shape, generator=gen, dtype=depth.dtype, device=gdev).to(depth.device)
                 depth = (depth + cfg.noise_std * noise).clamp(cfg.near, cfg.max_range)
         return depth
 

@@ -129,6 +129,21 @@ class ObstacleWorld(NamedTuple):
                    torch.full((num_envs,), bool(ground), dtype=torch.bool, device=device))
 
     # ------------------------------------------------------------- transforms
+    def padded(self, counts: tuple[int, int, int]) -> ObstacleWorld:
+        """The same world with ``counts = (Kc, Ks, Kb)`` slots per type (extra slots are
+        padding), e.g. to put a hand-made scene into an env state of fixed sizes."""
+        have = self.counts
+        if any(c < h for c, h in zip(counts, have)):
+            raise ValueError(f"cannot pad a world with {have} obstacles per type into {tuple(counts)} slots")
+        out = []
+        for name, value in zip(self._fields, self):
+            if name == "ground":
+                out.append(value)
+                continue
+            extra = counts["csb".index(name[0])] - value.shape[1]
+            out.append(torch.cat([value, value.new_zeros(value.shape[0], extra, *value.shape[2:])], 1))
+        return ObstacleWorld(*out)
+
     def to(self, device=None, dtype: torch.dtype | None = None) -> ObstacleWorld:
         """Move to ``device`` and cast the float fields to ``dtype``."""
         return ObstacleWorld(*(v.to(device=device, dtype=dtype if v.is_floating_point() else None) for v in self))

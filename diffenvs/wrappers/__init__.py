@@ -5,6 +5,9 @@ work without the optional libraries. The names below are resolved on first acces
 
 * :class:`ResidualEnv` (:mod:`diffenvs.wrappers.residual`): actions as residuals on a
   frozen anchor policy (residual learning);
+* :class:`FlattenObsEnv`, :func:`obs_layout` (:mod:`diffenvs.wrappers.flatten`): ``Dict``
+  (e.g. depth image + state) observations as one flat vector;
+* :class:`ObservationWrapper` (:mod:`diffenvs.wrappers.base`): the base of both;
 * :class:`SB3VecEnv`, :func:`make_sb3_env` (:mod:`diffenvs.wrappers.sb3`): a
   stable-baselines3 ``VecEnv``; needs ``stable-baselines3``;
 * :func:`make_torchrl_env` (:mod:`diffenvs.wrappers.torchrl`): a TorchRL env with known
@@ -17,6 +20,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .base import ObservationWrapper
+    from .flatten import FlattenObsEnv, obs_layout
     from .residual import ResidualEnv
     from .sb3 import SB3VecEnv, make_sb3_env
     from .torchrl import make_torchrl_env
@@ -24,12 +29,16 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Public name -> submodule that defines it (imported on first access).
 _LAZY = {
     "ResidualEnv": "residual",
+    "FlattenObsEnv": "flatten",
+    "obs_layout": "flatten",
+    "ObservationWrapper": "base",
     "SB3VecEnv": "sb3",
     "make_sb3_env": "sb3",
     "make_torchrl_env": "torchrl",
 }
 
-__all__ = ["ResidualEnv", "SB3VecEnv", "make_sb3_env", "make_torchrl_env"]
+__all__ = ["FlattenObsEnv", "ObservationWrapper", "ResidualEnv", "SB3VecEnv", "make_sb3_env", "make_torchrl_env",
+           "obs_layout"]
 
 
 def __getattr__(name: str) -> Any:

@@ -119,7 +119,7 @@ class SB3VecEnv(VecEnv):
         self._reset_seeds()
         self._reset_options()
         self._actions = None
-        return _as_float32(obs)
+        return _obs_float32(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
         """Store ``(num_envs, 4)`` actions for the next :meth:`step_wait`."""
@@ -141,12 +141,12 @@ class SB3VecEnv(VecEnv):
         done_idx = np.flatnonzero(dones)
         if done_idx.size:
             self._fill_final_infos(infos, done_idx, terminated, truncated, info)
-        return _as_float32(obs), _as_float32(np.reshape(rewards, self.num_envs)), dones, infos
+        return _obs_float32(obs), _as_float32(np.reshape(rewards, self.num_envs)), dones, infos
 
     def _fill_final_infos(self, infos, done_idx, terminated, truncated, info) -> None:
         if "final_obs" not in info:
             raise RuntimeError("the env ended episodes without info['final_obs']; it must autoreset (SAME_STEP)")
-        final_obs = np.asarray(info["final_obs"], dtype=np.float32)
+        final_obs = _obs_float32(info["final_obs"])
         final_info = info.get("final_info", {}) or {}
         n = self.num_envs
         metrics = {k: np.asarray(v) for k, v in final_info.items() if k not in _EPISODE_KEYS and _is_batched(v, n)}
@@ -157,7 +157,8 @@ class SB3VecEnv(VecEnv):
         for i in done_idx.tolist():
             d = infos[i]
             d["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-            d["terminal_observation"] = final_obs[i].copy()
+            d["terminal_observation"] = ({k: v[i].copy() for k, v in final_obs.items()} if isinstance(final_obs, dict)
+                                         else final_obs[i].copy())
             if self.episode_info and returns is not None and lengths is not None:
                 d["episode"] = {"r": float(returns[i]), "l": int(round(float(lengths[i]))), "t": elapsed}
             for k, v in metrics.items():
@@ -293,6 +294,13 @@ def make_sb3_env(env_id: str, num_envs: int = 100, seed: int | None = None, **kw
 
 
 # ------------------------------------------------------------------------ helpers
+def _obs_float32(obs):
+    """An observation (an array, or a dict of arrays for a ``Dict`` space) as float32 copies."""
+    if isinstance(obs, dict):
+        return {k: _as_float32(v) for k, v in obs.items()}
+    return _as_float32(obs)
+
+
 def _as_float32(x) -> np.ndarray:
     """A float32 copy of ``x`` (writable, shares no memory with the env's buffers)."""
     return np.array(x, dtype=np.float32, copy=True)

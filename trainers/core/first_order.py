@@ -12,31 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import torch
 from torch import Tensor
 
 from diffenvs.contract import check_vector_env
+from diffenvs.wrappers.flatten import obs_layout
 
 from .checkpoint import restore_run_state, run_state
 from .config import TrainConfig, config_from_dict
-from .loop import TrainerBase, begin_learning, end_iteration, make_train_env
+from .loop import TrainerBase, begin_learning, end_iteration, make_train_env, policy_obs_layout
 from .networks import Actor, NetConfig, residual_net
 from .normalizer import RunningNorm
-
-
-def obs_flattener(space: gym.Space) -> tuple[int, Callable[[Any], Tensor]]:
-    """``(obs_dim, flatten)`` for an observation space: a ``Box`` is used as it is; a ``Dict``
-    of ``Box`` es is concatenated, each entry flattened, in the space's key order."""
-    if isinstance(space, gym.spaces.Dict):
-        keys = list(space.spaces)
-        dim = sum(int(math.prod(space[k].shape)) for k in keys)
-
-        def flatten(obs):
-            return torch.cat([obs[k].flatten(1) for k in keys], dim=-1)
-
-        return dim, flatten
-    return int(math.prod(space.shape)), lambda obs: obs
 
 
 @dataclass
@@ -135,10 +121,10 @@ class FirstOrderTrainer(TrainerBase):
         check_vector_env(self.env, who=f"{self.algo.upper()}")
         self.env.reset(seed=cfg.seed)
         self.device = self.env.device
-        self.obs_dim, self.flatten = obs_flattener(self.env.single_observation_space)
+        self.obs_dim, self.flatten, self.image = obs_layout(self.env.single_observation_space)
         self.act_dim = self.env.single_action_space.shape[0]
         self.obs_norm = RunningNorm(self.obs_dim).to(self.device)
-        self.actor = Actor(self.obs_dim, self.act_dim, self.net_config(cfg)).to(self.device)
+        self.actor = Actor(self.obs_dim, self.act_dim, self.net_config(cfg), self.image).to(self.device)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.build()
         self.env_steps = 0
@@ -196,15 +182,13 @@ class FirstOrderTrainer(TrainerBase):
         :func:`trainers.load_policy`); ``env`` gives the device and checks the shapes."""
         cfg = config_from_dict(cls.Config, state["config"])
         weights = state["modules"]["actor"]
-        obs_dim = weights["features.0.weight"].shape[1]
+        obs_dim = state["modules"]["obs_norm"]["mean"].shape[0]  # the normaliser is saved whether used or not
         device = env.unwrapped.device if env is not None else torch.device("cpu")
-        flatten = lambda obs: obs  # noqa: E731
-        if env is not None:
-            env_obs_dim, flatten = obs_flattener(env.single_observation_space)
-            if env_obs_dim != obs_dim:
-                raise ValueError(f"policy {source!r} takes {obs_dim} observation values but the env gives "
-                                 f"{env_obs_dim}; use a policy trained on this env")
-        actor = Actor(obs_dim, weights["mean.weight"].shape[0], cls.net_config(cfg)).to(device)
+        flatten, image = policy_obs_layout(env, obs_dim, source)
+        net = cls.net_config(cfg)
+        if net.encoder == "nature_cnn" and image is None:
+            raise ValueError(f"policy {source!r} has an image encoder: pass the env it runs in")
+        actor = Actor(obs_dim, weights["mean.weight"].shape[0], net, image).to(device)
         actor.load_state_dict(weights)
         norm = RunningNorm(obs_dim).to(device)
         norm.load_state_dict(state["modules"]["obs_norm"])

@@ -24,6 +24,7 @@ import gymnasium as gym
 
 import diffenvs  # noqa: F401  (registers the ids)
 from diffenvs.registry import classical_controller
+from diffenvs.wrappers.flatten import obs_layout
 from diffenvs.wrappers.residual import ResidualEnv
 
 from .checkpoint import load_checkpoint, next_multiple, save_checkpoint
@@ -78,6 +79,19 @@ def load_policy(path: str, env=None):
         raise ValueError(f"checkpoint {path!r} is itself a residual policy (it needs its anchor); "
                          f"use a plain policy as the anchor")
     return algorithm_class(state["algo"]).load_policy(state, env, source=path)
+
+
+def policy_obs_layout(env, obs_dim: int, source: str):
+    """``(flatten, image)`` of the env a saved policy with ``obs_dim`` inputs runs in (see
+    :func:`diffenvs.wrappers.flatten.obs_layout`; identity and no image without an env),
+    checking that the env gives as many observation values."""
+    if env is None:
+        return (lambda obs: obs), None
+    env_obs_dim, flatten, image = obs_layout(env.single_observation_space)
+    if env_obs_dim != obs_dim:
+        raise ValueError(f"policy {source!r} takes {obs_dim} observation values but the env gives {env_obs_dim}; "
+                         f"use a policy trained on this env")
+    return flatten, image
 
 
 def default_log_dir(algo: str, cfg: TrainConfig) -> str:

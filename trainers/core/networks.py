@@ -1,9 +1,19 @@
 """Policies and critics.
 
 The actor is the tanh-squashed Gaussian of ABPT eq. 11, ``a = tanh(μ(s) + σ(s) ε)``,
-``ε ~ N(0, I)`` (reparameterised, so the action is differentiable in the parameters),
-with the authors' architecture: a 192-unit feature layer followed by heads of [192, 96]
-units, ReLU. Critics use the same shape: ``V(s)`` (SHAC) and ``Q(s, a)`` (ABPT).
+``ε ~ N(0, I)`` (reparameterised, so the action is differentiable in the parameters).
+Its encoder (``NetConfig.encoder``) is one of
+
+* ``"mlp"`` (default): the ABPT authors' architecture, a 192-unit feature layer followed
+  by heads of [192, 96] units, ReLU;
+* ``"linear"``: the residual paper's navigation policy (§IV-C), a single dense layer from
+  the flattened observation (depth image and state concatenated) to the outputs;
+* ``"nature_cnn"``: the Atari "Nature" CNN (Mnih et al. 2015: 32 8x8/4, 64 4x4/2, 64
+  3x3/1 convolutions and 512 units) on the observation's image, its output concatenated
+  with the rest of the observation and followed by the hidden layers (for images of at
+  least 36x36, e.g. 84x84 depth).
+
+Critics use the MLP shape: ``V(s)`` (SHAC) and ``Q(s, a)`` (ABPT).
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from diffenvs.wrappers.flatten import ImageSlice
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -31,6 +43,8 @@ class NetConfig:
         std_scale: multiply the sampling standard deviation (1/√10 for residual learning:
             "action sampling variance reduced ×10", residual paper §III-B).
         init_log_std: initial log standard deviation of the actor (before std_scale).
+        encoder: the actor's architecture, ``"mlp"``, ``"linear"`` or ``"nature_cnn"``
+            (see the module docstring).
     """
 
     feature_dim: int = 192
@@ -39,6 +53,15 @@ class NetConfig:
     last_layer_scale: float = 1.0
     std_scale: float = 1.0
     init_log_std: float = -0.5
+    encoder: str = "mlp"
+
+    def __post_init__(self):
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {list(ENCODERS)}")
+
+
+#: The actor architectures (``NetConfig.encoder``).
+ENCODERS = ("mlp", "linear", "nature_cnn")
 
 
 def residual_net(net: NetConfig) -> NetConfig:
@@ -57,16 +80,66 @@ def mlp(sizes: list[int], layer_norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class Actor(nn.Module):
-    """Tanh-squashed Gaussian policy ``π_θ(a|s)`` (eq. 11)."""
+class NatureCNN(nn.Module):
+    """The Atari "Nature" CNN (Mnih et al. 2015) on ``(N, C, H, W)`` images -> ``(N, 512)``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig()):
+    def __init__(self, shape: tuple[int, int, int], out_dim: int = 512):
+        super().__init__()
+        c, h, w = shape
+        if min(h, w) < 36:
+            raise ValueError(f"the Nature CNN needs images of at least 36x36 pixels, got {h}x{w}; use "
+                             f"encoder='linear' or 'mlp' for small images (e.g. 16x12 depth)")
+        self.conv = nn.Sequential(nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(),
+                                  nn.Conv2d(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            n = self.conv(torch.zeros(1, c, h, w)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(n, out_dim), nn.ReLU())
+        self.out_dim = out_dim
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.fc(self.conv(image))
+
+
+class ImageEncoder(nn.Module):
+    """A flattened observation -> the CNN's features of its image, concatenated with the
+    observation's other values."""
+
+    def __init__(self, obs_dim: int, image: ImageSlice):
+        super().__init__()
+        self.image = image
+        self.cnn = NatureCNN(image.shape)
+        self.out_dim = self.cnn.out_dim + obs_dim - image.size
+
+    def forward(self, obs: Tensor) -> Tensor:
+        lo, hi = self.image.offset, self.image.offset + self.image.size
+        pixels = obs[..., lo:hi].reshape(*obs.shape[:-1], *self.image.shape)
+        flat = pixels.reshape(-1, *self.image.shape)
+        features = self.cnn(flat).reshape(*obs.shape[:-1], -1)
+        return torch.cat([features, obs[..., :lo], obs[..., hi:]], -1)
+
+
+class Actor(nn.Module):
+    """Tanh-squashed Gaussian policy ``π_θ(a|s)`` (eq. 11) with the encoder of ``cfg``
+    (``image``: where the flattened observation holds its image, for ``"nature_cnn"``)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig(), image: ImageSlice | None = None):
         super().__init__()
         self.cfg = cfg
-        self.features = mlp([obs_dim, cfg.feature_dim], cfg.layer_norm)
-        self.body = mlp([cfg.feature_dim, *cfg.hidden], cfg.layer_norm)
-        self.mean = nn.Linear(cfg.hidden[-1], act_dim)
-        self.log_std = nn.Linear(cfg.hidden[-1], act_dim)
+        if cfg.encoder == "linear":
+            self.features, self.body, width = nn.Identity(), nn.Identity(), obs_dim
+        elif cfg.encoder == "nature_cnn":
+            if image is None:
+                raise ValueError("encoder='nature_cnn' needs an observation with an image (a Dict entry of 2 or 3 "
+                                 "dimensions, e.g. 'depth')")
+            self.features = ImageEncoder(obs_dim, image)
+            self.body = mlp([self.features.out_dim, *cfg.hidden], cfg.layer_norm)
+            width = cfg.hidden[-1]
+        else:
+            self.features = mlp([obs_dim, cfg.feature_dim], cfg.layer_norm)
+            self.body = mlp([cfg.feature_dim, *cfg.hidden], cfg.layer_norm)
+            width = cfg.hidden[-1]
+        self.mean = nn.Linear(width, act_dim)
+        self.log_std = nn.Linear(width, act_dim)
         with torch.no_grad():
             self.mean.weight.mul_(cfg.last_layer_scale)
             self.mean.bias.zero_()
