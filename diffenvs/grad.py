@@ -34,30 +34,43 @@ def scale_grad(x: Tensor, factor: float) -> Tensor:
 
 
 class _FiniteRowsGrad(torch.autograd.Function):
-    """Identity forward; the backward zeroes every row of the gradient that is not finite."""
+    """Identity forward on several ``(N, ...)`` tensors; the backward zeroes, in all of
+    them, every row in which any incoming gradient is not finite."""
 
     @staticmethod
-    def forward(x: Tensor) -> Tensor:
-        return x.view_as(x)
+    def forward(*xs: Tensor) -> tuple[Tensor, ...]:
+        return tuple(x.view_as(x) for x in xs)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
         pass
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        bad = ~torch.isfinite(grad.reshape(grad.shape[0], -1)).all(-1)
-        return grad.masked_fill(bad.view(-1, *([1] * (grad.dim() - 1))), 0.0)
+    def backward(ctx, *grads: Tensor) -> tuple[Tensor, ...]:
+        present = [g for g in grads if g is not None]
+        if not present:
+            return grads
+        n = present[0].shape[0]
+        ok = torch.isfinite(torch.cat([g.reshape(n, -1) for g in present], 1)).all(-1)
+        if ok.device.type == "cpu" and bool(ok.all()):  # the usual case, and no device sync on CPU
+            return grads
+        return tuple(None if g is None else torch.where(ok.view(-1, *([1] * (g.dim() - 1))), g, 0.0) for g in grads)
 
 
-def finite_rows_grad(x: Tensor) -> Tensor:
-    """Identity in the forward pass; rows (first dimension) of the incoming gradient that
-    hold a NaN or inf become 0, the others pass through bit for bit.
+def finite_rows_grad(*xs: Tensor) -> tuple[Tensor, ...]:
+    """Identity in the forward pass on ``(N, ...)`` tensors; in the backward, a row (first
+    dimension) in which any of their gradients holds a NaN or inf gets a zero gradient in
+    all of them; the other rows pass through bit for bit.
 
-    The env applies it to the actions and state entering every step: rows are independent
-    there, so a row whose step blew up (``0 * inf`` in its backward) contributes no
-    gradient instead of turning a shared policy's gradient into NaN.
+    The env applies it to the actions and the state entering every step: rows are
+    independent there, so a row whose step blew up (``0 * inf`` in its backward)
+    contributes no gradient instead of turning a shared policy's gradient into NaN.
+    Tensors that do not require grad pass through untouched.
     """
-    if not x.requires_grad:
-        return x
-    return _FiniteRowsGrad.apply(x)
+    idx = [i for i, x in enumerate(xs) if x.requires_grad]
+    if not idx:
+        return xs
+    out = list(xs)
+    for i, y in zip(idx, _FiniteRowsGrad.apply(*(xs[i] for i in idx))):
+        out[i] = y
+    return tuple(out)

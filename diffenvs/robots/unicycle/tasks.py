@@ -69,6 +69,8 @@ class NavConfig:
         collision_sharpness: 1/m, how sharp that penalty rises at contact.
         k_turn: weight of the squared heading rate (discourages circling in free space).
         crash_penalty: paid once when the body touches an obstacle (ends the episode).
+        success_speed_error: an episode succeeds when it is collision-free, stays in the
+            arena, and its mean speed error ``|v - command|`` is below this, m/s.
     """
 
     region_half_extent: float = 12.0
@@ -102,6 +104,7 @@ class NavConfig:
     collision_sharpness: float = 32.0
     k_turn: float = 0.05
     crash_penalty: float = 10.0
+    success_speed_error: float = 0.2
 
     def __post_init__(self):
         if self.depth_obs not in ("inverse", "metric"):
@@ -249,8 +252,10 @@ class NavTask(Task):
                                                                                              "noise_key")}
         task_state.update(vel_smooth=smooth, odometer=odometer, speed_error_sum=error_sum)
         free = (~collided).to(self.dtype)
-        metrics = {"collision": collided, "collision_free": free, "success": free * (~failed).to(self.dtype),
-                   "speed_error": error_sum / s["step"].to(self.dtype), "distance": odometer}
+        mean_error = error_sum / s["step"].to(self.dtype)
+        success = ~collided & ~failed & (mean_error < cfg.success_speed_error)
+        metrics = {"collision": collided, "collision_free": free, "success": success.to(self.dtype),
+                   "speed_error": mean_error, "distance": odometer}
         return TaskStep(terms, task_state, collided, metrics)
 
     def failure(self, s: State) -> tuple[Tensor, Tensor]:

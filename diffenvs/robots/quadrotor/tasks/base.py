@@ -115,18 +115,22 @@ class QuadrotorTask(Task):
         self.arena_high = self.tensor(self.cfg.arena_high)
         self._arena_center = 0.5 * (self.arena_low + self.arena_high)
         self._arena_half = 0.5 * (self.arena_high - self.arena_low)
-        self._limits_sq = self.tensor([self.cfg.max_speed**2, self.cfg.max_rate**2])
+        # Squared limits of |v|, |ω| and |p| (|p| only has to stay finite: the arena bounds it).
+        self._limits_sq = self.tensor([self.cfg.max_speed**2, self.cfg.max_rate**2, torch.finfo(self.dtype).max])
 
     @property
     def observation_space(self) -> gym.Space:
         return gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
 
     def failure(self, s: State) -> tuple[Tensor, Tensor]:
-        """Diverged: any state value non-finite, faster than ``max_speed`` or spinning
-        faster than ``max_rate`` (written NaN-safe); out of bounds: outside the arena box."""
+        """Diverged: faster than ``max_speed``, spinning faster than ``max_rate``, or a
+        non-finite position, velocity or body rate (written NaN-safe; a position whose
+        square overflows counts as non-finite; a non-finite attitude or thrust reaches them
+        within a step, and the shell makes a row with a non-finite reward diverged too);
+        out of bounds: outside the arena box."""
         out_of_bounds = ((s["pos"].detach() - self._arena_center).abs() > self._arena_half).any(-1)
-        speed_rate_sq = torch.stack([s["vel"], s["omega"]], 1).detach().square().sum(-1)  # (N, 2)
-        diverged = ~(speed_rate_sq <= self._limits_sq).all(-1) | self.robot_model.diverged(s)
+        squares = torch.stack([s["vel"], s["omega"], s["pos"]], 1).detach().square().sum(-1)  # (N, 3)
+        diverged = ~(squares <= self._limits_sq).all(-1)
         return diverged, out_of_bounds & ~diverged
 
     def limits(self) -> str:
