@@ -222,3 +222,26 @@ def test_render_shows_obstacles_rays_and_the_depth_inset():
     # The inset (bottom right) is greyscale: its pixels have equal channels.
     corner = frames[0][-40:-12, -100:-12].astype(int)
     assert (np.abs(corner[..., 0] - corner[..., 1]).max() == 0) and corner.std() > 5
+
+
+def test_robustness_benchmark_runs_on_a_tiny_sweep_layout(tmp_path, monkeypatch):
+    """benchmarks/nav_robustness.py evaluates the checkpoints of a sweep folder under noise."""
+    import importlib.util
+    import pathlib
+
+    from trainers import make_trainer
+    from trainers.core.networks import NetConfig
+
+    run = tmp_path / "runs" / "base" / "shac" / "DiffNav-PointMass-v0" / "s0"
+    trainer = make_trainer("shac", env_id="DiffNav-PointMass-v0", num_envs=4, horizon=8, total_steps=32,
+                           eval_every=0, eval_envs=2, critic_updates=1, net=NetConfig(encoder="linear"),
+                           log_dir=str(run), progress=False, tensorboard=False,
+                           env_kwargs={"max_episode_steps": 10})
+    trainer.learn()
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "nav_robustness.py"
+    spec = importlib.util.spec_from_file_location("nav_robustness", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main([str(tmp_path), "--episodes", "4", "--sigmas", "0", "0.5", "--out", str(tmp_path / "rob")])
+    assert set(result["results"]) == {"0.0", "0.5"}
+    assert (tmp_path / "rob.md").read_text().count("\n| ") == 3  # header and two rows

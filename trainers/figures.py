@@ -12,6 +12,9 @@
 * Figure 5: parameter difference between training on fully differentiable rewards and on
   rewards with parts detached, with and without the 0-step return (a CSV written by
   :func:`trainers.experiments.parameter_difference`).
+* ``runs``: every (algorithm, variant) of one env together, evaluation success and main
+  metric against env steps and wall-clock seconds (log axes), with a table of thresholds
+  reached (e.g. the navigation sweep, residual paper Figure 5).
 
     diffenvs-train figures benchmarks/results/figure4/results.csv --out docs/_static/results
 
@@ -370,6 +373,73 @@ def variant_table(rows, algos: list[str], variants: list[str], envs: list[str]) 
     return "\n".join(lines)
 
 
+def _runs(rows, env: str) -> list[tuple[str, str]]:
+    """``(algo, variant)`` pairs present for ``env``: base variants first, by algorithm."""
+    pairs = {(r["algo"], r["variant"]) for r in rows if r["env"] == env}
+    algo_rank = {a: i for i, a in enumerate(ALGO_ORDER)}
+    return sorted(pairs, key=lambda p: (p[1] != "base", p[1], algo_rank.get(p[0], 99), p[0]))
+
+
+def _run_label(algo: str, variant: str) -> str:
+    name = ALGO_LABEL.get(algo, algo)
+    return name if variant in ("base", algo) else f"{name} {variant}"
+
+
+def figure_runs(rows, out_png: str, env: str) -> str:
+    """Every (algorithm, variant) of ``env``: the main metric and the success rate of the
+    evaluations against env steps, and the success rate against wall-clock seconds (mean
+    over seeds, best/worst seed shaded; log x axes, so that budgets 10x apart fit)."""
+    plt = _plt()
+    metric, lower = main_metric(env)
+    panels = (("env_steps", "eval_metric", f"evaluation {metric}"), ("env_steps", "eval_success", "evaluation success"),
+              ("wall_time", "eval_success", "evaluation success"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for j, (x, y, ylabel) in enumerate(panels):
+        ax = axes[0, j]
+        for k, (algo, variant) in enumerate(_runs(rows, env)):
+            grid, vals = seed_curves(rows, x, y, env=env, algo=algo, variant=variant)
+            if grid is not None:
+                _band(ax, grid, vals, f"{_run_label(algo, variant)} ({vals.shape[0]})", f"C{k}")
+        ax.set_xscale("log")
+        ax.set_xlabel("env steps" if x == "env_steps" else "wall-clock training time (s)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(TASK_LABEL.get(env, env), fontsize=9)
+    axes[0, 0].legend(fontsize=7, title="run (seeds)", title_fontsize=7)
+    return _save(fig, out_png)
+
+
+def thresholds_table(rows, env: str, metric_levels=(0.99,), success_levels=(0.9,)) -> str:
+    """Markdown: per (algorithm, variant) of ``env``, the final main metric and success
+    (mean ± std over seeds, with the worst seed), and the env steps and seconds at which
+    the mean curve first reaches each level (higher-is-better metrics)."""
+    head = ["run", "seeds", "final metric (worst seed)", "final success (worst seed)"]
+    head += [f"steps to metric ≥ {m:g}" for m in metric_levels] + [f"steps to success ≥ {s:g}" for s in success_levels]
+    head += [f"seconds to success ≥ {s:g}" for s in success_levels]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def first(grid, mean, level, fmt):
+        if grid is None:
+            return "–"
+        hit = np.flatnonzero(mean >= level)
+        return fmt.format(grid[hit[0]]) if len(hit) else "not reached"
+
+    for algo, variant in _runs(rows, env):
+        ends = [sr[-1] for sr in _group(rows, env=env, algo=algo, variant=variant).values()]
+        if not ends:
+            continue
+        cells = [_run_label(algo, variant), str(len(ends))]
+        for key in ("eval_metric", "eval_success"):
+            worst = min((r[key] for r in ends if math.isfinite(r[key])), default=math.nan)
+            cells.append(f"{_mean_std(ends, key)} ({worst:.3g})")
+        for key, levels, x, fmt in (("eval_metric", metric_levels, "env_steps", "{:,.0f}"),
+                                     ("eval_success", success_levels, "env_steps", "{:,.0f}"),
+                                     ("eval_success", success_levels, "wall_time", "{:.1f}")):
+            grid, vals = seed_curves(rows, x, key, env=env, algo=algo, variant=variant)
+            cells += [first(grid, None if vals is None else vals.mean(0), lv, fmt) for lv in levels]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _write(path: str, text: str) -> str:
     with open(path, "w") as fh:
         fh.write(text + "\n")
@@ -382,7 +452,7 @@ def _mean_std(rows, key) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[str]:
-    """``diffenvs-train figures [RESULTS.csv ...] --out DIR [--figs 4 7 8 9 abpt-variants] [--envs ID ...]
+    """``diffenvs-train figures [RESULTS.csv ...] --out DIR [--figs 4 7 8 9 abpt-variants runs] [--envs ID ...]
     [--fig5 CSV ... [--fig5-gradient CSV ...]]``."""
     parser = argparse.ArgumentParser(prog="diffenvs-train figures", description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="*", help="results.csv files of sweeps (none for Figure 5 alone)")
@@ -429,6 +499,11 @@ def main(argv: list[str] | None = None) -> list[str]:
                                                   env))
         written.append(_write(os.path.join(args.out, "summary_abpt_variants.md"),
                               variant_table(abpt, ["abpt"], names, _present(abpt, "env", TASK_ORDER))))
+    if "runs" in args.figs:
+        for env in envs:
+            stem = env.removesuffix("-v0").lower()
+            written.append(figure_runs(rows, os.path.join(args.out, f"runs_{stem}.png"), env))
+            written.append(_write(os.path.join(args.out, f"summary_runs_{stem}.md"), thresholds_table(rows, env)))
     if args.fig5:
         written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png"), args.fig5_gradient))
         written.append(_write(os.path.join(args.out, "summary_fig5.md"), figure5_table(args.fig5, args.fig5_gradient)))
