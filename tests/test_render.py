@@ -476,6 +476,17 @@ def test_record_episode(tmp_path):
     assert os.listdir(tmp_path) == ["hover.gif"]
 
 
+def test_record_episode_of_one_env_of_a_batch(tmp_path):
+    from diffenvs.registry import classical_controller
+
+    env = DiffVectorEnv(3, "unicycle", "nav", render_mode="rgb_array")
+    path = record_episode(env, classical_controller(env), tmp_path / "nav.gif", max_steps=4, every=2, env_index=1)
+    with Image.open(path) as im:
+        assert im.n_frames == 3 and im.size == (320, 240)  # env 1's own frame
+    with pytest.raises(IndexError, match="env_index 3 out of range"):
+        record_episode(env, classical_controller(env), tmp_path / "x.gif", max_steps=1, env_index=3)
+
+
 def test_record_episode_of_a_single_pointmass_env(tmp_path):
     from diffenvs.robots.pointmass.controller import PDController
 

@@ -64,8 +64,10 @@ def _vector_env(env):
 
 
 def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: str | os.PathLike,
-                   max_steps: int | None = None, fps: float = 25, every: int = 2) -> str:
-    """Run ``policy`` in ``env`` and save the overview pictures (up to 16 envs) to ``path``.
+                   max_steps: int | None = None, fps: float = 25, every: int = 2, env_index: int | None = None) -> str:
+    """Run ``policy`` in ``env`` and save the overview pictures (up to 16 envs) to ``path``,
+    or the pictures of env ``env_index`` alone (its own frame, e.g. with its own obstacles
+    and camera image, as ``env.render()`` draws it).
 
     Args:
         env: a :class:`~diffenvs.vector_env.DiffVectorEnv` (or :class:`~diffenvs.single_env.DiffEnv`, or a
@@ -77,6 +79,7 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
         max_steps: number of env steps; default the env's episode length (or 256).
         fps: frames per second of the animation.
         every: keep every ``every``-th frame (the first frame is always kept).
+        env_index: ``None``: the overview; an int: that env's frame.
 
     Returns:
         the path written.
@@ -92,14 +95,23 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
         max_steps = base.max_episode_steps or 256
     if base._state is None:
         base.reset()
-    frames = [base.render_overview()]
+    if env_index is None:
+        picture = base.render_overview
+    else:
+        if not -base.num_envs <= env_index < base.num_envs:
+            raise IndexError(f"env_index {env_index} out of range for {base.num_envs} envs")
+
+        def picture():
+            return base._get_renderer().draw_env(base, env_index)
+
+    frames = [picture()]
     with torch.no_grad():
         for i in range(int(max_steps)):
             actions = torch.as_tensor(policy(base.obs), dtype=base.dtype, device=base.device)
             _, _, terminated, truncated, _ = base.step_differentiable(actions)
             finished = not base.autoreset and bool((terminated | truncated).all())
             if (i + 1) % every == 0 or finished:
-                frames.append(base.render_overview())
+                frames.append(picture())
             if finished:
                 break
     return save_animation(frames, path, fps=fps)
