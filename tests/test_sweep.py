@@ -327,3 +327,28 @@ def test_figures_from_tiny_results(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["diffenvs-train", "figures", "--out", str(tmp_path / "f5"), "--fig5", fig5[0]])
     assert console() == 0 and os.path.exists(tmp_path / "f5" / "figure5.png")
     collect(out)  # idempotent
+
+
+def test_runs_figure_and_thresholds_table(tmp_path):
+    """Hand-made rows: the table's first-hit steps and finals are the mean curves' own."""
+    from trainers.figures import figure_runs, thresholds_table
+
+    env = "DiffNav-PointMass-v0"
+    rows = []
+    for algo, variant, speed in (("shac", "base", 1.0), ("bptt", "base", 0.5), ("shac", "no_nose", 0.25)):
+        for seed in (0, 1):
+            for k in range(5):
+                steps = 10_000.0 * k
+                success = min(1.0, speed * k / 4 + 0.05 * seed)
+                rows.append({"variant": variant, "algo": algo, "env": env, "seed": float(seed), "env_steps": steps,
+                             "wall_time": steps / 1000, "eval_metric": 1.0, "eval_success": success})
+    table = thresholds_table(rows, env, metric_levels=(0.99,), success_levels=(0.9,)).splitlines()
+    assert table[0].startswith("| run | seeds | final metric") and len(table) == 2 + 3
+    shac = next(line for line in table if line.startswith("| SHAC | 2 |"))
+    cells = [c.strip() for c in shac.strip("|").split("|")]
+    assert cells[2].startswith("1 ± 0") and cells[3] == "1 ± 0 (1)"
+    assert cells[4] == "0" and cells[5] == "40,000 (40.0 s)"  # the mean success: 0.775 at 30k, 1 at 40k
+    slow = next(line for line in table if line.startswith("| SHAC no_nose | 2 |"))
+    assert slow.rstrip(" |").endswith("not reached")
+    path = figure_runs(rows, str(tmp_path / "runs.png"), env)
+    assert os.path.getsize(path) > 10_000

@@ -408,34 +408,48 @@ def figure_runs(rows, out_png: str, env: str) -> str:
     return _save(fig, out_png)
 
 
+def _evaluation_means(rows, key: str, **match) -> list[tuple[float, float, float]]:
+    """``(env_steps, mean wall_time, mean key)`` at every evaluation all seeds logged (no
+    interpolation: the seeds of a run evaluate at the same env steps)."""
+    groups = _group(rows, **match)
+    points = defaultdict(list)
+    for seed_rows in groups.values():
+        for r in seed_rows:
+            if math.isfinite(r[key]):
+                points[r["env_steps"]].append((r["wall_time"], r[key]))
+    return [(x, float(np.mean([w for w, _ in v])), float(np.mean([y for _, y in v])))
+            for x, v in sorted(points.items()) if len(v) == len(groups)]
+
+
 def thresholds_table(rows, env: str, metric_levels=(0.99,), success_levels=(0.9,)) -> str:
     """Markdown: per (algorithm, variant) of ``env``, the final main metric and success
-    (mean ± std over seeds, with the worst seed), and the env steps and seconds at which
-    the mean curve first reaches each level (higher-is-better metrics)."""
+    (mean ± std over seeds, with the worst seed), and the first evaluation at which the
+    mean over seeds reaches each level: its env steps, and for success also the mean
+    wall-clock training seconds (higher-is-better metrics)."""
     head = ["run", "seeds", "final metric (worst seed)", "final success (worst seed)"]
-    head += [f"steps to metric ≥ {m:g}" for m in metric_levels] + [f"steps to success ≥ {s:g}" for s in success_levels]
-    head += [f"seconds to success ≥ {s:g}" for s in success_levels]
+    head += [f"steps to metric ≥ {m:g}" for m in metric_levels]
+    head += [f"steps (seconds) to success ≥ {s:g}" for s in success_levels]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def first(grid, mean, level, fmt):
-        if grid is None:
-            return "–"
-        hit = np.flatnonzero(mean >= level)
-        return fmt.format(grid[hit[0]]) if len(hit) else "not reached"
+    def first(points, level, with_seconds):
+        hit = next(((x, t) for x, t, y in points if y >= level), None)
+        if hit is None:
+            return "not reached"
+        return f"{hit[0]:,.0f}" + (f" ({hit[1]:.1f} s)" if with_seconds else "")
 
     for algo, variant in _runs(rows, env):
-        ends = [sr[-1] for sr in _group(rows, env=env, algo=algo, variant=variant).values()]
+        match = dict(env=env, algo=algo, variant=variant)
+        ends = [sr[-1] for sr in _group(rows, **match).values()]
         if not ends:
             continue
         cells = [_run_label(algo, variant), str(len(ends))]
         for key in ("eval_metric", "eval_success"):
             worst = min((r[key] for r in ends if math.isfinite(r[key])), default=math.nan)
             cells.append(f"{_mean_std(ends, key)} ({worst:.3g})")
-        for key, levels, x, fmt in (("eval_metric", metric_levels, "env_steps", "{:,.0f}"),
-                                     ("eval_success", success_levels, "env_steps", "{:,.0f}"),
-                                     ("eval_success", success_levels, "wall_time", "{:.1f}")):
-            grid, vals = seed_curves(rows, x, key, env=env, algo=algo, variant=variant)
-            cells += [first(grid, None if vals is None else vals.mean(0), lv, fmt) for lv in levels]
+        metric_points, success_points = _evaluation_means(rows, "eval_metric", **match), \
+            _evaluation_means(rows, "eval_success", **match)
+        cells += [first(metric_points, lv, False) for lv in metric_levels]
+        cells += [first(success_points, lv, True) for lv in success_levels]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
