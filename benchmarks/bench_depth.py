@@ -67,8 +67,9 @@ def bench(n: int, width: int, height: int, device: torch.device, dtype: torch.dt
 
 
 def bench_env(n: int, width: int, height: int, device: torch.device, dtype: torch.dtype, min_time: float,
-              horizon: int) -> dict[str, float]:
-    """Env steps/s of the navigation env with ``width x height`` images."""
+              horizon: int, backward: bool = True) -> dict[str, float]:
+    """Env steps/s of the navigation env with ``width x height`` images (``backward=False``:
+    the unroll is not timed)."""
     env = DiffVectorEnv(n, "unicycle", "nav", {"image_width": width, "image_height": height}, device=device,
                         dtype=dtype)
     env.reset(seed=0)
@@ -86,7 +87,7 @@ def bench_env(n: int, width: int, height: int, device: torch.device, dtype: torc
         env.detach()
 
     return {"env fwd": rate(fwd, n, min_time, warmup=1, sync=sync),
-            "env fwd+bwd": rate(fwd_bwd, n * horizon, min_time, warmup=1, sync=sync)}
+            "env fwd+bwd": rate(fwd_bwd, n * horizon, min_time, warmup=1, sync=sync) if backward else float("nan")}
 
 
 def estimated_gb(n: int, rays: int, backward: bool, chunk_elements: int = 1 << 22) -> float:
@@ -109,6 +110,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--horizon", type=int, default=32, help="unroll length of the env fwd+bwd measurement")
     parser.add_argument("--no-env", action="store_true", help="depth frames only")
+    parser.add_argument("--env-max-rays", type=float, default=2e6,
+                        help="time the env's fwd+bwd unroll only up to this many rays per step (N * W * H); "
+                             "larger ones take minutes per call")
     parser.add_argument("--json", default=None, help="write results here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
     args = parser.parse_args(argv)
@@ -136,7 +140,8 @@ def main(argv=None) -> dict:
             backward = estimated_gb(n, width * height, True) <= args.mem_gb
             row = {"image": image, "N": n, **bench(n, width, height, device, dtype, args.min_time, backward)}
             if not args.no_env:
-                row.update(bench_env(n, width, height, device, dtype, args.min_time, args.horizon))
+                row.update(bench_env(n, width, height, device, dtype, args.min_time, args.horizon,
+                                     backward=rays <= args.env_max_rays))
             rows.append(row)
             print(json.dumps({k: (round(v) if isinstance(v, float) and v == v else v) for k, v in row.items()}),
                   flush=True)
