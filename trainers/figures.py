@@ -388,7 +388,8 @@ def _run_label(algo: str, variant: str) -> str:
 def figure_runs(rows, out_png: str, env: str) -> str:
     """Every (algorithm, variant) of ``env``: the main metric and the success rate of the
     evaluations against env steps, and the success rate against wall-clock seconds (mean
-    over seeds, best/worst seed shaded; log x axes, so that budgets 10x apart fit)."""
+    over seeds, best/worst seed shaded; log x axes, so that budgets 10x apart fit: the
+    evaluations before training, at x = 0, are left out)."""
     plt = _plt()
     metric, lower = main_metric(env)
     panels = (("env_steps", "eval_metric", f"evaluation {metric}"), ("env_steps", "eval_success", "evaluation success"),
@@ -396,8 +397,9 @@ def figure_runs(rows, out_png: str, env: str) -> str:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
     for j, (x, y, ylabel) in enumerate(panels):
         ax = axes[0, j]
+        trained = [r for r in rows if r[x] > 0]
         for k, (algo, variant) in enumerate(_runs(rows, env)):
-            grid, vals = seed_curves(rows, x, y, env=env, algo=algo, variant=variant)
+            grid, vals = seed_curves(trained, x, y, env=env, algo=algo, variant=variant)
             if grid is not None:
                 _band(ax, grid, vals, f"{_run_label(algo, variant)} ({vals.shape[0]})", f"C{k}")
         ax.set_xscale("log")
