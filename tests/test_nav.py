@@ -245,3 +245,18 @@ def test_robustness_benchmark_runs_on_a_tiny_sweep_layout(tmp_path, monkeypatch)
     result = module.main([str(tmp_path), "--episodes", "4", "--sigmas", "0", "0.5", "--out", str(tmp_path / "rob")])
     assert set(result["results"]) == {"0.0", "0.5"}
     assert (tmp_path / "rob.md").read_text().count("\n| ") == 3  # header and two rows
+
+
+def test_cli_films_one_env_of_a_trained_policy(tmp_path):
+    from PIL import Image
+
+    from trainers.cli import main
+
+    log_dir = str(tmp_path / "run")
+    main(["bptt", "--env", "DiffNav-PointMass-v0", "--steps", "64", "--log-dir", log_dir, "--no-progress",
+          "--no-tensorboard", "--set", "num_envs=4", "--set", "horizon=8", "--set", "eval_every=0",
+          "--set", "eval_envs=2", "--set", "env_kwargs={'max_episode_steps': 6}"])
+    gif = tmp_path / "nav.gif"
+    main(["eval", f"{log_dir}/checkpoint.pt", "--episodes", "2", "--gif", str(gif), "--gif-env", "1"])
+    with Image.open(gif) as im:
+        assert im.size == (320, 240) and im.n_frames >= 3  # env 1's own frame, start and every second step

@@ -174,9 +174,10 @@ def evaluate_checkpoint(args) -> dict[str, float]:
 
         cfg = trainer.cfg
         cfg.env_kwargs = {**cfg.env_kwargs, "render_mode": "rgb_array"}
-        renv = make_train_env(cfg, num_envs=min(args.episodes, 8))
+        index = args.gif_env
+        renv = make_train_env(cfg, num_envs=min(args.episodes, 8) if index is None else index + 1)
         renv.reset(seed=args.seed)
-        print(f"animation: {record_episode(renv, trainer.policy, args.gif)}", flush=True)
+        print(f"animation: {record_episode(renv, trainer.policy, args.gif, env_index=index)}", flush=True)
     return result
 
 
@@ -215,6 +216,8 @@ def main(argv: list[str] | None = None):
     ev.add_argument("--episodes", type=_positive_int, default=32)
     ev.add_argument("--seed", type=int, default=12345)
     ev.add_argument("--gif", default=None, help="save an animation of the flight here (.gif or .mp4)")
+    ev.add_argument("--gif-env", type=int, default=None, metavar="INDEX",
+                    help="film env INDEX alone (its own frame) instead of up to 8 envs together")
     pr = sub.add_parser("presets", help="show hyper-parameter presets")
     pr.add_argument("algo", nargs="?", choices=sorted(ALGORITHMS))
     pr.add_argument("--env", default="DiffQuad-Hover-v0")
