@@ -202,7 +202,7 @@ class Robot(ABC):
         action_dim: size of the action; actions live in ``Box(-1, 1, (action_dim,))``.
         action_doc: what each action component commands.
         differentiable: whether :meth:`step` is differentiable in state and action.
-        default_dt: control step, s, when the env is built with ``dt=None``.
+        default_dt: control step, s, when the env is built without ``dt``.
         drawer: ``"module:Class"`` of the robot's drawer for ``render_mode="rgb_array"``.
         controller: ``"module:function"`` building the robot's classical controller
             (``controller(env) -> policy``; the ``"classical"`` residual anchor), or ``None``.

@@ -70,6 +70,16 @@ def obs_map(fn: Callable[..., Tensor], obs: Obs, *others: Obs) -> Obs:
     return fn(obs, *others)
 
 
+class _RobotDefaultDt:
+    """The default of ``dt``: the robot's ``default_dt`` (``None`` is not accepted)."""
+
+    def __repr__(self) -> str:
+        return "the robot's default_dt"
+
+
+ROBOT_DEFAULT_DT = _RobotDefaultDt()
+
+
 def _check_num_envs(num_envs) -> int:
     if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
@@ -91,7 +101,8 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             argument is taken as a robot option too (e.g. ``vehicle="drone730"``).
         device: torch device of all tensors (``"cpu"`` or ``"cuda"``).
         dtype: ``torch.float32`` (default) or ``torch.float64`` (gradient checks).
-        dt: control step, s (``None``: the robot's default).
+        dt: control step, s (default: the robot's ``default_dt``; ``None``, inf, non-positive
+            values and non-numbers are rejected with an error naming ``dt``).
         max_episode_steps: episode length; ``None`` uses the task's default; ``0``
             disables truncation.
         grad_decay: factor multiplying the gradient flowing back through the robot state
@@ -117,7 +128,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         *,
         device: torch.device | str = "cpu",
         dtype: torch.dtype | str = torch.float32,
-        dt: float | None = None,
+        dt: float = ROBOT_DEFAULT_DT,
         max_episode_steps: int | None = None,
         grad_decay: float = 1.0,
         autoreset: bool = True,
@@ -130,7 +141,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         num_envs = _check_num_envs(num_envs)
         robot_cls = registry.robot_class(robot)
         task_cls = registry.task_class(robot_cls, task)
-        if dt is None:
+        if dt is ROBOT_DEFAULT_DT:
             dt = robot_cls.default_dt
         if isinstance(dt, bool) or not isinstance(dt, int | float | np.floating | np.integer) or not 0 < dt < np.inf:
             raise ValueError(f"dt must be a positive finite number of seconds, got {dt!r}")

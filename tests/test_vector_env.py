@@ -426,3 +426,20 @@ def test_detach_reward_terms_keeps_value_and_cuts_gradient():
     assert terms_part["rate"].requires_grad  # the other terms keep their gradient
     with pytest.raises(ValueError, match="unknown reward term"):
         quad_env(2, "hover", detach_reward_terms=("gate",))
+
+
+@pytest.mark.parametrize("dt", [float("inf"), float("nan"), "0.02", None, 0.0, -0.01, True])
+def test_bad_dt_is_named(dt):
+    with pytest.raises(ValueError, match="dt must be a positive finite number of seconds"):
+        quad_env(2, dt=dt)
+
+
+def test_dt_defaults_to_the_robot_and_accepts_numpy_numbers():
+    assert quad_env(1).dt == 0.02
+    assert quad_env(1, dt=np.float64(0.01)).dt == 0.01
+
+
+def test_num_envs_must_be_a_positive_int_not_a_bool():
+    with pytest.raises(ValueError, match="num_envs must be a positive int, got True"):
+        quad_env(True)
+    assert quad_env(np.int64(2)).num_envs == 2
