@@ -58,6 +58,29 @@ def test_linear_actor_is_one_dense_layer_and_the_cnn_sees_the_image():
         NetConfig(encoder="resnet")
 
 
+def test_state_independent_std_is_one_learned_value_per_action():
+    actor = Actor(195, 2, NetConfig(encoder="linear", state_std=False, init_log_std=-0.7))
+    assert sum(p.numel() for p in actor.parameters()) == 195 * 2 + 2 + 2  # the mean layer and two log-stds
+    x = torch.randn(7, 195)
+    mu, log_std = actor.distribution(x)
+    assert mu.shape == log_std.shape == (7, 2)
+    torch.testing.assert_close(log_std, torch.full((7, 2), -0.7))
+    a, _ = actor(x)
+    a.sum().backward()  # the sampled action's gradient reaches the std parameter
+    assert actor.log_std.bias.grad is not None and actor.log_std.bias.grad.abs().sum() > 0
+
+
+def test_a_state_independent_std_policy_saves_and_loads(tmp_path):
+    cfg = settings(tmp_path, "shac", "linear")
+    cfg["net"] = NetConfig(encoder="linear", state_std=False)
+    trainer = make_trainer("shac", env_id=NAV, **cfg)
+    trainer.learn()
+    env = gym.make_vec(NAV, num_envs=3, **cfg["env_kwargs"])
+    env.reset(seed=0)
+    policy = load_policy(str(tmp_path / "checkpoint.pt"), env)
+    assert policy(env.obs).shape == (3, 2)
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize("encoder", ["linear", "mlp"])
 def test_every_algorithm_trains_a_policy_on_depth(algo, encoder, tmp_path):

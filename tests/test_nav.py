@@ -65,7 +65,9 @@ def test_penalties_at_the_nose_or_with_inflation(nose, inflation, expected_clear
     softplus = math.log1p(math.exp(-cfg.collision_sharpness * c))
     torch.testing.assert_close(t["collision"], torch.tensor([-cfg.k_collision * softplus], dtype=F64))
     # Standing still against a command of 1 m/s: smooth-L1 of the smoothed speed error.
-    torch.testing.assert_close(t["speed"], torch.tensor([-cfg.k_speed * 0.5], dtype=F64))
+    beta = cfg.speed_beta
+    expected = 1.0 - 0.5 * beta if beta <= 1.0 else 0.5 / beta
+    torch.testing.assert_close(t["speed"], torch.tensor([-cfg.k_speed * expected], dtype=F64))
     assert float(t["crash"]) == 0.0 and not terminated.any()
     torch.testing.assert_close(reward, sum(t.values()))
 

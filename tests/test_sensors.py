@@ -365,30 +365,44 @@ def test_config_validation_and_overrides():
 
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
 def test_level_camera_columns_match_per_pixel_casting(dtype):
-    """A level camera intersects unbounded cylinders once per column: same hits as per pixel."""
+    """A level camera intersects each primitive in the plane of each image column: the same
+    hits (kind, slot, distance up to rounding) as casting every pixel's ray in 3-D."""
     gen = torch.Generator().manual_seed(3)
     n = 16
-    cfg = WorldSamplerConfig(region=(-8, 8, -8, 8), cylinders=(10, 20), spheres=(0, 3), boxes=(0, 3), keep_out=1.0)
+    cfg = WorldSamplerConfig(region=(-8, 8, -8, 8), cylinders=(10, 20), spheres=(2, 5), sphere_z=(0.0, 1.0),
+                             boxes=(2, 5), keep_out=1.0)
     world = sample_worlds(n, gen, cfg, starts=torch.zeros(n, 2), dtype=dtype)
     pos = torch.cat([torch.zeros(n, 2, dtype=dtype), torch.full((n, 1), 0.3, dtype=dtype)], -1)
     yaw = torch.rand(n, generator=gen, dtype=dtype) * 6.3
     cam = DepthCamera(width=16, height=12, max_range=10.0)
     o, d = cam.world_rays(pos, yaw)
-    columns = ray_cast(world, o, d, 10.0, columns=(12, 16))
-    pixels = ray_cast(world, o, d, 10.0)
-    assert torch.equal(columns.kind, pixels.kind) and torch.equal(columns.index, pixels.index)
-    assert (columns.kind == KIND_CYLINDER).float().mean() > 0.1  # a scene with many cylinder hits
-    hit = torch.isfinite(pixels.distance)
-    assert torch.equal(torch.isfinite(columns.distance), hit)
     tol = 1e-3 if dtype == torch.float32 else 1e-10
-    torch.testing.assert_close(columns.distance[hit], pixels.distance[hit], rtol=0, atol=tol)
-    # The camera takes the column path for a yaw (level) orientation; a pitched one does not.
+
+    def same_hits(world):
+        columns = ray_cast(world, o, d, 10.0, columns=(12, 16))
+        pixels = ray_cast(world, o, d, 10.0)
+        assert torch.equal(ray_cast(world, o, d, 10.0, columns=(12, 16), ids=False).distance, columns.distance)
+        assert torch.equal(columns.kind, pixels.kind) and torch.equal(columns.index, pixels.index)
+        hit = torch.isfinite(pixels.distance)
+        assert torch.equal(torch.isfinite(columns.distance), hit)
+        torch.testing.assert_close(columns.distance[hit], pixels.distance[hit], rtol=0, atol=tol)
+        return pixels
+
+    pixels = same_hits(world)
+    for kind in (KIND_CYLINDER, KIND_SPHERE, KIND_BOX, KIND_GROUND):  # a scene that exercises every primitive
+        assert (pixels.kind == kind).sum() >= 10, kind
+    # The camera takes the column path for a yaw (level) orientation.
     torch.testing.assert_close(cam.render(world, pos, yaw), pixels.distance.reshape(n, 12, 16).clamp(0.1, 10.0),
                                rtol=0, atol=tol)
-    # Cylinders of finite height fall back to per-pixel casting (their caps matter).
+    # Cylinders of finite height: their height window per pixel (their tops are seen).
     short = world._replace(cyl_z=torch.stack([torch.zeros_like(world.cyl_radius), world.cyl_radius + 0.1], -1))
-    per_column = ray_cast(short, o, d, 10.0, columns=(12, 16)).distance
-    torch.testing.assert_close(per_column, ray_cast(short, o, d, 10.0).distance, rtol=0, atol=0)
+    assert (same_hits(short).kind == KIND_CYLINDER).sum() < (pixels.kind == KIND_CYLINDER).sum()
+    # A camera inside a box and inside a sphere reads 0 there.
+    inside = world._replace(box_min=world.box_min.clone(), box_max=world.box_max.clone(),
+                            box_valid=torch.ones_like(world.box_valid))
+    inside.box_min[:, 0] = torch.tensor([-0.5, -0.5, 0.0], dtype=dtype)
+    inside.box_max[:, 0] = torch.tensor([0.5, 0.5, 1.0], dtype=dtype)
+    assert (same_hits(inside).distance == 0).all()
 
 
 def test_hashed_noise_is_a_function_of_key_and_counter():

@@ -45,6 +45,10 @@ class NetConfig:
         init_log_std: initial log standard deviation of the actor (before std_scale).
         encoder: the actor's architecture, ``"mlp"``, ``"linear"`` or ``"nature_cnn"``
             (see the module docstring).
+        state_std: the standard deviation is a function of the state (a linear head on
+            the features, as ABPT eq. 11); ``False``: one learned value per action
+            dimension, as in SHAC's and PPO's usual policies (steadier with a wide linear
+            policy, whose state-dependent head would see every pixel).
     """
 
     feature_dim: int = 192
@@ -54,6 +58,7 @@ class NetConfig:
     std_scale: float = 1.0
     init_log_std: float = -0.5
     encoder: str = "mlp"
+    state_std: bool = True
 
     def __post_init__(self):
         if self.encoder not in ENCODERS:
@@ -118,6 +123,17 @@ class ImageEncoder(nn.Module):
         return torch.cat([features, obs[..., :lo], obs[..., hi:]], -1)
 
 
+class ConstantHead(nn.Module):
+    """A head whose output ignores its input: one learned value per output (``bias``)."""
+
+    def __init__(self, out_dim: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(out_dim))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.bias.expand(*h.shape[:-1], self.bias.shape[0])
+
+
 class Actor(nn.Module):
     """Tanh-squashed Gaussian policy ``π_θ(a|s)`` (eq. 11) with the encoder of ``cfg``
     (``image``: where the flattened observation holds its image, for ``"nature_cnn"``)."""
@@ -139,11 +155,12 @@ class Actor(nn.Module):
             self.body = mlp([cfg.feature_dim, *cfg.hidden], cfg.layer_norm)
             width = cfg.hidden[-1]
         self.mean = nn.Linear(width, act_dim)
-        self.log_std = nn.Linear(width, act_dim)
+        self.log_std = nn.Linear(width, act_dim) if cfg.state_std else ConstantHead(act_dim)
         with torch.no_grad():
             self.mean.weight.mul_(cfg.last_layer_scale)
             self.mean.bias.zero_()
-            self.log_std.weight.mul_(0.1)
+            if cfg.state_std:
+                self.log_std.weight.mul_(0.1)
             self.log_std.bias.fill_(cfg.init_log_std)
         self.log_std_scale = math.log(cfg.std_scale)
 

@@ -63,6 +63,8 @@ class NavConfig:
         inflation: obstacles are grown by this much in the penalties, m (the contrasting
             option to the nose).
         k_speed: weight of the smooth-L1 error of the smoothed forward speed.
+        speed_beta: where that smooth-L1 turns from quadratic (below) to linear, m/s; a
+            small value keeps the pull towards the command strong near it.
         k_clearance: weight of ``relu(clearance_band - c)^2`` on the penalty point's clearance ``c``, m.
         clearance_band: clearance below which that penalty starts, m.
         k_collision: weight of ``softplus(-collision_sharpness * c)``.
@@ -98,6 +100,7 @@ class NavConfig:
     nose_length: float = 1.0
     inflation: float = 0.0
     k_speed: float = 1.0
+    speed_beta: float = 1.0
     k_clearance: float = 2.0
     clearance_band: float = 0.5
     k_collision: float = 1.0
@@ -111,7 +114,7 @@ class NavConfig:
             raise ValueError(f"depth_obs must be 'inverse' or 'metric', got {self.depth_obs!r}")
         if not 0 < self.velocity_smoothing <= 1:
             raise ValueError(f"velocity_smoothing (α) must be in (0, 1], got {self.velocity_smoothing!r}")
-        for name in ("nose_length", "inflation", "depth_noise", "keep_out"):
+        for name in ("nose_length", "inflation", "depth_noise", "keep_out", "speed_beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not self.region_half_extent > self.keep_out:
@@ -137,7 +140,7 @@ class NavTask(Task):
     Config = NavConfig
     default_episode_steps = 200
     reward_terms = (
-        RewardTerm("speed", True, "-k_speed * smooth_l1(smoothed forward speed - command)"),
+        RewardTerm("speed", True, "-k_speed * smooth_l1(smoothed forward speed - command, speed_beta)"),
         RewardTerm("clearance", True, "-k_clearance * relu(clearance_band - c)^2, c: clearance of the nose"),
         RewardTerm("collision", True, "-k_collision * softplus(-collision_sharpness * c)"),
         RewardTerm("turn", True, "-k_turn * heading_rate^2"),
@@ -239,7 +242,7 @@ class NavTask(Task):
         collided = (body.detach() <= 0) & ~failed
         terms = {
             "speed": -cfg.k_speed * torch.nn.functional.smooth_l1_loss(smooth[:, 0], s["speed_command"],
-                                                                       reduction="none"),
+                                                                       reduction="none", beta=cfg.speed_beta),
             "clearance": -cfg.k_clearance * torch.relu(cfg.clearance_band - point).square(),
             "collision": -cfg.k_collision * torch.nn.functional.softplus(-cfg.collision_sharpness * point),
             "turn": -cfg.k_turn * s["yaw_rate"].square(),
