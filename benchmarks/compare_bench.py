@@ -1,12 +1,12 @@
-"""Compare bench_env.py JSON results of two versions (e.g. before and after a change).
+"""Compare bench_env.py (or bench_depth.py) JSON results of two versions (e.g. before and after a change).
 
 Usage::
 
     python benchmarks/compare_bench.py --a before_1.json before_2.json --b after_1.json after_2.json \\
         [--labels before after]
 
-Prints a Markdown table: per N and measure, min / median / max env-steps/s of each side
-over its runs, and the ratio of the medians (b / a).
+Prints a Markdown table: per row (N, and the image size for bench_depth.py) and measure,
+min / median / max rate of each side over its runs, and the ratio of the medians (b / a).
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ import json
 import statistics
 
 
-def load(paths: list[str]) -> dict[tuple[int, str], list[float]]:
-    out: dict[tuple[int, str], list[float]] = {}
+def load(paths: list[str]) -> dict[tuple[str, str], list[float]]:
+    """``{(row label, measure): [rate per file]}``; a row is labelled by its ``N`` and its
+    text fields (e.g. the image size)."""
+    out: dict[tuple[str, str], list[float]] = {}
     for path in paths:
         with open(path) as fh:
             for row in json.load(fh)["rows"]:
+                label = " ".join([*(str(v) for v in row.values() if isinstance(v, str)), str(row["N"])])
                 for key, value in row.items():
-                    if key != "N":
-                        out.setdefault((row["N"], key), []).append(float(value))
+                    if key != "N" and not isinstance(value, str):
+                        out.setdefault((label, key), []).append(float(value))
     return out
 
 

@@ -235,14 +235,9 @@ class Robot(ABC):
 
     def diverged(self, state: State) -> Tensor:
         """``(N,)`` bool: rows whose state is numerically blown up (non-finite by default)."""
-        bad = None
-        for name, field in self.state_fields.items():
-            if field.dtype != "float":
-                continue
-            v = state[name].detach()
-            row = ~torch.isfinite(v).reshape(v.shape[0], -1).all(-1)
-            bad = row if bad is None else bad | row
-        return bad
+        values = [state[name].detach() for name, field in self.state_fields.items() if field.dtype == "float"]
+        n = values[0].shape[0]
+        return ~torch.isfinite(torch.cat([v.reshape(n, -1) for v in values], 1)).all(-1)
 
     def validate_state(self, state: State) -> None:
         """Raise ``ValueError`` naming the field if a given state is not a valid robot state

@@ -418,3 +418,8 @@ def test_hashed_noise_is_a_function_of_key_and_counter():
     y = hashed_normal(key, step + 1, (12, 16), F64)
     assert abs(float(torch.corrcoef(torch.stack([x.flatten(), y.flatten()]))[0, 1])) < 0.01
     assert torch.equal(hashed_normal(key[5:6], step[5:6], (12, 16), F64), x[5:6])  # per row, batch independent
+    # Both normals of each Box-Muller pair are used: the two halves are uncorrelated.
+    flat = x.reshape(2000, -1)
+    assert abs(float(torch.corrcoef(torch.stack([flat[:, :96].flatten(), flat[:, 96:].flatten()]))[0, 1])) < 0.01
+    odd = hashed_normal(key, step, (3, 5), F64)
+    assert odd.shape == (2000, 3, 5) and abs(float(odd.std()) - 1.0) < 0.02

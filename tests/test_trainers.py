@@ -332,6 +332,27 @@ def test_presets_of_an_unknown_env_id_is_an_error():
         main(["presets", "--env", "Nope-v0"])
 
 
+def test_env_kwargs_given_on_top_of_a_preset_merge_into_it():
+    """The navigation presets train with depth noise; options given on top keep it."""
+    from trainers import make_config
+
+    assert make_config("shac", "DiffNav-PointMass-v0").env_kwargs == {"task_options": {"depth_noise": 1.0}}
+    cfg = make_config("shac", "DiffNav-PointMass-v0", env_kwargs={"task_options": {"nose_length": 0.0},
+                                                                  "max_episode_steps": 50})
+    assert cfg.env_kwargs == {"task_options": {"depth_noise": 1.0, "nose_length": 0.0}, "max_episode_steps": 50}
+    off = make_config("ppo", "DiffNav-PointMass-v0", env_kwargs={"task_options": {"depth_noise": 0.0}})
+    assert off.env_kwargs == {"task_options": {"depth_noise": 0.0}}
+    assert make_config("shac", "DiffNav-PointMass-v0", preset=None).env_kwargs == {}
+    # An env's own preset ("fast": more envs, shorter horizons, a small critic).
+    fast = make_config("shac", "DiffNav-PointMass-v0", preset="fast")
+    assert (fast.num_envs, fast.horizon, fast.net.hidden, fast.env_kwargs["task_options"]["depth_noise"]) == \
+        (128, 8, (64,), 1.0)
+    with pytest.raises(ValueError, match="no settings for 'ppo'"):
+        make_config("ppo", "DiffNav-PointMass-v0", preset="fast")
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        make_config("shac", "DiffPointMass-Reach-v0", preset="fast")
+
+
 @pytest.mark.parametrize("obs_norm", [True, False])
 @pytest.mark.parametrize("algo", FIRST_ORDER)
 def test_a_far_away_robot_never_makes_networks_or_statistics_non_finite(algo, obs_norm, tmp_path):

@@ -35,7 +35,7 @@ from diffenvs.registry import find_spec
 
 from . import ALGORITHMS, make_config, trainer_class
 from .core.loop import default_log_dir
-from .presets import PRESET_NAMES, preset
+from .presets import PRESET_NAMES, preset, preset_names
 
 
 def _parse_value(text: str) -> Any:
@@ -85,7 +85,8 @@ def _train_parser(sub, algo: str) -> None:
     p = sub.add_parser(algo, help=f"train {algo.upper()}")
     p.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--preset", default="default", help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)} or none")
+    p.add_argument("--preset", default="default", help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)}, one the env defines "
+                   f"(`diffenvs-train presets --env ID`) or none")
     p.add_argument("--steps", type=_positive_int, default=None, help="total env steps")
     p.add_argument("--num-envs", type=_positive_int, default=None)
     p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical' or a checkpoint")
@@ -188,7 +189,7 @@ def list_presets(args) -> None:
     algos = [args.algo] if args.algo else sorted(ALGORITHMS)
     for algo in algos:
         names = PRESET_NAMES if algo == "abpt" else ("default", "paper")
-        for name in names:
+        for name in (*names, *preset_names(args.env)[len(PRESET_NAMES):]):
             try:
                 settings = preset(algo, args.env, name)
             except ValueError:  # e.g. no paper presets for this env

@@ -7,6 +7,8 @@ returns the settings to apply on top of an algorithm's config defaults:
 
 * ``"default"``: the env's ``"default"`` preset, or its ``"paper"`` one;
 * ``"paper"``: the paper's settings (Tables 2 SHAC, 3 PPO, 4 BPTT, 5 ABPT, 9 velocity racing);
+* any other preset the env defines for that algorithm (e.g. the navigation id's
+  ``"fast"``), as it is;
 * ABPT ablations (Appendix D.1): ``"no_zero_step"`` (Table 6), ``"no_entropy"``
   (Table 7), ``"no_zero_step_no_entropy"`` (Table 8) and ``"no_state_replay"`` (no table
   in the paper: Table 5 with the state buffer off). Tables 7 and 8 change learning rates
@@ -43,13 +45,23 @@ def _env_presets(env_id: str) -> dict[str, Any]:
     return dict(spec.presets) if spec is not None else {}
 
 
+def preset_names(env_id: str) -> tuple[str, ...]:
+    """The preset names ``env_id`` accepts: the shared ones and the env's own."""
+    return (*PRESET_NAMES, *(k for k in _env_presets(env_id) if k not in PRESET_NAMES))
+
+
 def preset(algo: str, env_id: str, name: str = "default") -> dict[str, Any]:
     """Settings of preset ``name`` for ``algo`` on ``env_id`` (an empty dict for ids without presets)."""
-    if name not in PRESET_NAMES:
-        raise ValueError(f"unknown preset {name!r}; choose one of {PRESET_NAMES}")
+    presets = _env_presets(env_id)
+    if name not in preset_names(env_id):
+        raise ValueError(f"unknown preset {name!r}; choose one of {preset_names(env_id)}")
+    if name not in PRESET_NAMES:  # the env's own
+        if algo not in presets[name]:
+            raise ValueError(f"preset {name!r} of {env_id} has no settings for {algo!r}; it has them for "
+                             f"{sorted(presets[name])}")
+        return dict(presets[name][algo])
     if name in ABLATIONS and algo != "abpt":
         raise ValueError(f"preset {name!r} is an ABPT ablation; use it with algo 'abpt'")
-    presets = _env_presets(env_id)
     if name == "default" and "default" in presets:
         return dict(presets["default"].get(algo, {}))
     paper = presets.get("paper")

@@ -441,12 +441,14 @@ class DepthCamera:
 
     def world_rays(self, pos: Tensor, orientation: Tensor) -> tuple[Tensor, Tensor]:
         """Origins ``(N, 3)`` and world-frame unit directions ``(N, H * W, 3)``."""
-        if orientation.dim() == 1:
-            orientation = rotation_from_euler(orientation)
-        if orientation.shape[-2:] != (3, 3) or pos.shape[-1] != 3:
+        if (orientation.dim() != 1 and orientation.shape[-2:] != (3, 3)) or pos.shape[-1] != 3:
             raise ValueError(f"need pos (N, 3) and orientation (N,) yaw or (N, 3, 3), got {tuple(pos.shape)}, "
                              f"{tuple(orientation.shape)}")
         dirs = self.directions(pos.dtype, pos.device)
+        if orientation.dim() == 1:  # a yaw: rotate the directions' horizontal part (cheaper than a 3x3 product)
+            c, s = orientation.to(pos.dtype).cos().unsqueeze(-1), orientation.to(pos.dtype).sin().unsqueeze(-1)
+            x, y = dirs[:, 0], dirs[:, 1]
+            return pos, torch.stack([c * x - s * y, s * x + c * y, dirs[:, 2].expand(c.shape[0], -1)], -1)
         return pos, torch.einsum("nij,rj->nri", orientation.to(pos.dtype), dirs)
 
     def cast(self, world: ObstacleWorld, pos: Tensor, orientation: Tensor, ids: bool = True) -> RayHits:

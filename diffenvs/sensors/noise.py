@@ -45,6 +45,9 @@ def hashed_uniform(key: Tensor, counter: Tensor, n: int) -> Tensor:
 def hashed_normal(key: Tensor, counter: Tensor, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> Tensor:
     """``(N, *shape)`` standard normal values, a pure function of ``(key, counter)``."""
     n = math.prod(shape)
-    u = hashed_uniform(key, counter, 2 * n)
-    radius = torch.sqrt(-2.0 * torch.log1p(-u[:, :n]))  # 1 - u in (0, 1]
-    return (radius * torch.cos(2.0 * math.pi * u[:, n:])).to(dtype).reshape(key.shape[0], *shape)
+    m = (n + 1) // 2  # Box-Muller pairs: each gives two independent normals
+    u = hashed_uniform(key, counter, 2 * m)
+    radius = torch.sqrt(-2.0 * torch.log1p(-u[:, :m]))  # 1 - u in (0, 1]
+    angle = 2.0 * math.pi * u[:, m:]
+    z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], -1)[:, :n]
+    return z.to(dtype).reshape(key.shape[0], *shape)

@@ -76,7 +76,10 @@ def config_from_dict(cls, data: dict[str, Any]):
 def apply_overrides(cfg, overrides: dict[str, Any]):
     """Return a copy of ``cfg`` with fields replaced; ``net.<field>`` reaches nested configs.
 
-    Unknown names raise ``ValueError`` listing the valid ones.
+    A dict given for a dict-valued field (``env_kwargs``) merges into the current one, key
+    by key and recursively (``{"task_options": {"nose_length": 0}}`` on top of a preset's
+    ``{"task_options": {"depth_noise": 1}}`` keeps the noise). Unknown names raise
+    ``ValueError`` listing the valid ones.
     """
     flat, nested = {}, {}
     for key, value in overrides.items():
@@ -101,7 +104,19 @@ def apply_overrides(cfg, overrides: dict[str, Any]):
     for key, value in flat.items():
         if key not in nested:
             check_setting(type(cfg), key, value, key)
+            if isinstance(value, dict) and isinstance(getattr(cfg, key), dict):
+                flat[key] = merge_dicts(getattr(cfg, key), value)
     return dataclasses.replace(cfg, **flat)
+
+
+def merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``update``, merging nested dicts recursively (new dicts; neither
+    argument is modified)."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = merge_dicts(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out
 
 
 #: Ranges of numeric settings, by name (checked by :func:`check_setting`).
