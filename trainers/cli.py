@@ -85,8 +85,9 @@ def _train_parser(sub, algo: str) -> None:
     p = sub.add_parser(algo, help=f"train {algo.upper()}")
     p.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--preset", default="default", help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)}, one the env defines "
-                   f"(`diffenvs-train presets --env ID`) or none")
+    p.add_argument("--preset", default="default",
+                   help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)}, one the env defines "
+                        f"(`diffenvs-train presets --env ID`) or none")
     p.add_argument("--steps", type=_positive_int, default=None, help="total env steps")
     p.add_argument("--num-envs", type=_positive_int, default=None)
     p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical' or a checkpoint")
