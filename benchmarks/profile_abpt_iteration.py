@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import time
+
+from timing import Phases
 
 from trainers import make_trainer
 from trainers.core.first_order import rollout
@@ -27,13 +28,7 @@ def main(argv=None) -> dict[str, float]:
                            log_dir="/tmp/profile_abpt")
     for _ in range(3):  # warm-up (and a non-empty state buffer)
         trainer.train_iteration()
-    times: dict[str, float] = {}
-
-    def timed(name, fn, *a):
-        t0 = time.perf_counter()
-        out = fn(*a)
-        times[name] = times.get(name, 0.0) + (time.perf_counter() - t0) / args.iterations
-        return out
+    timed = Phases(args.iterations)
 
     H = trainer.cfg.horizon
     for _ in range(args.iterations):
@@ -43,12 +38,11 @@ def main(argv=None) -> dict[str, float]:
         timed("actor backward + Adam step", trainer.step_actor, -objective.mean() / H)
         timed("critic updates", trainer.fit_q, ro)
         timed("bookkeeping", _bookkeeping, trainer, ro)
-    total = sum(times.values())
+    total = timed.total
     print(f"ABPT iteration on {args.env}: {H} steps x {args.num_envs} envs = {H * args.num_envs} env steps, "
           f"{total:.3f} s ({H * args.num_envs / total:.0f} env steps/s)")
-    for name, t in times.items():
-        print(f"  {name:40s} {t:.3f} s  ({100 * t / total:.0f} %)")
-    return times
+    print(timed.report())
+    return timed.times
 
 
 if __name__ == "__main__":

@@ -50,3 +50,25 @@ def machine(device: torch.device | None = None) -> dict[str, str]:
         if device.type == "cuda":
             out["gpu"] = torch.cuda.get_device_name(device)
     return out
+
+
+class Phases:
+    """Mean wall-clock seconds per named phase over ``rounds`` rounds of a loop:
+    ``out = phases("name", fn, *args)`` times one call and returns its result."""
+
+    def __init__(self, rounds: int):
+        self.rounds, self.times = rounds, {}
+
+    def __call__(self, name: str, fn: Callable, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        self.times[name] = self.times.get(name, 0.0) + (time.perf_counter() - t0) / self.rounds
+        return out
+
+    @property
+    def total(self) -> float:
+        return sum(self.times.values())
+
+    def report(self) -> str:
+        """One line per phase: seconds and share of the total."""
+        return "\n".join(f"  {name:40s} {t:.3f} s  ({100 * t / self.total:.0f} %)" for name, t in self.times.items())

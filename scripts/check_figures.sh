@@ -16,6 +16,8 @@ run $R/figure4/results.csv $R/figure7/results.csv $R/figure8/results.csv $R/raci
     --out "$OUT" --figs abpt-variants --envs DiffQuad-Racing-v0 DiffQuad-RacingVelocity-v0
 run $R/figure9/results.csv --out "$OUT" --figs 9
 run $R/nav/results.csv --out "$OUT" --figs runs
+mkdir -p "$OUT/nav_tune"
+run $R/nav_tune/results.csv $R/nav_tune_noise/results.csv --out "$OUT/nav_tune" --figs runs
 run --out "$OUT" --fig5 $R/figure5/params_s*.csv --fig5-gradient $R/figure5/gradient_s*.csv
 mkdir -p "$OUT/tracking_long"
 run $R/tracking_long/results.csv --out "$OUT/tracking_long" --figs 4

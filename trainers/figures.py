@@ -32,6 +32,7 @@ import csv
 import itertools
 import math
 import os
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -501,7 +502,9 @@ def main(argv: list[str] | None = None) -> list[str]:
         racing = [r for r in rows if r["variant"] == "base" and "Racing" in r["env"]]
         written.append(_write(os.path.join(args.out, "summary_racing.md"), variant_table(
             racing, _present(racing, "algo", ALGO_ORDER), ["base"], _present(racing, "env", TASK_ORDER))))
-    lrs = sorted((v for v in variants if v.startswith("lr")), key=lambda v: -float(v[2:]))
+    # Learning-rate variants are named "lr" and a number ("lr0.003", "lr1e-05").
+    lrs = sorted((v for v in variants if re.fullmatch(r"lr(\d*\.\d+|\d+(\.\d*)?e-?\d+)", v)),
+                 key=lambda v: -float(v[2:]))
     if "9" in args.figs and lrs:
         lr_rows = [r for r in rows if r["variant"] in lrs]
         written.append(figure9(lr_rows, os.path.join(args.out, "figure9.png"), lrs))
