@@ -35,7 +35,7 @@ from diffenvs.registry import find_spec
 
 from . import ALGORITHMS, make_config, trainer_class
 from .core.loop import default_log_dir
-from .presets import PRESET_NAMES, preset, preset_names
+from .presets import PRESET_NAMES, env_preset_names, preset
 
 
 def _parse_value(text: str) -> Any:
@@ -190,7 +190,7 @@ def list_presets(args) -> None:
     algos = [args.algo] if args.algo else sorted(ALGORITHMS)
     for algo in algos:
         names = PRESET_NAMES if algo == "abpt" else ("default", "paper")
-        for name in (*names, *preset_names(args.env)[len(PRESET_NAMES):]):
+        for name in (*names, *env_preset_names(args.env)):
             try:
                 settings = preset(algo, args.env, name)
             except ValueError:  # e.g. no paper presets for this env

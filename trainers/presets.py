@@ -45,17 +45,18 @@ def _env_presets(env_id: str) -> dict[str, Any]:
     return dict(spec.presets) if spec is not None else {}
 
 
-def preset_names(env_id: str) -> tuple[str, ...]:
-    """The preset names ``env_id`` accepts: the shared ones and the env's own."""
-    return (*PRESET_NAMES, *(k for k in _env_presets(env_id) if k not in PRESET_NAMES))
+def env_preset_names(env_id: str) -> tuple[str, ...]:
+    """The presets ``env_id`` defines beyond the shared :data:`PRESET_NAMES` (e.g. ``"fast"``)."""
+    return tuple(k for k in _env_presets(env_id) if k not in PRESET_NAMES)
 
 
 def preset(algo: str, env_id: str, name: str = "default") -> dict[str, Any]:
     """Settings of preset ``name`` for ``algo`` on ``env_id`` (an empty dict for ids without presets)."""
     presets = _env_presets(env_id)
-    if name not in preset_names(env_id):
-        raise ValueError(f"unknown preset {name!r}; choose one of {preset_names(env_id)}")
-    if name not in PRESET_NAMES:  # the env's own
+    own = env_preset_names(env_id)
+    if name not in PRESET_NAMES and name not in own:
+        raise ValueError(f"unknown preset {name!r}; choose one of {(*PRESET_NAMES, *own)}")
+    if name in own:
         if algo not in presets[name]:
             raise ValueError(f"preset {name!r} of {env_id} has no settings for {algo!r}; it has them for "
                              f"{sorted(presets[name])}")

@@ -210,7 +210,7 @@ def _level_hits(world: ObstacleWorld, o: Tensor, d: Tensor, columns: tuple[int, 
         s1 = torch.minimum(far_[..., 0], far_[..., 1]).unsqueeze(1)
         zr = torch.stack([world.box_min[..., 2], world.box_max[..., 2]], -1)
         s0, s1 = _z_window(s0, s1, zr, cz, inv_m)
-        s, slot = _first_hit(s0, s1, world.box_valid.view(n, 1, 1, -1).expand_as(s0), ids)
+        s, slot = _first_hit(s0, s1, world.box_valid.view(n, 1, 1, -1), ids)
         found.append((KIND_BOX, s, slot))
     t, hit = _entry(*_ground_interval(o, 1.0 / _nudge(d[..., 2])))
     ground = hit & world.ground.unsqueeze(1)
@@ -236,14 +236,7 @@ def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: floa
     image (see :func:`_level_hits`); there, ``ids=False`` skips ``kind`` and ``index`` (``None``)."""
     n, r = d.shape[:2]
     if columns is not None and o.shape[1] == 1:
-        best, kind, index = _level_hits(world, o, d, columns, ids)
-        if not ids:
-            return (best.masked_fill(best > max_distance, float("inf")) if max_distance < math.inf else best,
-                    None, None)
-        if max_distance < math.inf:
-            miss = best > max_distance
-            best, kind, index = _update(miss, (float("inf"), KIND_NONE, -1), (best, kind, index))
-        return best, kind, index
+        return _within(_level_hits(world, o, d, columns, ids), max_distance)
     inv_d = 1.0 / _nudge(d)
     best = torch.full((n, r), float("inf"), dtype=d.dtype, device=d.device)
     kind = torch.full((n, r), KIND_NONE, dtype=torch.int64, device=d.device)
@@ -261,15 +254,23 @@ def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: floa
         best, kind, index = _update(better, (tmin, k, arg), (best, kind, index))
     t, hit = _entry(*_intervals(KIND_GROUND, o, d, inv_d, {}))
     better = hit & world.ground.unsqueeze(1) & (t < best)
-    best, kind, index = _update(better, (t, KIND_GROUND, 0), (best, kind, index))
-    if max_distance < math.inf:
-        miss = best > max_distance
-        best, kind, index = _update(miss, (float("inf"), KIND_NONE, -1), (best, kind, index))
-    return best, kind, index
+    return _within(_update(better, (t, KIND_GROUND, 0), (best, kind, index)), max_distance)
 
 
 def _update(better: Tensor, new: tuple, old: tuple) -> tuple:
     return tuple(torch.where(better, a, b) for a, b in zip(new, old))
+
+
+def _within(hits: tuple, max_distance: float) -> tuple:
+    """``(distance, kind, index)`` with hits beyond ``max_distance`` made misses (``kind`` and
+    ``index`` may be ``None``)."""
+    if max_distance == math.inf:
+        return hits
+    best, kind, index = hits
+    miss = best > max_distance
+    if kind is None:
+        return best.masked_fill(miss, float("inf")), None, None
+    return _update(miss, (float("inf"), KIND_NONE, -1), hits)
 
 
 def _recompute(world: ObstacleWorld, o: Tensor, d: Tensor, kind: Tensor, index: Tensor) -> Tensor:
@@ -446,7 +447,8 @@ class DepthCamera:
                              f"{tuple(orientation.shape)}")
         dirs = self.directions(pos.dtype, pos.device)
         if orientation.dim() == 1:  # a yaw: rotate the directions' horizontal part (cheaper than a 3x3 product)
-            c, s = orientation.to(pos.dtype).cos().unsqueeze(-1), orientation.to(pos.dtype).sin().unsqueeze(-1)
+            yaw = orientation.to(pos.dtype).unsqueeze(-1)
+            c, s = yaw.cos(), yaw.sin()
             x, y = dirs[:, 0], dirs[:, 1]
             return pos, torch.stack([c * x - s * y, s * x + c * y, dirs[:, 2].expand(c.shape[0], -1)], -1)
         return pos, torch.einsum("nij,rj->nri", orientation.to(pos.dtype), dirs)
