@@ -25,7 +25,7 @@ _TRAIN = {
                 "gae_lambda": 0.95, "encoder": "linear", "net_arch": {"pi": [], "vf": [64, 64]}, **_NOISE},
     },
     #: Wall-clock first: 128 envs x 8-step horizons (the same 1024 samples per iteration in
-    #: a quarter of the sequential steps) and a 64x64 critic (2.4x cheaper updates); learns
+    #: a quarter of the sequential steps) and a 64x64 critic (cheaper updates); learns
     #: less per sample (docs results page).
     "fast": {
         "shac": {"num_envs": 128, "horizon": 8, "lr": 0.01, "net.feature_dim": 64, "net.hidden": (64,), **_LINEAR,
