@@ -60,7 +60,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["default", "fast"])
+    parser.add_argument("--presets", nargs="+", default=["default", "fast", "quick"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--episodes", type=int, default=200, help="evaluation episodes at the end")

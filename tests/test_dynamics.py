@@ -14,7 +14,7 @@ from diffenvs.robots.quadrotor import (
     make_state,
     mixer_matrix,
 )
-from diffenvs.robots.quadrotor.rotations import (
+from diffenvs.rotations import (
     quat_conj,
     quat_from_axis_angle,
     quat_from_euler,

@@ -205,9 +205,15 @@ def test_batched_equals_per_env_and_chunking():
     for i in range(n):
         torch.testing.assert_close(batched[i : i + 1], cam.render(world.rows(i), pos[i : i + 1], rot[i : i + 1]),
                                    rtol=0, atol=1e-12)
+    yaw = torch.rand(n, generator=gen, dtype=F64) * 6  # a level camera (the column path)
+    level = cam.render(world, pos, yaw)
+    for i in range(n):
+        torch.testing.assert_close(level[i : i + 1], cam.render(world.rows(i), pos[i : i + 1], yaw[i : i + 1]),
+                                   rtol=0, atol=1e-12)
     for chunk in (1000, 5000, 20000):  # chunks over envs and over rays give the same image
         tiny = DepthCamera(width=24, height=18, max_range=8.0, chunk_elements=chunk)
         torch.testing.assert_close(tiny.render(world, pos, rot), batched, rtol=0, atol=0)
+        torch.testing.assert_close(tiny.render(world, pos, yaw), level, rtol=0, atol=1e-12)
     # float32 agrees with float64
     img32 = cam.render(world.to(dtype=torch.float32), pos.float(), rot.float())
     torch.testing.assert_close(img32.double(), batched, rtol=0, atol=1e-3)

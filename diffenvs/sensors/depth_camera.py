@@ -141,102 +141,122 @@ def _z_window(s0: Tensor, s1: Tensor, z: Tensor, cz: Tensor, inv_m: Tensor) -> t
     return torch.maximum(s0, torch.minimum(za, zb)), torch.minimum(s1, torch.maximum(za, zb))
 
 
-def _first_hit(s0: Tensor, s1: Tensor, ok: Tensor, ids: bool) -> tuple[Tensor, Tensor | None]:
-    """Over the last (obstacle) dimension: the nearest entry ``max(s0, 0)`` among solids the
-    ray meets ahead (``+inf`` if none) and its slot (``None`` unless ``ids``)."""
-    t, hit = _entry(s0, s1, ok)
-    t = torch.where(hit, t, float("inf"))
+def _first_hit(s0: Tensor, s1: Tensor, ids: bool) -> tuple[Tensor, Tensor | None]:
+    """Over the last (obstacle) dimension of intervals ``[s0, s1]``: the nearest entry
+    ``max(s0, 0)`` of a solid the ray meets ahead (``s1 > max(s0, 0)``, which an empty
+    interval ``s0 = s1`` never is; ``+inf`` if none) and its slot (``None`` unless ``ids``)."""
+    t = s0.clamp(min=0)
+    t = torch.where(s1 > t, t, float("inf"))
     return t.min(-1) if ids else (t.amin(-1), None)
 
 
-def _level_hits(world: ObstacleWorld, o: Tensor, d: Tensor, columns: tuple[int, int], ids: bool = True):
-    """Stage 1 for a level camera: rays ``d`` ``(n, R = H * W, 3)`` from one origin per env
-    ``o`` ``(n, 1, 3)``, row-major ``(H, W)``, every column at one azimuth.
+class LevelRays(NamedTuple):
+    """The rays of a level camera's ``H x W`` image in the form :func:`_level_hits` uses:
+    every column at one azimuth, every pixel at a slope ``m = d_z / |d_xy|``. Leading
+    dimensions ``n`` (per env) or ``1`` (shared)."""
+
+    columns: Tensor  # (n, W, 2): unit horizontal direction of each column, world frame
+    slope: Tensor  # (n|1, H, W, 1): m
+    inv_slope: Tensor  # (n|1, H, W, 1): 1 / m (m nudged away from 0)
+    inv_norm: Tensor  # (n|1, R): 1 / |d_xy|, the ray length per metre of horizontal distance
+    inv_dz: Tensor  # (n|1, R): 1 / d_z (nudged away from 0)
+
+    @classmethod
+    def from_directions(cls, d: Tensor, shape: tuple[int, int]) -> LevelRays:
+        """From unit directions ``d`` ``(n, R = H * W, 3)``, row-major ``(H, W)``."""
+        n, h, w = d.shape[0], *shape
+        norm = d[..., :2].square().sum(-1).clamp(min=_TINY_A).sqrt()  # (n, R)
+        inv_norm = 1.0 / norm
+        m = d[..., 2] * inv_norm
+        mid = slice(h // 2 * w, (h // 2 + 1) * w)  # any row will do: a column shares its azimuth
+        col = d[:, mid, :2] * inv_norm[:, mid].unsqueeze(-1)
+        return cls(col, m.view(n, h, w, 1), (1.0 / _nudge(m)).view(n, h, w, 1), inv_norm, 1.0 / _nudge(d[..., 2]))
+
+    def rotated(self, yaw: Tensor) -> LevelRays:
+        """These rays (a camera-frame set, leading dimension 1) turned by ``yaw`` ``(n,)`` about ``z``."""
+        c, s = yaw.cos().view(-1, 1), yaw.sin().view(-1, 1)
+        x, y = self.columns[..., 0], self.columns[..., 1]
+        return self._replace(columns=torch.stack([c * x - s * y, s * x + c * y], -1))
+
+
+def _level_hits(world: ObstacleWorld, o: Tensor, rays: LevelRays, ids: bool = True):
+    """Stage 1 for a level camera: the rays ``rays`` from one origin per env ``o`` ``(n, 1, 3)``.
 
     Each primitive is intersected in the vertical plane of each image column, in units of
     horizontal distance ``s`` along the column (the pixel's ray length is ``t = s / |d_xy|``
-    and its height ``o_z + m s``, ``m = d_z / |d_xy|``): a vertical cylinder's or a box's
-    footprint once per column, then, for solids of finite height, the pixel's height window;
-    a sphere as its disc in the column's plane. The same hits as per-pixel casting, up to
-    rounding, at a fraction of the work. Returns ``(t, kind, index)`` ``(n, R)`` (``kind``
-    and ``index`` are ``None`` unless ``ids``).
+    and its height ``o_z + m s``): a vertical cylinder's or a box's footprint once per
+    column, then, for solids of finite height, the pixel's height window; a sphere as its
+    disc in the column's plane. A line that misses a round solid gets the empty interval
+    ``s0 = s1`` (discriminant clamped to 0), padding slots a parameter that makes every line
+    miss (``c = +inf``, a footprint entry at ``+inf``). The same hits as per-pixel casting, up to rounding, at a
+    fraction of the work. Returns ``(t, kind, index)`` ``(n, R)`` (``kind`` and ``index``
+    are ``None`` unless ``ids``).
     """
-    n, r = d.shape[:2]
-    h, w = columns
-    dxy = d[..., :2]
-    norm = dxy.square().sum(-1).clamp(min=_TINY_A).sqrt()  # (n, R)
-    inv_norm = 1.0 / norm
-    m = d[..., 2] * inv_norm  # slope dz / |d_xy|, (n, R)
-    mid = slice(h // 2 * w, (h // 2 + 1) * w)  # any row will do: a column shares its azimuth
-    col = dxy[:, mid] * inv_norm[:, mid].unsqueeze(-1)  # (n, W, 2) unit horizontal directions
-    inv_m = (1.0 / _nudge(m)).view(n, h, w, 1)
+    col = rays.columns
+    n, w = col.shape[:2]
+    h = rays.slope.shape[1]
+    r = h * w
     oxy, cz = o[:, 0, :2], o[:, :, 2]  # (n, 2), (n, 1)
-    found = []  # (kind, horizontal distance (n, R), slot (n, R))
+    found = []  # (kind, ray length (n, R), slot (n, R))
+
+    def per_pixel(s: Tensor, slot: Tensor | None, scale: Tensor) -> tuple[Tensor, Tensor | None]:
+        s = s.reshape(n, r) * scale
+        return s, (slot.reshape(n, r) if ids else None)
+
     if world.cyl_valid.shape[1]:
         oc = world.cyl_xy - oxy.unsqueeze(1)  # (n, K, 2): axis relative to the camera
         b = torch.einsum("nkc,nwc->nwk", oc, col)  # (n, W, K): the axis's distance along the column
-        c = (oc.square().sum(-1) - world.cyl_radius.square()).unsqueeze(1)
-        disc = b * b - c
-        sq = disc.clamp(min=_TINY).sqrt()
-        ok = (disc > 0) & world.cyl_valid.unsqueeze(1)
+        c = torch.where(world.cyl_valid, oc.square().sum(-1) - world.cyl_radius.square(), float("inf"))
+        sq = (b * b - c.unsqueeze(1)).clamp(min=0).sqrt()  # 0 where the column's line misses: s0 = s1, no hit
         if _unbounded_cylinders(world):
-            s, slot = _first_hit(b - sq, b + sq, ok, ids)  # (n, W): one solve per column
+            s, slot = _first_hit(b - sq, b + sq, ids)  # (n, W): one solve per column
             s = s.unsqueeze(1).expand(n, h, w)
             slot = slot.unsqueeze(1).expand(n, h, w) if ids else None
         else:
-            s0, s1 = _z_window((b - sq).unsqueeze(1), (b + sq).unsqueeze(1), world.cyl_z, cz, inv_m)
-            s, slot = _first_hit(s0, s1, ok.unsqueeze(1), ids)
-        found.append((KIND_CYLINDER, s, slot))
+            s0, s1 = _z_window((b - sq).unsqueeze(1), (b + sq).unsqueeze(1), world.cyl_z, cz, rays.inv_slope)
+            s, slot = _first_hit(s0, s1, ids)
+        found.append((KIND_CYLINDER, *per_pixel(s, slot, rays.inv_norm)))
     if world.sph_valid.shape[1]:
         oc = world.sph_center - o[:, :1]  # (n, K, 3)
         a = torch.einsum("nkc,nwc->nwk", oc[..., :2], col).unsqueeze(1)  # (n, 1, W, K)
-        dz = oc[..., 2].unsqueeze(1).unsqueeze(1)  # (n, 1, 1, K)
-        c = (oc.square().sum(-1) - world.sph_radius.square()).unsqueeze(1).unsqueeze(1)
-        mm = m.view(n, h, w, 1)
+        c = torch.where(world.sph_valid, oc.square().sum(-1) - world.sph_radius.square(), float("inf"))
+        mm = rays.slope
         aa = 1.0 + mm * mm  # |(1, m)|^2: (1 + m^2) s^2 - 2 (a + m dz) s + c = 0 on the sphere
-        bb = a + mm * dz
-        disc = bb * bb - aa * c
-        sq = disc.clamp(min=_TINY).sqrt()
-        inv_a = 1.0 / aa
-        s, slot = _first_hit((bb - sq) * inv_a, (bb + sq) * inv_a, (disc > 0) & world.sph_valid.view(n, 1, 1, -1),
-                             ids)
-        found.append((KIND_SPHERE, s, slot))
+        bb = torch.addcmul(a, mm, oc[..., 2].view(n, 1, 1, -1))  # a + m dz, (n, H, W, K)
+        sq = torch.addcmul(aa * (-c).view(n, 1, 1, -1), bb, bb).clamp(min=0).sqrt()
+        s, slot = _first_hit(bb - sq, bb + sq, ids)  # in units of aa * s: aa > 0 keeps the order
+        found.append((KIND_SPHERE, *per_pixel(s, slot, rays.inv_norm / aa.view(-1, r))))
     if world.box_valid.shape[1]:
         inv_u = (1.0 / _nudge(col)).unsqueeze(2)  # (n, W, 1, 2)
         lo = (world.box_min[..., :2] - oxy.unsqueeze(1)).unsqueeze(1) * inv_u  # (n, W, K, 2)
         hi = (world.box_max[..., :2] - oxy.unsqueeze(1)).unsqueeze(1) * inv_u
         near_, far_ = torch.minimum(lo, hi), torch.maximum(lo, hi)
-        s0 = torch.maximum(near_[..., 0], near_[..., 1]).unsqueeze(1)  # (n, 1, W, K): the footprint
+        s0 = torch.maximum(near_[..., 0], near_[..., 1])  # (n, W, K): the footprint
+        s0 = torch.where(world.box_valid.unsqueeze(1), s0, float("inf")).unsqueeze(1)
         s1 = torch.minimum(far_[..., 0], far_[..., 1]).unsqueeze(1)
         zr = torch.stack([world.box_min[..., 2], world.box_max[..., 2]], -1)
-        s0, s1 = _z_window(s0, s1, zr, cz, inv_m)
-        s, slot = _first_hit(s0, s1, world.box_valid.view(n, 1, 1, -1), ids)
-        found.append((KIND_BOX, s, slot))
-    t, hit = _entry(*_ground_interval(o, 1.0 / _nudge(d[..., 2])))
+        s, slot = _first_hit(*_z_window(s0, s1, zr, cz, rays.inv_slope), ids)
+        found.append((KIND_BOX, *per_pixel(s, slot, rays.inv_norm)))
+    t, hit = _entry(*_ground_interval(o, rays.inv_dz))
     ground = hit & world.ground.unsqueeze(1)
     if not ids:
         best = torch.where(ground, t, float("inf"))
         for _, s, _ in found:
-            best = torch.minimum(best, s.reshape(n, r) * inv_norm)
+            best = torch.minimum(best, s)
         return best, None, None
-    best = torch.full((n, r), float("inf"), dtype=d.dtype, device=d.device)
-    kind = torch.full((n, r), KIND_NONE, dtype=torch.int64, device=d.device)
-    index = torch.full((n, r), -1, dtype=torch.int64, device=d.device)
+    best = torch.full((n, r), float("inf"), dtype=col.dtype, device=col.device)
+    kind = torch.full((n, r), KIND_NONE, dtype=torch.int64, device=col.device)
+    index = torch.full((n, r), -1, dtype=torch.int64, device=col.device)
     for k, s, slot in found:
-        ts = s.reshape(n, r) * inv_norm
-        best, kind, index = _update(ts < best, (ts, k, slot.reshape(n, r)), (best, kind, index))
+        best, kind, index = _update(s < best, (s, k, slot), (best, kind, index))
     return _update(ground & (t < best), (t, KIND_GROUND, 0), (best, kind, index))
 
 
 @torch.no_grad()
-def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float,
-                  columns: tuple[int, int] | None = None, ids: bool = True):
+def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float):
     """Stage 1 for one chunk: rays ``d`` ``(n, R, 3)`` from ``o`` ``(n, R or 1, 3)`` -> nearest
-    (distance, kind, index) ``(n, R)``. ``columns=(H, W)``: the rays are a level camera's
-    image (see :func:`_level_hits`); there, ``ids=False`` skips ``kind`` and ``index`` (``None``)."""
+    (distance, kind, index) ``(n, R)``."""
     n, r = d.shape[:2]
-    if columns is not None and o.shape[1] == 1:
-        return _within(_level_hits(world, o, d, columns, ids), max_distance)
     inv_d = 1.0 / _nudge(d)
     best = torch.full((n, r), float("inf"), dtype=d.dtype, device=d.device)
     kind = torch.full((n, r), KIND_NONE, dtype=torch.int64, device=d.device)
@@ -320,30 +340,56 @@ def ray_cast(world: ObstacleWorld, origins: Tensor, directions: Tensor, max_dist
         origins = origins.unsqueeze(1)  # (N, 1, 3): broadcast, never expanded (cheaper per-obstacle terms)
     shared = origins.shape[1] == 1
     k_total = sum(world.counts) + 1
-    per_env = r * k_total
-    n_chunk = max(1, min(n, chunk_elements // per_env))
+    n_chunk = max(1, min(n, chunk_elements // (r * k_total)))
     r_chunk = r if n_chunk > 1 else max(1, min(r, chunk_elements // k_total))
     o_ng, d_ng = origins.detach(), directions.detach()
-    if columns is not None and (not shared or r_chunk < r):
-        columns = None
-    needs_grad = torch.is_grad_enabled() and (
-        origins.requires_grad or directions.requires_grad
-        or any(v.requires_grad for v in world if v.is_floating_point()))
+    needs_grad = _records_grad(world, origins, directions)
     ids = ids or needs_grad  # the recomputation with gradient needs each ray's obstacle
-    if n_chunk >= n and r_chunk >= r:
-        best, kind, index = _nearest_hits(world, o_ng, d_ng, max_distance, columns, ids)
+    if columns is not None and shared and r_chunk == r:
+        with torch.no_grad():
+            best, kind, index = _level_cast(world, o_ng, LevelRays.from_directions(d_ng, columns), max_distance,
+                                            n_chunk, ids)
     else:
         parts = []
         for i in range(0, n, n_chunk):
             w = world.rows(slice(i, i + n_chunk))
             o = o_ng[i:i + n_chunk]
-            parts.append([_nearest_hits(w, o if shared else o[:, j:j + r_chunk], d_ng[i:i + n_chunk, j:j + r_chunk],
-                                        max_distance, columns, ids) for j in range(0, r, r_chunk)])
-        best, kind, index = (torch.cat([torch.cat([p[f] for p in row], 1) for row in parts], 0)
-                             if parts[0][0][f] is not None else None for f in range(3))
+            parts.append(_cat_hits([_nearest_hits(w, o if shared else o[:, j:j + r_chunk],
+                                                  d_ng[i:i + n_chunk, j:j + r_chunk], max_distance)
+                                    for j in range(0, r, r_chunk)], 1))
+        best, kind, index = _cat_hits(parts, 0)
     if needs_grad:
         best = _recompute(world, origins, directions, kind, index)
     return RayHits(best, kind, index)
+
+
+def _records_grad(world: ObstacleWorld, *tensors: Tensor) -> bool:
+    """Autograd is recording and a ray or world tensor requires grad."""
+    return torch.is_grad_enabled() and (any(t.requires_grad for t in tensors)
+                                        or any(v.requires_grad for v in world if v.is_floating_point()))
+
+
+def _cat_hits(parts: list[tuple], dim: int) -> tuple:
+    """Concatenate chunks of ``(distance, kind, index)`` (``kind``, ``index`` may be ``None``)."""
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(None if parts[0][f] is None else torch.cat([p[f] for p in parts], dim) for f in range(3))
+
+
+@torch.no_grad()
+def _level_cast(world: ObstacleWorld, o: Tensor, rays: LevelRays, max_distance: float, n_chunk: int,
+                ids: bool) -> tuple:
+    """:func:`_level_hits` over chunks of ``n_chunk`` envs; hits beyond ``max_distance`` are misses."""
+    n = o.shape[0]
+    if n <= n_chunk:
+        return _within(_level_hits(world, o, rays, ids), max_distance)
+
+    def rows(v: Tensor, i: int) -> Tensor:
+        return v if v.shape[0] == 1 else v[i:i + n_chunk]
+
+    return _cat_hits([_within(_level_hits(world.rows(slice(i, i + n_chunk)), o[i:i + n_chunk],
+                                          LevelRays(*(rows(v, i) for v in rays)), ids), max_distance)
+                      for i in range(0, n, n_chunk)], 0)
 
 
 # ----------------------------------------------------------------------------- camera
@@ -453,15 +499,32 @@ class DepthCamera:
             return pos, torch.stack([c * x - s * y, s * x + c * y, dirs[:, 2].expand(c.shape[0], -1)], -1)
         return pos, torch.einsum("nij,rj->nri", orientation.to(pos.dtype), dirs)
 
+    def level_rays(self, dtype: torch.dtype, device) -> LevelRays:
+        """The image's rays for a level camera at yaw 0 (camera frame; cached per dtype and device)."""
+        key = ("level", dtype, torch.device(device))
+        if key not in self._dirs:
+            self._dirs[key] = LevelRays.from_directions(self.directions(dtype, device).unsqueeze(0),
+                                                        (self.cfg.height, self.cfg.width))
+        return self._dirs[key]
+
     def cast(self, world: ObstacleWorld, pos: Tensor, orientation: Tensor, ids: bool = True) -> RayHits:
         """The raw nearest hits ``(N, H, W)`` (distance ``+inf`` where nothing within ``max_range``);
         differentiable when autograd records, whatever ``cfg.differentiable``; ``ids=False``
         may leave ``kind`` and ``index`` ``None`` (see :func:`ray_cast`)."""
-        level = orientation.dim() == 1  # yaw only: every image column looks along one azimuth
-        o, d = self.world_rays(pos, orientation)
-        hits = ray_cast(world, o, d, self.cfg.max_range, self.cfg.chunk_elements,
-                        (self.cfg.height, self.cfg.width) if level else None, ids)
-        shape = (pos.shape[0], self.cfg.height, self.cfg.width)
+        cfg, n = self.cfg, pos.shape[0]
+        shape = (n, cfg.height, cfg.width)
+        per_env = cfg.height * cfg.width * (sum(world.counts) + 1)
+        if orientation.dim() == 1 and pos.shape[-1:] == (3,) and per_env <= cfg.chunk_elements \
+                and not _records_grad(world, pos, orientation):
+            # A level camera without gradient: its rays' slopes are fixed, only the column
+            # azimuths turn with the yaw (no per-pixel world directions).
+            rays = self.level_rays(pos.dtype, pos.device).rotated(orientation.to(pos.dtype))
+            hits = _level_cast(world, pos.unsqueeze(1), rays, cfg.max_range, cfg.chunk_elements // per_env, ids)
+        else:
+            level = orientation.dim() == 1  # yaw only: every image column looks along one azimuth
+            o, d = self.world_rays(pos, orientation)
+            hits = ray_cast(world, o, d, cfg.max_range, cfg.chunk_elements, (cfg.height, cfg.width) if level else None,
+                            ids)
         return RayHits(*(v if v is None else v.reshape(shape) for v in hits))
 
     def render(self, world: ObstacleWorld, pos: Tensor, orientation: Tensor,

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ...rotations import quat_to_rotmat
 from .dynamics import thrust_to_action
 from .params import ParamTensors, QuadrotorParams
-from .rotations import quat_to_rotmat
 from .tasks.base import RATE_SCALE, VEL_SCALE, QuadrotorTask
 
 

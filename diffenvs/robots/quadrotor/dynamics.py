@@ -30,8 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ...rotations import quat_normalize, quat_rotate, quat_rotate_inverse
 from .params import ParamTensors
-from .rotations import quat_normalize, quat_rotate, quat_rotate_inverse
 
 STATE_DIM = 17
 POS = slice(0, 3)

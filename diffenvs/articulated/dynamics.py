@@ -1,0 +1,268 @@
+r"""Batched, differentiable rigid-body dynamics of a floating-base tree (pure PyTorch).
+
+Everything is batched over envs ``N`` and walks the tree one *level* at a time (all legs
+at once), float32 or float64, CPU or CUDA, with autograd through every step.
+
+Spatial vectors are 6-vectors ``(angular; linear)`` in world axes about a reference point
+``o``, the base origin of the moment (any fixed point gives the same generalised
+quantities; this one keeps the numbers small): a motion ``V = (ω, v_o)`` (``v_o`` is the
+velocity of the body point at ``o``), a force ``F = (n_o, f)``. Each dof ``k`` has a motion
+axis ``S_k`` (MuJoCo's ``cdof``): the base's translations ``(0, e_i)``, its rotations
+``(R e_i, 0)`` about body axes, and a hinge ``(u, r \times u)`` (axis ``u`` through ``r``).
+With ``A[b, k] = 1`` when dof ``k`` moves body ``b``, the body Jacobians are
+``J_b = S diag(A[b])`` and
+
+* velocities ``V_b = J_b \dot q``;
+* the mass matrix ``M = \sum_b J_b^T I_b J_b`` (``I_b`` the spatial inertia about ``o``),
+  plus armature on the diagonal (the composite-rigid-body result, in batched matrix form);
+* the bias forces ``c(q, \dot q) = \sum_b J_b^T (I_b a_b + V_b \times^* I_b V_b)`` with the
+  velocity-product accelerations ``a_b = a_0 + \sum_k A[b, k] (V_{p(k)} \times S_k) \dot q_k``
+  (recursive Newton-Euler at zero joint acceleration) and gravity entering as the base's
+  fictitious acceleration ``-g``; the base's own term is ``a_0 = (0, -ω \times v)`` because its
+  linear velocity is that of the moving base origin;
+* the forward dynamics ``M \ddot q = τ - c`` by a batched Cholesky solve.
+
+The state and dof conventions are MuJoCo's (see :mod:`diffenvs.articulated.model`), so
+``M``, ``c`` and ``\ddot q`` compare with ``mj_fullM``, ``qfrc_bias`` and ``qacc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from ..rotations import quat_mul, quat_normalize, quat_to_rotmat
+from .model import ModelTensors
+
+
+class Kinematics(NamedTuple):
+    """Positions and motion axes of every body for a batch of configurations."""
+
+    rot: Tensor  # (N, nb, 3, 3) body -> world, level order
+    pos: Tensor  # (N, nb, 3) body origins, world, m
+    origin: Tensor  # (N, 3) the reference point o of the spatial quantities (the base origin)
+    axes: Tensor  # (N, 6, nv) dof motion axes S (angular; linear about o), MuJoCo dof order
+
+
+def skew(v: Tensor) -> Tensor:
+    """``(..., 3, 3)`` cross-product matrices of ``(..., 3)`` vectors."""
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*v.shape, 3)
+
+
+def _cross(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
+    return torch.linalg.cross(a, b, dim=dim)
+
+
+def kinematics(mt: ModelTensors, qpos: Tensor) -> Kinematics:
+    """Forward kinematics of ``qpos`` ``(N, nq)``."""
+    base, quat, hinge = qpos[:, :3], qpos[:, 3:7], qpos[:, 7:]
+    angle = hinge[:, mt.hinge_of_body]  # (N, nb - 1), level order
+    s, c = angle.sin()[..., None, None], angle.cos()[..., None, None]
+    # Rotation of each body relative to its parent: the fixed offset, then the hinge
+    # (Rodrigues: I + sin K + (1 - cos) K^2 with K the axis's cross-product matrix).
+    rel = mt.body_rot[1:] @ (mt.eye3 + s * mt.hinge_k + (1.0 - c) * mt.hinge_k2)  # (N, nb - 1, 3, 3)
+    rots, poss = [quat_to_rotmat(quat).unsqueeze(1)], [base.unsqueeze(1)]
+    for (a, b), parent in zip(mt.levels[1:], mt.level_parent):
+        rp, pp = rots[-1][:, parent], poss[-1][:, parent]
+        poss.append(pp + (rp @ mt.body_pos[a:b].unsqueeze(-1)).squeeze(-1))
+        rots.append(rp @ rel[:, a - 1:b - 1])
+    rot, pos = torch.cat(rots, 1), torch.cat(poss, 1)
+    # Motion axes: hinges (u, r x u) with u = R_b axis_b through the body origin r.
+    u = (rot[:, 1:] @ mt.hinge_axis.unsqueeze(-1)).squeeze(-1)  # (N, nb - 1, 3)
+    r = pos[:, 1:] - base.unsqueeze(1)
+    hinge_axes = torch.cat([u, _cross(r, u)], -1)[:, mt.body_of_hinge].transpose(1, 2)  # (N, 6, nh) file order
+    r0 = rot[:, 0]
+    n = qpos.shape[0]
+    zero, eye = r0.new_zeros(n, 3, 3), mt.eye3.expand(n, 3, 3)
+    base_axes = torch.cat([torch.cat([zero, r0], 2), torch.cat([eye, zero], 2)], 1)  # (N, 6, 6)
+    return Kinematics(rot, pos, base, torch.cat([base_axes, hinge_axes], 2))
+
+
+def body_velocities(mt: ModelTensors, kin: Kinematics, qvel: Tensor) -> Tensor:
+    """``(N, nb, 6)`` spatial velocities ``V_b = J_b \\dot q``."""
+    return torch.einsum("nik,bk->nbi", kin.axes * qvel.unsqueeze(1), mt.ancestors)
+
+
+def _inertia_times(mt: ModelTensors, kin: Kinematics, motion: Tensor) -> Tensor:
+    """Spatial inertia of each body about ``o`` times motions ``(N, nb, 6, ...)`` (the 6-vector
+    in dim 2): ``(Ic ω + c × p, p)`` with ``p = m (v + ω × c)``, ``c`` the centre of mass
+    relative to ``o`` and ``Ic`` the inertia about it."""
+    extra = motion.dim() - 3
+    c = kin.pos + (kin.rot @ mt.com.unsqueeze(-1)).squeeze(-1) - kin.origin.unsqueeze(1)  # (N, nb, 3)
+    ic = kin.rot @ mt.inertia @ kin.rot.transpose(-1, -2)  # (N, nb, 3, 3)
+    c = c.view(*c.shape, *([1] * extra))
+    m = mt.mass.view(-1, 1, *([1] * extra))
+    w, v = motion[:, :, :3], motion[:, :, 3:]
+    p = m * (v + _cross(w, c.expand_as(w), dim=2))
+    ang = torch.einsum("nbij,nbj...->nbi...", ic, w) + _cross(c.expand_as(p), p, dim=2)
+    return torch.cat([ang, p], 2)
+
+
+def _motion_cross(v: Tensor, s: Tensor) -> Tensor:
+    """Spatial motion cross product ``v × s`` over the last dim: ``(ω × s_ω, ω × s_v + v_o × s_ω)``."""
+    w, vo = v[..., :3], v[..., 3:]
+    sw, sv = s[..., :3], s[..., 3:]
+    return torch.cat([_cross(w, sw), _cross(w, sv) + _cross(vo, sw)], -1)
+
+
+def _force_cross(v: Tensor, f: Tensor) -> Tensor:
+    """Spatial force cross product ``v ×* f`` over the last dim: ``(ω × n + v_o × f, ω × f)``."""
+    w, vo = v[..., :3], v[..., 3:]
+    n, ff = f[..., :3], f[..., 3:]
+    return torch.cat([_cross(w, n) + _cross(vo, ff), _cross(w, ff)], -1)
+
+
+class Dynamics(NamedTuple):
+    """Everything :func:`dynamics` computes for one batch of states."""
+
+    kin: Kinematics
+    velocity: Tensor  # (N, nb, 6) body spatial velocities
+    mass: Tensor  # (N, nv, nv) joint-space inertia (with armature)
+    bias: Tensor  # (N, nv) c(q, qdot): Coriolis, centrifugal and gravity forces
+
+
+def dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor) -> Dynamics:
+    """Kinematics, velocities, mass matrix and bias forces of ``(qpos, qvel)``."""
+    kin = kinematics(mt, qpos)
+    vel = body_velocities(mt, kin, qvel)
+    jac = kin.axes.unsqueeze(1) * mt.ancestors.unsqueeze(1)  # (N, nb, 6, nv)
+    mass = torch.einsum("nbik,nbil->nkl", jac, _inertia_times(mt, kin, jac)) + torch.diag(mt.armature)
+    # Velocity-product accelerations: the base's, then each hinge's (V_parent x S_k) qdot_k
+    # summed down the tree; gravity as the base's fictitious acceleration -g.
+    w0, v0 = vel[:, 0, :3], qvel[:, :3]
+    a0 = torch.cat([torch.zeros_like(w0), -_cross(w0, v0) - mt.gravity], -1)
+    hinge_s = kin.axes[:, :, 6:].transpose(1, 2)  # (N, nh, 6)
+    terms = _motion_cross(vel[:, mt.parent_of_hinge], hinge_s) * qvel[:, 6:].unsqueeze(-1)
+    acc = a0.unsqueeze(1) + torch.einsum("nki,bk->nbi", terms, mt.ancestors[:, 6:])
+    force = _inertia_times(mt, kin, acc.unsqueeze(-1)).squeeze(-1) + _force_cross(
+        vel, _inertia_times(mt, kin, vel.unsqueeze(-1)).squeeze(-1))
+    bias = torch.einsum("nbi,nbik->nk", force, jac)
+    return Dynamics(kin, vel, mass, bias)
+
+
+def point_states(mt: ModelTensors, kin: Kinematics, vel: Tensor, body: Tensor, local: Tensor
+                 ) -> tuple[Tensor, Tensor]:
+    """World positions and velocities ``(N, P, 3)`` of points ``local`` ``(P, 3)`` fixed in bodies ``body`` ``(P,)``."""
+    pos = kin.pos[:, body] + (kin.rot[:, body] @ local.unsqueeze(-1)).squeeze(-1)
+    v = vel[:, body]
+    return pos, v[..., 3:] + _cross(v[..., :3], pos - kin.origin.unsqueeze(1))
+
+
+def point_forces(mt: ModelTensors, kin: Kinematics, body: Tensor, points: Tensor, forces: Tensor) -> Tensor:
+    """Generalised forces ``(N, nv)`` of world forces ``forces`` ``(N, P, 3)`` applied at world
+    points ``points`` ``(N, P, 3)`` of bodies ``body`` ``(P,)`` (``J^T f``)."""
+    spatial = torch.cat([_cross(points - kin.origin.unsqueeze(1), forces), forces], -1)  # (N, P, 6)
+    return torch.einsum("npi,nik,pk->nk", spatial, kin.axes, mt.ancestors[body])
+
+
+def smooth_clamp(x: Tensor, limit: Tensor | float, width: float) -> Tensor:
+    """``clamp(x, -limit, limit)`` with the corners rounded over ``width`` (softplus):
+    equal to ``x`` to within ``width * exp(-(limit - |x|) / width)`` inside, with a
+    gradient that fades smoothly instead of dropping to 0."""
+    sp = torch.nn.functional.softplus
+    return x - width * sp((x - limit) / width) + width * sp((-x - limit) / width)
+
+
+@dataclass(frozen=True)
+class ContactParams:
+    r"""Soft, smooth foot-ground contact (ground ``z = 0``, normal ``+z``).
+
+    With penetration ``δ = radius - z`` of a foot sphere and its velocity ``v``:
+
+    * normal force ``f_n = ε_f softplus((k ε softplus(δ / ε) - c \dot z σ(δ / ε)) / ε_f)``:
+      a spring ``k δ`` and a damper ``-c \dot z`` once in contact, both faded in over ``ε``
+      and kept non-negative by a softplus of width ``ε_f`` (no hard clamp);
+    * friction ``f_t = -μ f_n v_t / \sqrt{|v_t|^2 + v_ε^2}``: Coulomb's law smoothed below
+      the slip speed ``v_ε`` (a foot under a tangential load creeps at a fraction of it).
+
+    Attributes:
+        stiffness: ``k``, N/m. damping: ``c``, N s/m. smoothing: ``ε``, m.
+        force_smoothing: ``ε_f``, N. friction: ``μ``. slip_speed: ``v_ε``, m/s.
+    """
+
+    stiffness: float = 5.0e4
+    damping: float = 1.0e3
+    smoothing: float = 1.0e-3
+    force_smoothing: float = 1.0
+    friction: float = 0.8
+    slip_speed: float = 0.01
+
+
+def contact_forces(params: ContactParams, pos: Tensor, vel: Tensor, radius: Tensor) -> Tensor:
+    """World forces ``(N, F, 3)`` on foot spheres at ``pos`` moving at ``vel`` ``(N, F, 3)``."""
+    p = params
+    sp = torch.nn.functional.softplus
+    depth = (radius - pos[..., 2]) / p.smoothing
+    push = p.stiffness * p.smoothing * sp(depth) - p.damping * vel[..., 2] * torch.sigmoid(depth)
+    normal = p.force_smoothing * sp(push / p.force_smoothing)
+    vt = vel[..., :2]
+    slip = (vt.square().sum(-1, keepdim=True) + p.slip_speed ** 2).sqrt()
+    return torch.cat([-p.friction * normal.unsqueeze(-1) * vt / slip, normal.unsqueeze(-1)], -1)
+
+
+def integrate_positions(qpos: Tensor, qvel: Tensor, dt: float) -> Tensor:
+    """``qpos`` advanced by ``qvel`` over ``dt`` (MuJoCo's ``mj_integratePos``): the base
+    quaternion turned by its body-frame angular velocity, ``q ⊗ exp(ω dt / 2)``."""
+    half = 0.5 * dt * qvel[:, 3:6]
+    angle = half.square().sum(-1, keepdim=True).clamp(min=1e-30).sqrt()
+    turn = torch.cat([angle.cos(), torch.sinc(angle / torch.pi) * half], -1)
+    quat = quat_normalize(quat_mul(qpos[:, 3:7], turn))
+    return torch.cat([qpos[:, :3] + dt * qvel[:, :3], quat, qpos[:, 7:] + dt * qvel[:, 6:]], -1)
+
+
+def actuator_forces(mt: ModelTensors, qpos: Tensor, qvel: Tensor, targets: Tensor, width: float = 1.0) -> Tensor:
+    """Hinge torques ``(N, nh)`` of the position actuators (MuJoCo's ``<position>``):
+    ``kp (target - q) - kv \\dot q``, limited to ``±force_limit`` by :func:`smooth_clamp`
+    of ``width`` N m (``width = 0``: a hard clamp, MuJoCo's ``forcerange``)."""
+    tau = mt.kp * (targets - qpos[:, 7:]) - mt.kv * qvel[:, 6:]
+    if width == 0:
+        return torch.minimum(torch.maximum(tau, -mt.force_limit), mt.force_limit)
+    return smooth_clamp(tau, mt.force_limit, width)
+
+
+class Accel(NamedTuple):
+    """The result of :func:`forward_dynamics`."""
+
+    qacc: Tensor  # (N, nv)
+    dyn: Dynamics
+    foot_pos: Tensor | None  # (N, nf, 3) foot sphere centres (None without contact)
+    foot_force: Tensor | None  # (N, nf, 3) contact forces on the feet, world, N
+
+
+def forward_dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor, hinge_torque: Tensor | None = None,
+                     contact: ContactParams | None = None, implicit_damping_dt: float = 0.0) -> Accel:
+    """Joint accelerations ``M^{-1} (τ + τ_damping + J^T f_contact - c)``.
+
+    Args:
+        hinge_torque: ``(N, nh)`` actuator torques (``None``: 0).
+        contact: the foot-ground model (``None``: no contact).
+        implicit_damping_dt: with ``dt > 0``, solve with ``M + dt D`` (``D`` the joint
+            damping) as MuJoCo's Euler integrator does: the damping is then integrated
+            implicitly by a velocity update of ``dt * qacc``.
+    """
+    dyn = dynamics(mt, qpos, qvel)
+    force = -dyn.bias - mt.damping * qvel
+    if hinge_torque is not None:
+        force = force + torch.cat([torch.zeros_like(force[:, :6]), hinge_torque], -1)
+    feet = grf = None
+    if contact is not None and mt.foot_body.numel():
+        feet, vel = point_states(mt, dyn.kin, dyn.velocity, mt.foot_body, mt.foot_pos)
+        grf = contact_forces(contact, feet, vel, mt.foot_radius)
+        force = force + point_forces(mt, dyn.kin, mt.foot_body, feet, grf)
+    mass = dyn.mass + torch.diag(implicit_damping_dt * mt.damping) if implicit_damping_dt else dyn.mass
+    qacc = torch.cholesky_solve(force.unsqueeze(-1), torch.linalg.cholesky(mass)).squeeze(-1)
+    return Accel(qacc, dyn, feet, grf)
+
+
+def euler_step(mt: ModelTensors, qpos: Tensor, qvel: Tensor, dt: float, hinge_torque: Tensor | None = None,
+               contact: ContactParams | None = None) -> tuple[Tensor, Tensor, Accel]:
+    """One semi-implicit Euler step (MuJoCo's ``Euler`` integrator, damping implicit):
+    ``\\dot q' = \\dot q + dt \\ddot q``, then ``q' = q ⊕ dt \\dot q'``."""
+    acc = forward_dynamics(mt, qpos, qvel, hinge_torque, contact, implicit_damping_dt=dt)
+    qvel = qvel + dt * acc.qacc
+    return integrate_positions(qpos, qvel, dt), qvel, acc
