@@ -1,0 +1,33 @@
+"""A batched, differentiable floating-base articulated-body engine in pure PyTorch.
+
+:func:`load_mjcf` reads a robot (MJCF subset) into an :class:`ArticulatedModel`;
+:mod:`.dynamics` has the batched algorithms (kinematics, mass matrix, bias forces, forward
+dynamics, smooth foot contact, semi-implicit Euler). States and results follow MuJoCo's
+conventions so that they compare with C MuJoCo directly (``tests/test_articulated.py``).
+"""
+
+from .dynamics import (
+    Accel,
+    ContactParams,
+    Dynamics,
+    Kinematics,
+    actuator_forces,
+    body_velocities,
+    contact_forces,
+    dynamics,
+    euler_step,
+    forward_dynamics,
+    integrate_positions,
+    kinematics,
+    point_forces,
+    point_states,
+    smooth_clamp,
+)
+from .mjcf import load_mjcf
+from .model import ArticulatedModel, ModelTensors
+
+__all__ = [
+    "Accel", "ArticulatedModel", "ContactParams", "Dynamics", "Kinematics", "ModelTensors", "actuator_forces",
+    "body_velocities", "contact_forces", "dynamics", "euler_step", "forward_dynamics", "integrate_positions",
+    "kinematics", "load_mjcf", "point_forces", "point_states", "smooth_clamp",
+]

@@ -174,35 +174,70 @@ class ContactParams:
 
     With penetration ``δ = radius - z`` of a foot sphere and its velocity ``v``:
 
-    * normal force ``f_n = ε_f softplus((k ε softplus(δ / ε) - c \dot z σ(δ / ε)) / ε_f)``:
-      a spring ``k δ`` and a damper ``-c \dot z`` once in contact, both faded in over ``ε``
-      and kept non-negative by a softplus of width ``ε_f`` (no hard clamp);
+    * normal force ``f_n = σ(δ / ε) · ε_f softplus((k δ - c \dot z) / ε_f)``: a spring and a
+      damper that only push (the softplus, of width ``ε_f``, instead of a clamp at 0), faded
+      in over ``ε`` around first touch and exactly 0 in the limit of large separation;
     * friction ``f_t = -μ f_n v_t / \sqrt{|v_t|^2 + v_ε^2}``: Coulomb's law smoothed below
       the slip speed ``v_ε`` (a foot under a tangential load creeps at a fraction of it).
+
+    The damper and the friction slope are integrated implicitly by :func:`euler_step`
+    (through ``M + dt J^T C J``), so a stiff friction law on a light foot stays stable.
+
+    Defaults: ``k = 6000`` N/m sinks ANYmal C's feet about 18 mm into the ground when it
+    stands, as MuJoCo's deliberately soft foot contact in the Menagerie model does
+    (``solimp = 0.015 1 0.031``, "to approximate the effect of rubber"), so that both
+    stand at nearly the same height; ``c = 300`` N s/m damps a foot's bounce. ``v_ε``
+    trades creep against smoothness: a standing robot's feet creep at a few mm/s with
+    ``v_ε = 10`` mm/s (its base sinks about 3 mm/s under the Menagerie PD gains), and with
+    2 ms steps a steeper law (3 mm/s) chatters: tiny perturbations then grow by 1e5 in
+    50 ms, and so do gradients. Even at the default, gradients through many steps of
+    sliding feet (±0.1 rad of random joint targets every 20 ms) grow fast; under gentle
+    targets (±0.03 rad) they match finite differences (``tests/test_articulated.py``).
 
     Attributes:
         stiffness: ``k``, N/m. damping: ``c``, N s/m. smoothing: ``ε``, m.
         force_smoothing: ``ε_f``, N. friction: ``μ``. slip_speed: ``v_ε``, m/s.
     """
 
-    stiffness: float = 5.0e4
-    damping: float = 1.0e3
+    stiffness: float = 6.0e3
+    damping: float = 300.0
     smoothing: float = 1.0e-3
     force_smoothing: float = 1.0
     friction: float = 0.8
     slip_speed: float = 0.01
 
 
-def contact_forces(params: ContactParams, pos: Tensor, vel: Tensor, radius: Tensor) -> Tensor:
-    """World forces ``(N, F, 3)`` on foot spheres at ``pos`` moving at ``vel`` ``(N, F, 3)``."""
+def contact_forces(params: ContactParams, pos: Tensor, vel: Tensor, radius: Tensor, damping: bool = False):
+    """World forces ``(N, F, 3)`` on foot spheres at ``pos`` moving at ``vel`` ``(N, F, 3)``.
+
+    With ``damping=True`` also returns ``C`` ``(N, F, 3, 3)``, the symmetric positive
+    semi-definite part of ``-∂f/∂v`` (the normal damper and the friction's slope; their
+    coupling dropped) that :func:`forward_dynamics` integrates implicitly."""
     p = params
-    sp = torch.nn.functional.softplus
-    depth = (radius - pos[..., 2]) / p.smoothing
-    push = p.stiffness * p.smoothing * sp(depth) - p.damping * vel[..., 2] * torch.sigmoid(depth)
-    normal = p.force_smoothing * sp(push / p.force_smoothing)
+    depth = radius - pos[..., 2]
+    arg = (p.stiffness * depth - p.damping * vel[..., 2]) / p.force_smoothing
+    gate = torch.sigmoid(depth / p.smoothing)
+    normal = gate * p.force_smoothing * torch.nn.functional.softplus(arg)
     vt = vel[..., :2]
     slip = (vt.square().sum(-1, keepdim=True) + p.slip_speed ** 2).sqrt()
-    return torch.cat([-p.friction * normal.unsqueeze(-1) * vt / slip, normal.unsqueeze(-1)], -1)
+    force = torch.cat([-p.friction * normal.unsqueeze(-1) * vt / slip, normal.unsqueeze(-1)], -1)
+    if not damping:
+        return force
+    c_n = p.damping * gate * torch.sigmoid(arg)  # -d f_n / d zdot
+    unit = vt / slip
+    c_t = (p.friction * normal / slip.squeeze(-1))[..., None, None] * (
+        torch.eye(2, dtype=pos.dtype, device=pos.device) - unit.unsqueeze(-1) * unit.unsqueeze(-2))
+    zero = torch.zeros_like(c_t[..., :1])
+    c = torch.cat([torch.cat([c_t, zero], -1), torch.cat([zero.transpose(-1, -2), c_n[..., None, None]], -1)], -2)
+    return force, c
+
+
+def point_jacobians(mt: ModelTensors, kin: Kinematics, body: Tensor, points: Tensor) -> Tensor:
+    """``(N, P, 3, nv)``: d(world velocity of each point)/d(qvel) for world points ``points``
+    ``(N, P, 3)`` fixed in bodies ``body`` ``(P,)``."""
+    r = (points - kin.origin.unsqueeze(1)).unsqueeze(-1)  # (N, P, 3, 1)
+    w, v = kin.axes[:, None, :3], kin.axes[:, None, 3:]  # (N, 1, 3, nv)
+    return (v + _cross(w, r.expand(-1, -1, -1, w.shape[-1]), dim=2)) * mt.ancestors[body].unsqueeze(1)
 
 
 def integrate_positions(qpos: Tensor, qvel: Tensor, dt: float) -> Tensor:
@@ -241,20 +276,27 @@ def forward_dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor, hinge_torque:
     Args:
         hinge_torque: ``(N, nh)`` actuator torques (``None``: 0).
         contact: the foot-ground model (``None``: no contact).
-        implicit_damping_dt: with ``dt > 0``, solve with ``M + dt D`` (``D`` the joint
-            damping) as MuJoCo's Euler integrator does: the damping is then integrated
-            implicitly by a velocity update of ``dt * qacc``.
+        implicit_damping_dt: with ``dt > 0``, solve with ``M + dt (D + J^T C J)`` (``D`` the
+            joint damping as in MuJoCo's Euler integrator, ``C`` the contact's damping and
+            friction slope at the feet, ``J`` their point Jacobians): a velocity update of
+            ``dt * qacc`` then integrates those velocity-dependent forces implicitly (stable
+            for stiff friction on light feet).
     """
     dyn = dynamics(mt, qpos, qvel)
     force = -dyn.bias - mt.damping * qvel
     if hinge_torque is not None:
         force = force + torch.cat([torch.zeros_like(force[:, :6]), hinge_torque], -1)
+    mass = dyn.mass + torch.diag(implicit_damping_dt * mt.damping) if implicit_damping_dt else dyn.mass
     feet = grf = None
     if contact is not None and mt.foot_body.numel():
         feet, vel = point_states(mt, dyn.kin, dyn.velocity, mt.foot_body, mt.foot_pos)
-        grf = contact_forces(contact, feet, vel, mt.foot_radius)
+        if implicit_damping_dt:
+            grf, c = contact_forces(contact, feet, vel, mt.foot_radius, damping=True)
+            jac = point_jacobians(mt, dyn.kin, mt.foot_body, feet)
+            mass = mass + implicit_damping_dt * torch.einsum("nfik,nfij,nfjl->nkl", jac, c, jac)
+        else:
+            grf = contact_forces(contact, feet, vel, mt.foot_radius)
         force = force + point_forces(mt, dyn.kin, mt.foot_body, feet, grf)
-    mass = dyn.mass + torch.diag(implicit_damping_dt * mt.damping) if implicit_damping_dt else dyn.mass
     qacc = torch.cholesky_solve(force.unsqueeze(-1), torch.linalg.cholesky(mass)).squeeze(-1)
     return Accel(qacc, dyn, feet, grf)
 

@@ -6,7 +6,8 @@ Supported: ``<compiler angle>``, nested ``<default class>`` blocks with ``childc
 ``fullinertia``; one ``<freejoint/>`` (or ``<joint type="free"/>``) on the single root
 body; one hinge per other body (``axis``, ``damping``, ``armature``, ``range``; at the body
 origin); sphere geoms of a chosen default class (``foot`` by default) as the contact
-points; ``<position>`` actuators (``kp``, ``kv``, ``forcerange``). Everything else (visual
+points; ``<position>`` actuators (``kp``, ``kv``, ``forcerange``); ``<keyframe>`` poses
+(``qpos``). Everything else (visual
 geoms, meshes, materials, lights, other collision geoms, ``frictionloss``, contact
 settings) is ignored. Anything that would change the dynamics and is not supported (a
 ``euler`` orientation, a hinge away from its body origin, two joints in a body, a slide
@@ -169,6 +170,9 @@ def load_mjcf(path: str, foot_class: str = "foot", gravity: tuple[float, float, 
     ob = [bodies[i] for i in order]
     feet = [(new[i], f) for i in range(len(bodies)) for f in bodies[i]["feet"]]
     names = [j["name"] for j in joints]
+    keys = root.find("keyframe")
+    keyframes = {k.get("name", f"key{i}"): _floats(k.get("qpos"), 7 + len(joints), f"keyframe {k.get('name')}")
+                 for i, k in enumerate(keys.findall("key") if keys is not None else []) if k.get("qpos")}
     return ArticulatedModel(
         body_names=tuple(b["name"] for b in ob),
         parent=np.array([-1 if b["parent"] < 0 else new[b["parent"]] for b in ob]),
@@ -186,4 +190,4 @@ def load_mjcf(path: str, foot_class: str = "foot", gravity: tuple[float, float, 
         kp=np.array([actuated.get(n, (0.0, 0.0, math.inf))[0] for n in names]),
         kv=np.array([actuated.get(n, (0.0, 0.0, math.inf))[1] for n in names]),
         force_limit=np.array([actuated.get(n, (0.0, 0.0, math.inf))[2] for n in names]),
-        gravity=np.asarray(gravity, dtype=np.float64), source=os.path.basename(path))
+        gravity=np.asarray(gravity, dtype=np.float64), keyframes=keyframes, source=os.path.basename(path))

@@ -46,6 +46,7 @@ class ArticulatedModel:
         kp: ``(nh,)`` position-actuator gain per hinge, N m/rad (0: unactuated); kv: ``(nh,)``
             N m s/rad; force_limit: ``(nh,)`` N m (``inf``: none).
         gravity: ``(3,)`` m/s^2.
+        keyframes: named ``qpos`` ``(nq,)`` poses of the file.
         source: where the model came from (a file name).
     """
 
@@ -71,6 +72,7 @@ class ArticulatedModel:
     kv: np.ndarray
     force_limit: np.ndarray
     gravity: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, -9.81]))
+    keyframes: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
