@@ -85,22 +85,21 @@ def kinematics(mt: ModelTensors, qpos: Tensor) -> Kinematics:
 
 def body_velocities(mt: ModelTensors, kin: Kinematics, qvel: Tensor) -> Tensor:
     """``(N, nb, 6)`` spatial velocities ``V_b = J_b \\dot q``."""
-    return torch.einsum("nik,bk->nbi", kin.axes * qvel.unsqueeze(1), mt.ancestors)
+    return (mt.ancestors @ (kin.axes * qvel.unsqueeze(1)).transpose(1, 2))
 
 
-def _inertia_times(mt: ModelTensors, kin: Kinematics, motion: Tensor) -> Tensor:
-    """Spatial inertia of each body about ``o`` times motions ``(N, nb, 6, ...)`` (the 6-vector
-    in dim 2): ``(Ic ω + c × p, p)`` with ``p = m (v + ω × c)``, ``c`` the centre of mass
-    relative to ``o`` and ``Ic`` the inertia about it."""
-    extra = motion.dim() - 3
+def spatial_inertias(mt: ModelTensors, kin: Kinematics) -> Tensor:
+    """``(N, nb, 6, 6)`` spatial inertia of each body about ``o`` (world axes):
+    ``[[Ic - m [c]x [c]x, m [c]x], [-m [c]x, m 1]]`` with ``c`` the centre of mass relative to
+    ``o`` and ``Ic`` the rotational inertia about it."""
     c = kin.pos + (kin.rot @ mt.com.unsqueeze(-1)).squeeze(-1) - kin.origin.unsqueeze(1)  # (N, nb, 3)
-    ic = kin.rot @ mt.inertia @ kin.rot.transpose(-1, -2)  # (N, nb, 3, 3)
-    c = c.view(*c.shape, *([1] * extra))
-    m = mt.mass.view(-1, 1, *([1] * extra))
-    w, v = motion[:, :, :3], motion[:, :, 3:]
-    p = m * (v + _cross(w, c.expand_as(w), dim=2))
-    ang = torch.einsum("nbij,nbj...->nbi...", ic, w) + _cross(c.expand_as(p), p, dim=2)
-    return torch.cat([ang, p], 2)
+    m = mt.mass.view(-1, 1, 1)
+    cx = skew(c)
+    # -[c]x [c]x = |c|^2 1 - c c^T
+    rot_part = kin.rot @ mt.inertia @ kin.rot.transpose(-1, -2) + m * (
+        c.square().sum(-1)[..., None, None] * mt.eye3 - c.unsqueeze(-1) * c.unsqueeze(-2))
+    mcx = m * cx
+    return torch.cat([torch.cat([rot_part, mcx], -1), torch.cat([-mcx, m * mt.eye3.expand_as(mcx)], -1)], -2)
 
 
 def _motion_cross(v: Tensor, s: Tensor) -> Tensor:
@@ -130,18 +129,25 @@ def dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor) -> Dynamics:
     """Kinematics, velocities, mass matrix and bias forces of ``(qpos, qvel)``."""
     kin = kinematics(mt, qpos)
     vel = body_velocities(mt, kin, qvel)
-    jac = kin.axes.unsqueeze(1) * mt.ancestors.unsqueeze(1)  # (N, nb, 6, nv)
-    mass = torch.einsum("nbik,nbil->nkl", jac, _inertia_times(mt, kin, jac)) + torch.diag(mt.armature)
+    inertia = spatial_inertias(mt, kin)  # (N, nb, 6, 6)
+    axes = kin.axes.transpose(1, 2)  # (N, nv, 6): S_k
+    # Composite-rigid-body mass matrix: the inertia of the subtree below each body, then
+    # M[k, l] = S_l . (Ic_b(k) S_k) for dofs l at or above dof k's body, mirrored.
+    n, nb = inertia.shape[:2]
+    composite = (mt.descendants @ inertia.reshape(n, nb, 36)).view(n, nb, 6, 6)
+    f = (composite[:, mt.dof_body] @ axes.unsqueeze(-1)).squeeze(-1)  # (N, nv, 6)
+    a = f @ kin.axes  # (N, nv, nv): a[k, l] = S_l . f_k
+    mass = a * mt.dof_lower + (a * mt.dof_strict).transpose(1, 2) + torch.diag(mt.armature)
     # Velocity-product accelerations: the base's, then each hinge's (V_parent x S_k) qdot_k
     # summed down the tree; gravity as the base's fictitious acceleration -g.
     w0, v0 = vel[:, 0, :3], qvel[:, :3]
     a0 = torch.cat([torch.zeros_like(w0), -_cross(w0, v0) - mt.gravity], -1)
-    hinge_s = kin.axes[:, :, 6:].transpose(1, 2)  # (N, nh, 6)
-    terms = _motion_cross(vel[:, mt.parent_of_hinge], hinge_s) * qvel[:, 6:].unsqueeze(-1)
-    acc = a0.unsqueeze(1) + torch.einsum("nki,bk->nbi", terms, mt.ancestors[:, 6:])
-    force = _inertia_times(mt, kin, acc.unsqueeze(-1)).squeeze(-1) + _force_cross(
-        vel, _inertia_times(mt, kin, vel.unsqueeze(-1)).squeeze(-1))
-    bias = torch.einsum("nbi,nbik->nk", force, jac)
+    terms = _motion_cross(vel[:, mt.parent_of_hinge], axes[:, 6:]) * qvel[:, 6:].unsqueeze(-1)
+    acc = a0.unsqueeze(1) + mt.ancestors[:, 6:] @ terms
+    momentum = (inertia @ torch.stack([acc, vel], -1))  # (N, nb, 6, 2): I a, I V
+    force = momentum[..., 0] + _force_cross(vel, momentum[..., 1])
+    subtree = mt.descendants @ force  # the forces of each body's subtree
+    bias = (subtree[:, mt.dof_body] * axes).sum(-1)
     return Dynamics(kin, vel, mass, bias)
 
 
@@ -157,7 +163,7 @@ def point_forces(mt: ModelTensors, kin: Kinematics, body: Tensor, points: Tensor
     """Generalised forces ``(N, nv)`` of world forces ``forces`` ``(N, P, 3)`` applied at world
     points ``points`` ``(N, P, 3)`` of bodies ``body`` ``(P,)`` (``J^T f``)."""
     spatial = torch.cat([_cross(points - kin.origin.unsqueeze(1), forces), forces], -1)  # (N, P, 6)
-    return torch.einsum("npi,nik,pk->nk", spatial, kin.axes, mt.ancestors[body])
+    return ((spatial @ kin.axes) * mt.ancestors[body]).sum(1)
 
 
 def smooth_clamp(x: Tensor, limit: Tensor | float, width: float) -> Tensor:
@@ -292,8 +298,10 @@ def forward_dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor, hinge_torque:
         feet, vel = point_states(mt, dyn.kin, dyn.velocity, mt.foot_body, mt.foot_pos)
         if implicit_damping_dt:
             grf, c = contact_forces(contact, feet, vel, mt.foot_radius, damping=True)
-            jac = point_jacobians(mt, dyn.kin, mt.foot_body, feet)
-            mass = mass + implicit_damping_dt * torch.einsum("nfik,nfij,nfjl->nkl", jac, c, jac)
+            jac = point_jacobians(mt, dyn.kin, mt.foot_body, feet)  # (N, F, 3, nv)
+            n, nf = jac.shape[:2]
+            cj = (c @ jac).reshape(n, 3 * nf, -1)
+            mass = mass + implicit_damping_dt * (jac.reshape(n, 3 * nf, -1).transpose(1, 2) @ cj)
         else:
             grf = contact_forces(contact, feet, vel, mt.foot_radius)
         force = force + point_forces(mt, dyn.kin, mt.foot_body, feet, grf)

@@ -141,7 +141,7 @@ class ModelTensors:
     dtype: torch.dtype
     device: torch.device
     levels: tuple[tuple[int, int], ...]
-    level_parent: tuple[Tensor, ...]  # per level > 0: each body's parent index within the previous level
+    level_parent: tuple  # per level > 0: each body's parent within the previous level (an index, or a view)
     body_pos: Tensor  # (nb, 3)
     body_rot: Tensor  # (nb, 3, 3) parent -> body at zero joint angle
     mass: Tensor  # (nb,)
@@ -155,6 +155,10 @@ class ModelTensors:
     body_of_hinge: Tensor  # (nh,) int64: level-order body index (minus 1) of each file-order hinge
     parent_of_hinge: Tensor  # (nh,) int64: parent body of each file-order hinge
     ancestors: Tensor  # (nb, nv) 0/1
+    descendants: Tensor  # (nb, nb) 0/1: [a, b] = 1 when b is a or below it
+    dof_body: Tensor  # (nv,) int64: the body each dof moves directly (the base for its 6)
+    dof_lower: Tensor  # (nv, nv) 0/1: [k, l] = 1 when dof l moves dof k's body
+    dof_strict: Tensor  # (nv, nv) 0/1: dof_lower without the pairs of one body
     damping: Tensor  # (nv,) (0 for the base dofs)
     armature: Tensor  # (nv,)
     foot_body: Tensor  # (nf,) int64
@@ -175,11 +179,27 @@ class ModelTensors:
         def i64(x):
             return torch.as_tensor(np.asarray(x, dtype=np.int64), device=device)
 
-        level_parent = tuple(i64(m.parent[a:b] - m.levels[k][0]) for k, (a, b) in enumerate(m.levels[1:]))
+        def parent_index(k: int, a: int, b: int):
+            # A view where possible: a level under a single body broadcasts against it, a level
+            # whose bodies hang one each from the previous level's (legs) lines up with it.
+            idx = m.parent[a:b] - m.levels[k][0]
+            prev = m.levels[k][1] - m.levels[k][0]
+            return slice(None) if prev == 1 or np.array_equal(idx, np.arange(prev)) else i64(idx)
+
+        level_parent = tuple(parent_index(k, a, b) for k, (a, b) in enumerate(m.levels[1:]))
         body_of_joint = np.asarray(m.joint_body) - 1
         hinge_of_body = np.empty(m.nh, dtype=np.int64)
         hinge_of_body[body_of_joint] = np.arange(m.nh)
         zeros6 = np.zeros(6)
+        anc = m.ancestors()
+        dof_body = np.concatenate([np.zeros(6, dtype=np.int64), np.asarray(m.joint_body)])
+        lower = anc[dof_body]
+        desc = np.zeros((m.nb, m.nb))
+        for b in range(m.nb):
+            a = b
+            while a >= 0:
+                desc[a, b] = 1.0
+                a = int(m.parent[a])
         axis = m.joint_axis[hinge_of_body]
         k = np.zeros((m.nh, 3, 3))
         k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
@@ -190,6 +210,7 @@ class ModelTensors:
             inertia=t(m.inertia), hinge_axis=t(axis), hinge_k=t(k), hinge_k2=t(k @ k), eye3=t(np.eye(3)),
             hinge_of_body=i64(hinge_of_body),
             body_of_hinge=i64(body_of_joint), parent_of_hinge=i64(m.parent[m.joint_body]),
-            ancestors=t(m.ancestors()), damping=t(np.concatenate([zeros6, m.damping])),
+            ancestors=t(anc), descendants=t(desc), dof_body=i64(dof_body), dof_lower=t(lower),
+            dof_strict=t(lower * (1 - lower.T)), damping=t(np.concatenate([zeros6, m.damping])),
             armature=t(np.concatenate([zeros6, m.armature])), foot_body=i64(m.foot_body), foot_pos=t(m.foot_pos),
             foot_radius=t(m.foot_radius), kp=t(m.kp), kv=t(m.kv), force_limit=t(m.force_limit), gravity=t(m.gravity))

@@ -1,0 +1,114 @@
+"""Speed of the articulated-body engine on ANYmal C (the issue's measurement).
+
+For each batch size ``N``: envs standing on flat ground under PD around the standing pose,
+with random joint targets; a control step is ``--substeps`` semi-implicit Euler steps of
+``--dt`` (PD, joint damping, soft foot contact, implicit damping and friction):
+
+* ``fwd ms/step``: one control step without gradient, milliseconds;
+* ``grad s``: one rollout of ``--horizon`` control steps with gradient (loss: the mean
+  forward base velocity at the end) and ``backward()`` to the per-step joint targets.
+
+Combinations whose estimated memory for the backward pass exceeds ``--mem-gb`` are
+skipped (NaN).
+
+    python benchmarks/bench_quadruped.py --json benchmarks/results/bench_quadruped_cpu.json
+    python benchmarks/bench_quadruped.py --sizes 64 --horizon 32      # the issue's figure
+    python benchmarks/bench_quadruped.py --quick                      # seconds, for smoke tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import torch
+from timing import machine
+
+from diffenvs.articulated import ContactParams, actuator_forces, euler_step, load_mjcf
+from diffenvs.robots.quadruped import ANYMAL_C_XML
+
+#: Memory kept per env and substep for the backward pass, bytes (measured at N = 64, float32).
+_BYTES_PER_ENV_SUBSTEP = 60e3
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 256, 4096])
+    parser.add_argument("--horizon", type=int, default=32)
+    parser.add_argument("--substeps", type=int, default=10)
+    parser.add_argument("--dt", type=float, default=0.002)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--mem-gb", type=float, default=8.0)
+    parser.add_argument("--quick", action="store_true", help="N = 1 and 8, horizon 2")
+    parser.add_argument("--json", default=None, help="write the rows and the machine to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.horizon = [1, 8], 2
+    dtype, device = getattr(torch, args.dtype), torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    model = load_mjcf(ANYMAL_C_XML)
+    mt = model.tensors(dtype, device)
+    contact = ContactParams()
+    stand = torch.tensor(model.keyframes["standing"], dtype=dtype, device=device)
+    rows = []
+    for n in args.sizes:
+        gen = torch.Generator(device="cpu").manual_seed(n)
+        noise = (0.05 * torch.randn(args.horizon, n, model.nh, generator=gen)).to(dtype=dtype, device=device)
+
+        def control_step(qp, qv, target):
+            for _ in range(args.substeps):
+                qp, qv, _ = euler_step(mt, qp, qv, args.dt, actuator_forces(mt, qp, qv, target), contact)
+            return qp, qv
+
+        def start():
+            return stand.expand(n, -1).clone(), torch.zeros(n, model.nv, dtype=dtype, device=device)
+
+        with torch.no_grad():
+            qp, qv = start()
+            qp, qv = control_step(qp, qv, stand[7:] + noise[0])  # warm-up
+            sync()
+            steps, t0 = 0, time.perf_counter()
+            while steps < 3 or time.perf_counter() - t0 < 1.0:
+                qp, qv = control_step(qp, qv, stand[7:] + noise[steps % args.horizon])
+                steps += 1
+            sync()
+            fwd_ms = 1e3 * (time.perf_counter() - t0) / steps
+        grad_s = math.nan
+        if n * args.horizon * args.substeps * _BYTES_PER_ENV_SUBSTEP <= args.mem_gb * 1e9:
+            offsets = noise.clone().requires_grad_(True)
+            best = math.inf
+            for _ in range(2):
+                sync()
+                t0 = time.perf_counter()
+                qp, qv = start()
+                for k in range(args.horizon):
+                    qp, qv = control_step(qp, qv, stand[7:] + offsets[k])
+                qv[:, 0].mean().backward()
+                sync()
+                best = min(best, time.perf_counter() - t0)
+                assert torch.isfinite(offsets.grad).all()
+                offsets.grad = None
+            grad_s = best
+        rows.append({"N": n, "fwd ms/step": round(fwd_ms, 2), "grad s": round(grad_s, 3),
+                     "env steps/s fwd": round(1e3 * n / fwd_ms)})
+        print(json.dumps(rows[-1]), flush=True)
+    info = {**machine(device), "dtype": args.dtype, "horizon": args.horizon, "substeps": args.substeps,
+            "dt": args.dt}
+    print(f"\nANYmal C, {args.substeps} x {args.dt * 1e3:g} ms substeps per control step, {info}")
+    print("| N | fwd ms per control step | env steps/s fwd | "
+          f"{args.horizon}-step rollout + backward, s |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['N']} | {r['fwd ms/step']:.2f} | {r['env steps/s fwd']:.3g} | {r['grad s']:.2f} |")
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as fh:
+            json.dump({"machine": info, "rows": rows}, fh, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
