@@ -64,7 +64,7 @@ def main(argv=None) -> list[dict]:
                 qp, qv, _ = euler_step(mt, qp, qv, args.dt, actuator_forces(mt, qp, qv, target), contact)
             return qp, qv
 
-        def start():
+        def start(n=n):
             return stand.expand(n, -1).clone(), torch.zeros(n, model.nv, dtype=dtype, device=device)
 
         with torch.no_grad():
