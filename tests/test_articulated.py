@@ -167,11 +167,12 @@ def test_contact_gradients_match_finite_differences(model):
         offsets = torch.tensor(rng.normal(size=(steps, model.nh)) * 0.03, dtype=F64, requires_grad=True)
 
         def loss(off, steps=steps):
-            qp, qv = qpos0.unsqueeze(0), torch.zeros(1, model.nv, dtype=F64)
+            qp, qv, anchor = qpos0.unsqueeze(0), torch.zeros(1, model.nv, dtype=F64), None
             for k in range(steps):
                 target = (stand[7:] + off[k]).unsqueeze(0)
                 for _ in range(10):
-                    qp, qv, _ = euler_step(mt, qp, qv, 0.002, actuator_forces(mt, qp, qv, target), contact)
+                    qp, qv, acc = euler_step(mt, qp, qv, 0.002, actuator_forces(mt, qp, qv, target), contact, anchor)
+                    anchor = acc.anchor
             return qp[0, 2] + 0.3 * qv[0, 0]
 
         (grad,) = torch.autograd.grad(loss(offsets), offsets)
@@ -197,11 +198,13 @@ def test_standing_height_matches_mujoco(model):
     d.ctrl[:] = m.key_qpos[key][7:]
     mt = model.tensors(F64)
     stand = torch.tensor(model.keyframes["standing"], dtype=F64).unsqueeze(0)
-    qp, qv = stand.clone(), torch.zeros(1, model.nv, dtype=F64)
+    qp, qv, anchor = stand.clone(), torch.zeros(1, model.nv, dtype=F64), None
     for _ in range(1000):
         mujoco.mj_step(m, d)
-        qp, qv, acc = euler_step(mt, qp, qv, 0.002, actuator_forces(mt, qp, qv, stand[:, 7:]), ContactParams())
-    assert abs(float(qp[0, 2]) - d.qpos[2]) < 6e-3, (float(qp[0, 2]), d.qpos[2])  # measured: 4.7 mm
+        qp, qv, acc = euler_step(mt, qp, qv, 0.002, actuator_forces(mt, qp, qv, stand[:, 7:]), ContactParams(),
+                                 anchor)
+        anchor = acc.anchor
+    assert abs(float(qp[0, 2]) - d.qpos[2]) < 6e-3, (float(qp[0, 2]), d.qpos[2])  # measured: 3.9 mm
     assert float(qv.abs().max()) < 0.02  # at rest
     np.testing.assert_allclose(acc.foot_force[0, :, 2].sum().item(), model.total_mass * 9.81, rtol=0.02)
 
@@ -220,9 +223,10 @@ def test_float32_batched_and_devices_agree(model, device):
         mt = model.tensors(dtype, dev)
         qp = stand.to(dtype=dtype, device=dev).expand(len(rows), -1).clone()
         qv = torch.zeros(len(rows), model.nv, dtype=dtype, device=dev)
-        tg = targets[rows].to(dtype=dtype, device=dev)
+        tg, anchor = targets[rows].to(dtype=dtype, device=dev), None
         for _ in range(substeps):
-            qp, qv, _ = euler_step(mt, qp, qv, 0.002, actuator_forces(mt, qp, qv, tg), contact)
+            qp, qv, acc = euler_step(mt, qp, qv, 0.002, actuator_forces(mt, qp, qv, tg), contact, anchor)
+            anchor = acc.anchor
         return qp.double().cpu()
 
     batched = run([0, 1, 2], F64, "cpu")

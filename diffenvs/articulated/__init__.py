@@ -8,6 +8,7 @@ conventions so that they compare with C MuJoCo directly (``tests/test_articulate
 
 from .dynamics import (
     Accel,
+    ContactForces,
     ContactParams,
     Dynamics,
     Kinematics,
@@ -27,7 +28,7 @@ from .mjcf import load_mjcf
 from .model import ArticulatedModel, ModelTensors
 
 __all__ = [
-    "Accel", "ArticulatedModel", "ContactParams", "Dynamics", "Kinematics", "ModelTensors", "actuator_forces",
-    "body_velocities", "contact_forces", "dynamics", "euler_step", "forward_dynamics", "integrate_positions",
+    "Accel", "ArticulatedModel", "ContactForces", "ContactParams", "Dynamics", "Kinematics", "ModelTensors",
+    "actuator_forces",    "body_velocities", "contact_forces", "dynamics", "euler_step", "forward_dynamics", "integrate_positions",
     "kinematics", "load_mjcf", "point_forces", "point_states", "smooth_clamp",
 ]

@@ -176,33 +176,39 @@ def smooth_clamp(x: Tensor, limit: Tensor | float, width: float) -> Tensor:
 
 @dataclass(frozen=True)
 class ContactParams:
-    r"""Soft, smooth foot-ground contact (ground ``z = 0``, normal ``+z``).
+    r"""Soft, smooth foot-ground contact (ground ``z = 0``, normal ``+z``) with elasto-plastic friction.
 
-    With penetration ``δ = radius - z`` of a foot sphere and its velocity ``v``:
+    With penetration ``δ = radius - z`` of a foot sphere, its velocity ``v`` and its
+    *anchor* ``a`` (a point on the ground, part of the state: where the foot sticks):
 
     * normal force ``f_n = σ(δ / ε) · ε_f softplus((k δ - c \dot z) / ε_f)``: a spring and a
-      damper that only push (the softplus, of width ``ε_f``, instead of a clamp at 0), faded
-      in over ``ε`` around first touch and exactly 0 in the limit of large separation;
-    * friction ``f_t = -μ f_n v_t / \sqrt{|v_t|^2 + v_ε^2}``: Coulomb's law smoothed below
-      the slip speed ``v_ε`` (a foot under a tangential load creeps at a fraction of it).
+      damper that only push (a softplus of width ``ε_f`` instead of a clamp at 0), faded in
+      over ``ε`` around first touch, exactly 0 in the limit of large separation;
+    * friction: a tangential spring to the anchor and a damper,
+      ``f_0 = -k_t (p_xy - a) - c_t v_xy``, kept inside the friction cone: with
+      ``x = |f_0| / μ f_n``, ``f_t = f_0`` while ``x < s`` (sticking) and
+      ``f_t = f_0 (s + (1 - s) tanh((x - s) / (1 - s))) / x`` above (saturating smoothly
+      towards ``μ f_n``; continuous to the second derivative at ``x = s``);
+    * the anchor then moves to where the saturated spring holds:
+      ``a' = p_xy + (f_t + c_t v_xy) / k_t``. A sticking foot keeps its anchor exactly (no
+      creep below ``s μ f_n``), a sliding one drags it, a foot in the air carries it along.
 
-    The damper and the friction slope are integrated implicitly by :func:`euler_step`
-    (through ``M + dt J^T C J``), so a stiff friction law on a light foot stays stable.
+    The dampers are integrated implicitly by :func:`euler_step` (``M + dt J^T C J``).
 
     Defaults: ``k = 6000`` N/m sinks ANYmal C's feet about 18 mm into the ground when it
     stands, as MuJoCo's deliberately soft foot contact in the Menagerie model does
     (``solimp = 0.015 1 0.031``, "to approximate the effect of rubber"), so that both
-    stand at nearly the same height; ``c = 300`` N s/m damps a foot's bounce. ``v_ε``
-    trades creep against smoothness: a standing robot's feet creep at a few mm/s with
-    ``v_ε = 10`` mm/s (its base sinks about 3 mm/s under the Menagerie PD gains), and with
-    2 ms steps a steeper law (3 mm/s) chatters: tiny perturbations then grow by 1e5 in
-    50 ms, and so do gradients. Even at the default, gradients through many steps of
-    sliding feet (±0.1 rad of random joint targets every 20 ms) grow fast; under gentle
-    targets (±0.03 rad) they match finite differences (``tests/test_articulated.py``).
+    stand at nearly the same height (3 mm apart after 2 s, 1.4 mm after 5.5 s; the
+    anchors hold, MuJoCo's soft contact creeps); ``c = 300`` N s/m damps a foot's bounce;
+    the tangential spring ``k_t = 6000`` N/m lets a standing foot give about 7 mm (a
+    stiffer one, 20000, matches MuJoCo's height to 1 mm but makes the dynamics stiffer
+    than the float64 finite-difference checks of the contract suite resolve at 1e-6).
 
     Attributes:
         stiffness: ``k``, N/m. damping: ``c``, N s/m. smoothing: ``ε``, m.
-        force_smoothing: ``ε_f``, N. friction: ``μ``. slip_speed: ``v_ε``, m/s.
+        force_smoothing: ``ε_f``, N. friction: ``μ``.
+        tangential_stiffness: ``k_t``, N/m. tangential_damping: ``c_t``, N s/m.
+        stick: ``s``, the fraction of the friction cone up to which a foot sticks exactly.
     """
 
     stiffness: float = 6.0e3
@@ -210,32 +216,41 @@ class ContactParams:
     smoothing: float = 1.0e-3
     force_smoothing: float = 1.0
     friction: float = 0.8
-    slip_speed: float = 0.01
+    tangential_stiffness: float = 6.0e3
+    tangential_damping: float = 300.0
+    stick: float = 0.7
 
 
-def contact_forces(params: ContactParams, pos: Tensor, vel: Tensor, radius: Tensor, damping: bool = False):
-    """World forces ``(N, F, 3)`` on foot spheres at ``pos`` moving at ``vel`` ``(N, F, 3)``.
+class ContactForces(NamedTuple):
+    """The result of :func:`contact_forces`."""
 
-    With ``damping=True`` also returns ``C`` ``(N, F, 3, 3)``, the symmetric positive
-    semi-definite part of ``-∂f/∂v`` (the normal damper and the friction's slope; their
-    coupling dropped) that :func:`forward_dynamics` integrates implicitly."""
+    force: Tensor  # (N, F, 3) world forces on the feet, N
+    anchor: Tensor  # (N, F, 2) the feet's anchors after this step, m
+    damping: Tensor  # (N, F, 3, 3) C: the dampers' slope -df/dv (symmetric, positive semi-definite)
+
+
+def contact_forces(params: ContactParams, pos: Tensor, vel: Tensor, radius: Tensor, anchor: Tensor
+                   ) -> ContactForces:
+    """Forces on foot spheres at ``pos`` moving at ``vel`` ``(N, F, 3)`` with anchors ``(N, F, 2)``."""
     p = params
     depth = radius - pos[..., 2]
     arg = (p.stiffness * depth - p.damping * vel[..., 2]) / p.force_smoothing
     gate = torch.sigmoid(depth / p.smoothing)
     normal = gate * p.force_smoothing * torch.nn.functional.softplus(arg)
     vt = vel[..., :2]
-    slip = (vt.square().sum(-1, keepdim=True) + p.slip_speed ** 2).sqrt()
-    force = torch.cat([-p.friction * normal.unsqueeze(-1) * vt / slip, normal.unsqueeze(-1)], -1)
-    if not damping:
-        return force
+    trial = -p.tangential_stiffness * (pos[..., :2] - anchor) - p.tangential_damping * vt
+    cap = (p.friction * normal).unsqueeze(-1).clamp(min=1e-6)
+    ratio = trial.square().sum(-1, keepdim=True).clamp(min=1e-30).sqrt() / cap  # |f_0| / (μ f_n)
+    a = p.stick
+    over = ratio.clamp(min=a)  # (the saturating branch only sees ratios >= a: no 0 / 0)
+    scale = torch.where(ratio < a, 1.0, (a + (1.0 - a) * torch.tanh((over - a) / (1.0 - a))) / over)
+    tangential = trial * scale
+    new_anchor = pos[..., :2] + (tangential + p.tangential_damping * vt) / p.tangential_stiffness
+    force = torch.cat([tangential, normal.unsqueeze(-1)], -1)
     c_n = p.damping * gate * torch.sigmoid(arg)  # -d f_n / d zdot
-    unit = vt / slip
-    c_t = (p.friction * normal / slip.squeeze(-1))[..., None, None] * (
-        torch.eye(2, dtype=pos.dtype, device=pos.device) - unit.unsqueeze(-1) * unit.unsqueeze(-2))
-    zero = torch.zeros_like(c_t[..., :1])
-    c = torch.cat([torch.cat([c_t, zero], -1), torch.cat([zero.transpose(-1, -2), c_n[..., None, None]], -1)], -2)
-    return force, c
+    c_t = p.tangential_damping * scale.squeeze(-1)
+    damping = torch.diag_embed(torch.stack([c_t, c_t, c_n], -1))
+    return ContactForces(force, new_anchor, damping)
 
 
 def point_jacobians(mt: ModelTensors, kin: Kinematics, body: Tensor, points: Tensor) -> Tensor:
@@ -273,46 +288,52 @@ class Accel(NamedTuple):
     dyn: Dynamics
     foot_pos: Tensor | None  # (N, nf, 3) foot sphere centres (None without contact)
     foot_force: Tensor | None  # (N, nf, 3) contact forces on the feet, world, N
+    anchor: Tensor | None  # (N, nf, 2) the feet's friction anchors after the step
 
 
 def forward_dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor, hinge_torque: Tensor | None = None,
-                     contact: ContactParams | None = None, implicit_damping_dt: float = 0.0) -> Accel:
+                     contact: ContactParams | None = None, anchor: Tensor | None = None,
+                     implicit_damping_dt: float = 0.0) -> Accel:
     """Joint accelerations ``M^{-1} (τ + τ_damping + J^T f_contact - c)``.
 
     Args:
         hinge_torque: ``(N, nh)`` actuator torques (``None``: 0).
         contact: the foot-ground model (``None``: no contact).
+        anchor: ``(N, nf, 2)`` the feet's friction anchors (``None``: where the feet are,
+            i.e. no tangential spring force yet).
         implicit_damping_dt: with ``dt > 0``, solve with ``M + dt (D + J^T C J)`` (``D`` the
-            joint damping as in MuJoCo's Euler integrator, ``C`` the contact's damping and
-            friction slope at the feet, ``J`` their point Jacobians): a velocity update of
-            ``dt * qacc`` then integrates those velocity-dependent forces implicitly (stable
-            for stiff friction on light feet).
+            joint damping as in MuJoCo's Euler integrator, ``C`` the contact dampers at the
+            feet, ``J`` their point Jacobians): a velocity update of ``dt * qacc`` then
+            integrates those velocity-dependent forces implicitly.
     """
     dyn = dynamics(mt, qpos, qvel)
     force = -dyn.bias - mt.damping * qvel
     if hinge_torque is not None:
         force = force + torch.cat([torch.zeros_like(force[:, :6]), hinge_torque], -1)
     mass = dyn.mass + torch.diag(implicit_damping_dt * mt.damping) if implicit_damping_dt else dyn.mass
-    feet = grf = None
+    feet = grf = new_anchor = None
     if contact is not None and mt.foot_body.numel():
         feet, vel = point_states(mt, dyn.kin, dyn.velocity, mt.foot_body, mt.foot_pos)
+        cf = contact_forces(contact, feet, vel, mt.foot_radius, feet[..., :2] if anchor is None else anchor)
+        grf, new_anchor = cf.force, cf.anchor
         if implicit_damping_dt:
-            grf, c = contact_forces(contact, feet, vel, mt.foot_radius, damping=True)
             jac = point_jacobians(mt, dyn.kin, mt.foot_body, feet)  # (N, F, 3, nv)
             n, nf = jac.shape[:2]
-            cj = (c @ jac).reshape(n, 3 * nf, -1)
+            cj = (cf.damping @ jac).reshape(n, 3 * nf, -1)
             mass = mass + implicit_damping_dt * (jac.reshape(n, 3 * nf, -1).transpose(1, 2) @ cj)
-        else:
-            grf = contact_forces(contact, feet, vel, mt.foot_radius)
         force = force + point_forces(mt, dyn.kin, mt.foot_body, feet, grf)
-    qacc = torch.cholesky_solve(force.unsqueeze(-1), torch.linalg.cholesky(mass)).squeeze(-1)
-    return Accel(qacc, dyn, feet, grf)
+    # cholesky_ex: a row whose state has blown up (NaN mass matrix) gives NaN in that row
+    # only, for the env to end that episode, instead of an exception for the whole batch.
+    qacc = torch.cholesky_solve(force.unsqueeze(-1), torch.linalg.cholesky_ex(mass).L).squeeze(-1)
+    return Accel(qacc, dyn, feet, grf, new_anchor)
 
 
 def euler_step(mt: ModelTensors, qpos: Tensor, qvel: Tensor, dt: float, hinge_torque: Tensor | None = None,
-               contact: ContactParams | None = None) -> tuple[Tensor, Tensor, Accel]:
+               contact: ContactParams | None = None, anchor: Tensor | None = None
+               ) -> tuple[Tensor, Tensor, Accel]:
     """One semi-implicit Euler step (MuJoCo's ``Euler`` integrator, damping implicit):
-    ``\\dot q' = \\dot q + dt \\ddot q``, then ``q' = q ⊕ dt \\dot q'``."""
-    acc = forward_dynamics(mt, qpos, qvel, hinge_torque, contact, implicit_damping_dt=dt)
+    ``\\dot q' = \\dot q + dt \\ddot q``, then ``q' = q ⊕ dt \\dot q'``. The feet's new friction
+    anchors are ``acc.anchor``."""
+    acc = forward_dynamics(mt, qpos, qvel, hinge_torque, contact, anchor, implicit_damping_dt=dt)
     qvel = qvel + dt * acc.qacc
     return integrate_positions(qpos, qvel, dt), qvel, acc

@@ -8,4 +8,5 @@ ROBOTS = (
     "quadrotor",
     "pointmass",
     "unicycle",
+    "quadruped",
 )

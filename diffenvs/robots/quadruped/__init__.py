@@ -9,4 +9,27 @@ import os
 #: The vendored ANYmal C model (MJCF; dynamics only: no meshes).
 ANYMAL_C_XML = os.path.join(os.path.dirname(__file__), "assets", "anymal_c.xml")
 
-__all__ = ["ANYMAL_C_XML"]
+from ...contract import EnvSpec  # noqa: E402
+from .robot import Quadruped, QuadrupedConfig  # noqa: E402
+from .tasks import OBS_DIM, QuadrupedTaskConfig, Trot, TrotConfig, TrotTask, WalkConfig, WalkTask  # noqa: E402
+
+ROBOT = Quadruped
+
+#: Training settings: SHAC with short horizons (contacts make long unrolls' gradients
+#: explode), a [128, 64] policy with layer normalisation.
+_TRAIN = {
+    "default": {
+        "bptt": {"num_envs": 64, "horizon": 16, "lr": 1e-3, "net.hidden": (128, 64), "net.layer_norm": True},
+        "shac": {"num_envs": 64, "horizon": 16, "lr": 1e-3, "net.hidden": (128, 64), "net.layer_norm": True},
+        "ppo": {"num_envs": 64, "n_steps": 64, "batch_size": 1024, "learning_rate": 3e-4, "n_epochs": 5,
+                "gae_lambda": 0.95, "net_arch": [128, 64]},
+    },
+}
+
+ENVS = (
+    EnvSpec("DiffQuadruped-Trot-v0", "quadruped", TrotTask, 1000, label="Quadruped: trot in place", presets=_TRAIN),
+    EnvSpec("DiffQuadruped-Walk-v0", "quadruped", WalkTask, 1000, label="Quadruped: walk at 1 m/s", presets=_TRAIN),
+)
+
+__all__ = ["ANYMAL_C_XML", "ENVS", "OBS_DIM", "ROBOT", "Quadruped", "QuadrupedConfig", "QuadrupedTaskConfig", "Trot",
+           "TrotConfig", "TrotTask", "WalkConfig", "WalkTask"]
