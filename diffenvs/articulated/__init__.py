@@ -29,6 +29,6 @@ from .model import ArticulatedModel, ModelTensors
 
 __all__ = [
     "Accel", "ArticulatedModel", "ContactForces", "ContactParams", "Dynamics", "Kinematics", "ModelTensors",
-    "actuator_forces",    "body_velocities", "contact_forces", "dynamics", "euler_step", "forward_dynamics", "integrate_positions",
-    "kinematics", "load_mjcf", "point_forces", "point_states", "smooth_clamp",
+    "actuator_forces", "body_velocities", "contact_forces", "dynamics", "euler_step", "forward_dynamics",
+    "integrate_positions", "kinematics", "load_mjcf", "point_forces", "point_states", "smooth_clamp",
 ]
