@@ -11,7 +11,7 @@ with random joint targets; a control step is ``--substeps`` semi-implicit Euler 
 Combinations whose estimated memory for the backward pass exceeds ``--mem-gb`` are
 skipped (NaN).
 
-    python benchmarks/bench_quadruped.py --json benchmarks/results/bench_quadruped_cpu.json
+    python benchmarks/bench_quadruped.py --out benchmarks/results/bench_quadruped_cpu
     python benchmarks/bench_quadruped.py --sizes 64 --horizon 32      # the issue's figure
     python benchmarks/bench_quadruped.py --quick                      # seconds, for smoke tests
 """
@@ -44,7 +44,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mem-gb", type=float, default=8.0)
     parser.add_argument("--quick", action="store_true", help="N = 1 and 8, horizon 2")
-    parser.add_argument("--json", default=None, help="write the rows and the machine to this file")
+    parser.add_argument("--out", default=None, help="write OUT.json (rows and machine) and OUT.md (the table)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.horizon = [1, 8], 2
@@ -98,15 +98,18 @@ def main(argv=None) -> list[dict]:
         print(json.dumps(rows[-1]), flush=True)
     info = {**machine(device), "dtype": args.dtype, "horizon": args.horizon, "substeps": args.substeps,
             "dt": args.dt}
-    print(f"\nANYmal C, {args.substeps} x {args.dt * 1e3:g} ms substeps per control step, {info}")
-    print("| N | fwd ms per control step | env steps/s fwd | "
-          f"{args.horizon}-step rollout + backward, s |\n|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['N']} | {r['fwd ms/step']:.2f} | {r['env steps/s fwd']:.3g} | {r['grad s']:.2f} |")
-    if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as fh:
+    lines = [f"ANYmal C, {args.substeps} x {args.dt * 1e3:g} ms substeps per control step, {args.dtype}, "
+             f"{info['cpu']} ({info['cores']} cores, {info['torch_threads']} torch threads), torch {info['torch']}",
+             "", f"| N | fwd ms per control step | env steps/s fwd | {args.horizon}-step rollout + backward, s |",
+             "|---|---|---|---|"]
+    lines += [f"| {r['N']} | {r['fwd ms/step']:.2f} | {r['env steps/s fwd']:.3g} | {r['grad s']:.2f} |" for r in rows]
+    print("\n" + "\n".join(lines))
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out + ".json", "w") as fh:
             json.dump({"machine": info, "rows": rows}, fh, indent=1)
+        with open(args.out + ".md", "w") as fh:
+            fh.write("\n".join(lines) + "\n")
     return rows
 
 

@@ -42,7 +42,7 @@ class QuadrupedDrawer(RobotDrawer):
         force = np.asarray(state.get("foot_force", np.zeros(4)))
         for f, body in enumerate(robot.model.foot_body):
             chain, b = [feet[f]], int(body)
-            while b >= 0:
+            while b > 0:  # up to the hip (the base is the box)
                 chain.append(pos[b])
                 b = int(parent[b])
             canvas.polyline(chain[::-1], BODY, 2.5)
@@ -54,6 +54,6 @@ class QuadrupedDrawer(RobotDrawer):
             yaw = np.arctan2(r0[1, 0], r0[0, 0])
             c, s = np.cos(yaw), np.sin(yaw)
             v = np.array([c * command[0] - s * command[1], s * command[0] + c * command[1], 0.0])
-            top = base + np.array([0.0, 0.0, 0.2])
+            top = base + np.array([0.0, 0.0, 0.15])
             canvas.polyline([top, top + 0.5 * v], (240, 120, 40), 2.0)
             canvas.dot(top + 0.5 * v, 3.0, (240, 120, 40), outline=BODY, width=1.0)

@@ -13,7 +13,7 @@ from ...articulated import ContactParams, actuator_forces, euler_step, kinematic
 from ...contract import Robot, State, StateField
 from . import ANYMAL_C_XML
 
-#: Settled standing poses, per (model options, dtype, device).
+#: Settled standing poses (float64, CPU), per (robot options, control step).
 _CACHE: dict = {}
 
 #: The robot fields in the order of the engine's ``qpos`` and ``qvel``.
@@ -47,7 +47,7 @@ class QuadrupedConfig:
     kd: float = 0.0
     torque_smoothing: float = 1.0
     contact: ContactParams = ContactParams()
-    settle_time: float = 1.0
+    settle_time: float = 2.0
 
     def __post_init__(self):
         if self.substeps < 1:
@@ -86,6 +86,7 @@ class Quadruped(Robot):
     action_doc = "PD joint targets around the nominal pose, (target - nominal) / action_scale, per joint"
     default_dt = 0.02
     drawer = "diffenvs.robots.quadruped.drawer:QuadrupedDrawer"
+    controller = "diffenvs.robots.quadruped.controller:TrotReference"
 
     def __init__(self, options, **kw):
         super().__init__(options, **kw)
@@ -143,7 +144,7 @@ class Quadruped(Robot):
                 "foot_force": foot_force.expand(n, -1).clone(), "foot_anchor": anchor.expand(n, -1, -1).clone()}
 
     def _settled(self) -> tuple[Tensor, Tensor]:
-        key = (self.cfg, self.dtype, self.device, self.dt)
+        key = (self.cfg, self.dt)
         if key not in _CACHE:
             cfg = self.cfg
             mt = self.model.tensors(torch.float64)
@@ -158,9 +159,8 @@ class Quadruped(Robot):
                     anchor = acc.anchor
             anchor = anchor - qpos[:, None, :2]  # the robot placed at the origin
             qpos[:, :2] = 0.0
-            f = {"dtype": self.dtype, "device": self.device}
-            _CACHE[key] = (qpos[0].to(**f), acc.foot_force[0, :, 2].to(**f), anchor[0].to(**f))
-        return _CACHE[key]
+            _CACHE[key] = (qpos[0], acc.foot_force[0, :, 2], anchor[0])
+        return tuple(v.to(dtype=self.dtype, device=self.device) for v in _CACHE[key])
 
     def torques(self, state: State) -> Tensor:
         """``(N, 12)`` joint torques, N m, of the state's last action at its joint positions and rates."""

@@ -268,7 +268,7 @@ class WalkConfig(QuadrupedTaskConfig):
 
     Attributes:
         speed: ``(min, max)`` commanded forward speed, m/s (the paper: 1 m/s).
-        k_velocity: weight of the base velocity error |v_xy - command|^2.
+        k_velocity: weight of the squared base velocity error (``|v_xy - command|^2``).
         k_yaw: weight of the yaw-rate error.
         k_placement: weight of the Raibert foot-placement error.
     """

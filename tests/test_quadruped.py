@@ -1,0 +1,92 @@
+"""The quadruped envs: settled starts, the trot reference, open-loop trotting, the walk task's terms."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import diffenvs  # noqa: F401
+
+
+def test_episodes_start_settled_on_the_ground():
+    env = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=3, dtype=torch.float64).unwrapped
+    env.reset(seed=0)
+    s = env.get_state()
+    assert torch.allclose(s["foot_force"].sum(-1), torch.full((3,), env.robot.model.total_mass * 9.81,
+                                                              dtype=torch.float64), rtol=0.02)
+    with torch.no_grad():
+        for _ in range(25):  # 0.5 s at the nominal targets: it stays where it started
+            env.step_differentiable(torch.zeros(3, 12, dtype=torch.float64))
+    s2 = env.get_state()
+    assert float((s2["base_pos"] - s["base_pos"]).abs().max()) < 0.02
+    assert float(s2["base_lin_vel"].abs().max()) < 0.05
+
+
+def test_trot_reference_alternates_diagonal_pairs_and_lifts_the_feet():
+    env = gym.make_vec("DiffQuadruped-Trot-v0", num_envs=1, dtype=torch.float64).unwrapped
+    env.reset(seed=0)
+    task, robot = env.task, env.robot
+    state = env.get_state()
+    period = round(1.0 / (task.cfg.gait.frequency * env.dt))
+    lifts = []
+    for k in range(period):
+        phase = task.phases(state, step_offset=k)
+        swing = task.swing(phase)[0]
+        assert float(swing[0]) == pytest.approx(float(swing[3])) and float(swing[1]) == pytest.approx(float(swing[2]))
+        assert float(swing[0] * swing[1]) == 0.0  # never both pairs in swing
+        pose, nominal = robot.at_rest(1), robot.at_rest(1)
+        pose["joint_pos"] = robot.nominal.unsqueeze(0) + task.reference(phase)
+        nominal["joint_pos"] = robot.nominal.unsqueeze(0)
+        lifts.append(robot.feet(pose)[0, :, 2] - robot.feet(nominal)[0, :, 2])
+    lifts = torch.stack(lifts)
+    assert float(lifts.max()) > 0.05 and float(lifts.min()) > -1e-9  # each foot rises ~ the gait's height
+    assert task.cfg.gait.frequency == 2.0  # two touch-downs per foot and second
+
+
+def test_open_loop_trot_stays_upright():
+    """The engine check "a trot keeps it upright": the reference as PD targets for 3 s."""
+    env = gym.make_vec("DiffQuadruped-Trot-v0", num_envs=2).unwrapped
+    env.reset(seed=1)
+    task, robot = env.task, env.robot
+    worst = 0.0
+    with torch.no_grad():
+        for _ in range(150):
+            action = (task.reference(task.phases(env.get_state(), step_offset=1)) / robot.cfg.action_scale)
+            _, _, terminated, truncated, _ = env.step_differentiable(action.clamp(-1, 1))
+            assert not terminated.any()
+            _, g = task.base_frame(env.get_state())
+            worst = max(worst, float(torch.arccos((-g[:, 2]).clamp(-1, 1)).max()))
+    assert worst < math.radians(10)
+
+
+def test_walk_terms_and_raibert_targets():
+    env = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=2, dtype=torch.float64).unwrapped
+    env.reset(seed=0)
+    task = env.task
+    s = env.get_state()
+    assert torch.all(s["command"][:, 0] == 1.0)
+    phase = torch.tensor([[0.0, 0.25, 0.5, 0.75]], dtype=torch.float64).expand(2, -1)
+    targets = task.placement_targets(s, phase)
+    reach = 1.0 / (4 * task.cfg.gait.frequency)  # v T / 4
+    dx = (targets - task.nominal_feet_xy)[..., 0]
+    np.testing.assert_allclose(dx[0].numpy(), [reach, 0.0, -reach, 0.0], atol=1e-12)  # stance front->back, swing
+    _, reward, _, _, info = env.step_differentiable(torch.zeros(2, 12, dtype=torch.float64))
+    assert float(info["reward/velocity"].max()) == pytest.approx(-2.0, abs=0.05)  # standing still: error 1 m/s
+    assert set(task.metric_names) <= set(info)
+
+
+def test_engine_benchmark_quick(monkeypatch):
+    import importlib.util
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(root))
+    spec = importlib.util.spec_from_file_location("bench_quadruped", root / "bench_quadruped.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick"])
+    assert rows[-1]["fwd ms/step"] > 0 and rows[-1]["grad s"] > 0
