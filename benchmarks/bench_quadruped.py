@@ -9,10 +9,12 @@ with random joint targets; a control step is ``--substeps`` semi-implicit Euler 
   forward base velocity at the end) and ``backward()`` to the per-step joint targets.
 
 Combinations whose estimated memory for the backward pass exceeds ``--mem-gb`` are
-skipped (NaN).
+skipped (NaN). ``--compile`` runs the substep through ``torch.compile`` (one graph per batch
+size; the compile time of the forward and of the first gradient is reported apart).
 
     python benchmarks/bench_quadruped.py --out benchmarks/results/bench_quadruped_cpu
     python benchmarks/bench_quadruped.py --sizes 64 --horizon 32      # the issue's figure
+    python benchmarks/bench_quadruped.py --sizes 64 --compile --out benchmarks/results/bench_quadruped_cpu_compiled
     python benchmarks/bench_quadruped.py --quick                      # seconds, for smoke tests
 """
 
@@ -44,6 +46,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mem-gb", type=float, default=8.0)
     parser.add_argument("--quick", action="store_true", help="N = 1 and 8, horizon 2")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the substep")
     parser.add_argument("--out", default=None, help="write OUT.json (rows and machine) and OUT.md (the table)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -59,46 +62,64 @@ def main(argv=None) -> list[dict]:
         gen = torch.Generator(device="cpu").manual_seed(n)
         noise = (0.05 * torch.randn(args.horizon, n, model.nh, generator=gen)).to(dtype=dtype, device=device)
 
-        def control_step(qp, qv, target):
+        def substep(qp, qv, target, anchor):
+            qp, qv, acc = euler_step(mt, qp, qv, args.dt, actuator_forces(mt, qp, qv, target), contact, anchor)
+            return qp, qv, acc.anchor
+
+        step_fn = torch.compile(substep, dynamic=False) if args.compile else substep
+
+        def control_step(qp, qv, target, anchor, step_fn=step_fn):
             for _ in range(args.substeps):
-                qp, qv, _ = euler_step(mt, qp, qv, args.dt, actuator_forces(mt, qp, qv, target), contact)
-            return qp, qv
+                qp, qv, anchor = step_fn(qp, qv, target, anchor)
+            return qp, qv, anchor
 
         def start(n=n):
-            return stand.expand(n, -1).clone(), torch.zeros(n, model.nv, dtype=dtype, device=device)
+            qp, qv = stand.expand(n, -1).clone(), torch.zeros(n, model.nv, dtype=dtype, device=device)
+            with torch.no_grad():  # the feet's friction anchors where they stand
+                return (qp, qv, *substep(qp, qv, stand[7:].expand(n, -1), None)[2:])
 
+        compile_s = {}
         with torch.no_grad():
-            qp, qv = start()
-            qp, qv = control_step(qp, qv, stand[7:] + noise[0])  # warm-up
+            qp, qv, anchor = start()
+            t0 = time.perf_counter()
+            qp, qv, anchor = control_step(qp, qv, stand[7:] + noise[0], anchor)  # warm-up (compiles)
             sync()
+            compile_s["fwd"] = time.perf_counter() - t0
             steps, t0 = 0, time.perf_counter()
             while steps < 3 or time.perf_counter() - t0 < 1.0:
-                qp, qv = control_step(qp, qv, stand[7:] + noise[steps % args.horizon])
+                qp, qv, anchor = control_step(qp, qv, stand[7:] + noise[steps % args.horizon], anchor)
                 steps += 1
             sync()
             fwd_ms = 1e3 * (time.perf_counter() - t0) / steps
         grad_s = math.nan
         if n * args.horizon * args.substeps * _BYTES_PER_ENV_SUBSTEP <= args.mem_gb * 1e9:
             offsets = noise.clone().requires_grad_(True)
-            best = math.inf
-            for _ in range(2):
+            times = []
+            for _ in range(3 if args.compile else 2):
                 sync()
                 t0 = time.perf_counter()
-                qp, qv = start()
+                qp, qv, anchor = start()
                 for k in range(args.horizon):
-                    qp, qv = control_step(qp, qv, stand[7:] + offsets[k])
+                    qp, qv, anchor = control_step(qp, qv, stand[7:] + offsets[k], anchor)
                 qv[:, 0].mean().backward()
                 sync()
-                best = min(best, time.perf_counter() - t0)
+                times.append(time.perf_counter() - t0)
                 assert torch.isfinite(offsets.grad).all()
                 offsets.grad = None
-            grad_s = best
+            grad_s = min(times[1:] if args.compile else times)
+            compile_s["grad"] = times[0]
         rows.append({"N": n, "fwd ms/step": round(fwd_ms, 2), "grad s": round(grad_s, 3),
-                     "env steps/s fwd": round(1e3 * n / fwd_ms)})
+                     "env steps/s fwd": round(1e3 * n / fwd_ms),
+                     **({"first fwd s": round(compile_s["fwd"], 1),
+                         "first grad s": round(compile_s.get("grad", math.nan), 1)} if args.compile else {})})
         print(json.dumps(rows[-1]), flush=True)
     info = {**machine(device), "dtype": args.dtype, "horizon": args.horizon, "substeps": args.substeps,
-            "dt": args.dt}
-    lines = [f"ANYmal C, {args.substeps} x {args.dt * 1e3:g} ms substeps per control step, {args.dtype}, "
+            "dt": args.dt, "compile": args.compile}
+    compiled = ""
+    if args.compile:
+        firsts = ", ".join(f"N={r['N']}: {r['first fwd s']} s and {r['first grad s']} s" for r in rows)
+        compiled = f"torch.compile of the substep (the first forward and first gradient, which compile: {firsts}), "
+    lines = [f"ANYmal C, {args.substeps} x {args.dt * 1e3:g} ms substeps per control step, {args.dtype}, {compiled}"
              f"{info['cpu']} ({info['cores']} cores, {info['torch_threads']} torch threads), torch {info['torch']}",
              "", f"| N | fwd ms per control step | env steps/s fwd | {args.horizon}-step rollout + backward, s |",
              "|---|---|---|---|"]
