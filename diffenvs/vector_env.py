@@ -331,9 +331,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
 
     def _sample_states(self, n: int) -> State:
         s = self.task.sample_initial(n, self._gen)
-        out = {k: s[k] for k in self._robot_fields}
+        # Contiguous fields (a task may hand out views, e.g. columns of one random draw), as
+        # a step returns them: equal strides spare a compiled step a second graph.
+        out = {k: s[k].contiguous() for k in self._robot_fields}
         out["step"] = torch.zeros(n, dtype=torch.int64, device=self.device)
-        out.update((k, s[k]) for k in self._task_fields)
+        out.update((k, s[k].contiguous()) for k in self._task_fields)
         return out
 
     def _fresh_from_pool(self) -> tuple[State, Obs]:
