@@ -255,6 +255,15 @@ class TrotTask(_QuadrupedTask):
         *_shared_terms(),
     )
 
+    metric_names = ("upright", "velocity_error", "distance", "tracking_error")
+    main_metric = ("tracking_error", True)
+
+    def evaluate(self, s: State, failed: Tensor) -> TaskStep:
+        out = super().evaluate(s, failed)
+        target = self.robot_model.nominal + self.reference(self.phases(s))
+        rms = (s["joint_pos"] - target).detach().square().mean(-1).sqrt()
+        return out._replace(metrics={**out.metrics, "tracking_error": rms})
+
     def task_terms(self, s, v, g, phase, feet):
         cfg, robot = self.cfg, self.robot_model
         target = robot.nominal + self.reference(phase)
