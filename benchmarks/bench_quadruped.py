@@ -32,7 +32,7 @@ from timing import machine
 from diffenvs.articulated import ContactParams, actuator_forces, euler_step, load_mjcf
 from diffenvs.robots.quadruped import ANYMAL_C_XML
 
-#: Memory kept per env and substep for the backward pass, bytes (measured at N = 64, float32).
+#: A rough estimate (not measured) of the memory kept per env and substep for the backward pass, bytes.
 _BYTES_PER_ENV_SUBSTEP = 60e3
 
 

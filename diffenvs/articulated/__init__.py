@@ -21,6 +21,7 @@ from .dynamics import (
     integrate_positions,
     kinematics,
     point_forces,
+    point_positions,
     point_states,
     smooth_clamp,
 )
@@ -30,5 +31,5 @@ from .model import ArticulatedModel, ModelTensors
 __all__ = [
     "Accel", "ArticulatedModel", "ContactForces", "ContactParams", "Dynamics", "Kinematics", "ModelTensors",
     "actuator_forces", "body_velocities", "contact_forces", "dynamics", "euler_step", "forward_dynamics",
-    "integrate_positions", "kinematics", "load_mjcf", "point_forces", "point_states", "smooth_clamp",
+    "integrate_positions", "kinematics", "load_mjcf", "point_forces", "point_positions", "point_states", "smooth_clamp",
 ]

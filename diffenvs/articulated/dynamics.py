@@ -151,10 +151,15 @@ def dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor) -> Dynamics:
     return Dynamics(kin, vel, mass, bias)
 
 
+def point_positions(kin: Kinematics, body: Tensor, local: Tensor) -> Tensor:
+    """World positions ``(N, P, 3)`` of points ``local`` ``(P, 3)`` fixed in bodies ``body`` ``(P,)``."""
+    return kin.pos[:, body] + (kin.rot[:, body] @ local.unsqueeze(-1)).squeeze(-1)
+
+
 def point_states(mt: ModelTensors, kin: Kinematics, vel: Tensor, body: Tensor, local: Tensor
                  ) -> tuple[Tensor, Tensor]:
     """World positions and velocities ``(N, P, 3)`` of points ``local`` ``(P, 3)`` fixed in bodies ``body`` ``(P,)``."""
-    pos = kin.pos[:, body] + (kin.rot[:, body] @ local.unsqueeze(-1)).squeeze(-1)
+    pos = point_positions(kin, body, local)
     v = vel[:, body]
     return pos, v[..., 3:] + _cross(v[..., :3], pos - kin.origin.unsqueeze(1))
 

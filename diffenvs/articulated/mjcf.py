@@ -23,7 +23,9 @@ import os
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import torch
 
+from ..rotations import quat_to_rotmat
 from .model import ArticulatedModel
 
 
@@ -34,13 +36,6 @@ def _floats(text: str | None, n: int | None = None, what: str = "") -> np.ndarra
     if n is not None and v.size != n:
         raise ValueError(f"{what}: expected {n} numbers, got {text!r}")
     return v
-
-
-def _quat_to_mat(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
 
 
 class _Defaults:
@@ -106,7 +101,8 @@ def load_mjcf(path: str, foot_class: str = "foot", gravity: tuple[float, float, 
             raise ValueError(f"body {name!r} has no <inertial> (inferring inertia from geoms is not supported)")
         body["mass"] = float(inertial.get("mass"))
         body["com"] = _floats(inertial.get("pos", "0 0 0"), 3, name)
-        rot = _quat_to_mat(_floats(inertial.get("quat", "1 0 0 0"), 4, name))
+        quat = _floats(inertial.get("quat", "1 0 0 0"), 4, name)
+        rot = quat_to_rotmat(torch.as_tensor(quat / np.linalg.norm(quat))).numpy()
         if inertial.get("fullinertia") is not None:
             xx, yy, zz, xy, xz, yz = _floats(inertial.get("fullinertia"), 6, name)
             inertia = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])

@@ -32,7 +32,7 @@ class QuadrupedDrawer(RobotDrawer):
 
         with torch.no_grad():
             kin = kinematics(robot.mt, robot.qpos(batch))
-            feet = robot.feet(batch)[0].double().numpy()
+            feet = robot.feet(batch, kin)[0].double().numpy()
         pos, rot = kin.pos[0].double().numpy(), kin.rot[0].double().numpy()
         base, r0 = pos[0], rot[0]
         half = np.array([0.3, 0.12, 0.08]) * self.scale

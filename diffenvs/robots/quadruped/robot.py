@@ -9,7 +9,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ...articulated import ContactParams, actuator_forces, euler_step, kinematics, load_mjcf
+from ...articulated import (
+    ContactParams,
+    Kinematics,
+    actuator_forces,
+    euler_step,
+    kinematics,
+    load_mjcf,
+    point_positions,
+)
 from ...contract import Robot, State, StateField
 from . import ANYMAL_C_XML
 
@@ -167,11 +175,11 @@ class Quadruped(Robot):
         return actuator_forces(self.mt, self.qpos(state), self.qvel(state), self.targets(state["last_action"]),
                                self.cfg.torque_smoothing)
 
-    def feet(self, state: State) -> Tensor:
-        """``(N, 4, 3)`` world positions of the foot sphere centres, m."""
-        kin = kinematics(self.mt, self.qpos(state))
-        mt = self.mt
-        return kin.pos[:, mt.foot_body] + (kin.rot[:, mt.foot_body] @ mt.foot_pos.unsqueeze(-1)).squeeze(-1)
+    def feet(self, state: State, kin: Kinematics | None = None) -> Tensor:
+        """``(N, 4, 3)`` world positions of the foot sphere centres, m (``kin``: the state's
+        kinematics, when already computed)."""
+        kin = kinematics(self.mt, self.qpos(state)) if kin is None else kin
+        return point_positions(kin, self.mt.foot_body, self.mt.foot_pos)
 
     def validate_state(self, state: State) -> None:
         qn = torch.linalg.vector_norm(state["base_quat"], dim=-1)

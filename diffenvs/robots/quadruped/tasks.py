@@ -124,6 +124,7 @@ class _QuadrupedTask(Task):
         bend[2::3] = self.cfg.gait.knee_swing * torch.sign(nominal[2::3])
         self.swing_bend = bend.view(4, 3)
         self.offsets = self.tensor(TROT_OFFSETS)
+        self.down = self.tensor([0.0, 0.0, -1.0])
         self.foot_radius = robot.mt.foot_radius
         self.state_fields = {
             "phase0": StateField((), "float", "gait phase at the episode start, cycles"),
@@ -168,12 +169,14 @@ class _QuadrupedTask(Task):
         return {"dtype": self.dtype, "device": self.device}
 
     # ------------------------------------------------------------------ observation
+    def gravity(self, quat: Tensor) -> Tensor:
+        """``(N, 3)`` the gravity direction (unit) in the base frame of attitudes ``quat``."""
+        return quat_rotate_inverse(quat, self.down.expand(quat.shape[0], 3))
+
     def base_frame(self, s: State) -> tuple[Tensor, Tensor]:
         """Base linear velocity and gravity direction in the base frame, ``(N, 3)`` each."""
         q = s["base_quat"]
-        v = quat_rotate_inverse(q, s["base_lin_vel"])
-        g = quat_rotate_inverse(q, torch.tensor([0.0, 0.0, -1.0], **self._f).expand_as(v))
-        return v, g
+        return quat_rotate_inverse(q, s["base_lin_vel"]), self.gravity(q)
 
     def observe(self, s: State) -> Tensor:
         v, g = self.base_frame(s)
@@ -216,7 +219,7 @@ class _QuadrupedTask(Task):
 
     def failure(self, s: State) -> tuple[Tensor, Tensor]:
         diverged = self.robot_model.diverged(s)
-        _, g = self.base_frame({k: v.detach() for k, v in s.items()})
+        g = self.gravity(s["base_quat"].detach())
         cfg, pos = self.cfg, s["base_pos"].detach()
         low = pos[:, 2] < cfg.min_base_height
         out = (pos[:, 2] > cfg.max_base_height) | (pos[:, :2].abs() > cfg.arena_half_extent).any(-1)
@@ -325,8 +328,11 @@ class WalkTask(_QuadrupedTask):
     def task_terms(self, s, v, g, phase, feet):
         cfg = self.cfg
         q = s["base_quat"]
-        yaw = torch.atan2(2 * (q[:, 0] * q[:, 3] + q[:, 1] * q[:, 2]), 1 - 2 * (q[:, 2].square() + q[:, 3].square()))
-        c, si = torch.cos(yaw).unsqueeze(-1), torch.sin(yaw).unsqueeze(-1)
+        # The yaw's cosine and sine: the base's x axis projected on the ground, normalised.
+        w, x, y, z = q.unbind(-1)
+        heading = torch.stack([1 - 2 * (y * y + z * z), 2 * (w * z + x * y)], -1)
+        heading = heading / heading.norm(dim=-1, keepdim=True)
+        c, si = heading[:, :1], heading[:, 1:]
         rel = feet[..., :2] - s["base_pos"][:, :2].unsqueeze(1)
         rel = torch.stack([c * rel[..., 0] + si * rel[..., 1], -si * rel[..., 0] + c * rel[..., 1]], -1)
         return {
