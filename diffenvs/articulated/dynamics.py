@@ -203,10 +203,12 @@ class ContactParams:
     Defaults: ``k = 6000`` N/m sinks ANYmal C's feet about 18 mm into the ground when it
     stands, as MuJoCo's deliberately soft foot contact in the Menagerie model does
     (``solimp = 0.015 1 0.031``, "to approximate the effect of rubber"), so that both
-    stand at nearly the same height (3 mm apart after 2 s, 1.4 mm after 5.5 s; the
-    anchors hold, MuJoCo's soft contact creeps); ``c = 300`` N s/m damps a foot's bounce;
-    the tangential spring ``k_t = 6000`` N/m lets a standing foot give about 7 mm (a
-    stiffer one, 20000, matches MuJoCo's height to 1 mm but makes the dynamics stiffer
+    stand at nearly the same height (3 mm apart after 2 s, 1.4 mm after 5.5 s, by
+    ``benchmarks/quadruped_vs_mujoco.py``; the anchors hold, MuJoCo's soft contact
+    creeps); ``c = 300`` N s/m damps a foot's bounce; the tangential spring
+    ``k_t = 6000`` N/m lets a standing foot give about 7 mm under its 42 N of tangential
+    load (a stiffer one, 20000, ``--tangential-stiffness 20000`` of that script, stands
+    within 1 mm of MuJoCo's height but makes the dynamics stiffer
     than the float64 finite-difference checks of the contract suite resolve at 1e-6).
 
     Attributes:
