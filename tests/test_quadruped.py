@@ -90,3 +90,29 @@ def test_engine_benchmark_quick(monkeypatch):
     spec.loader.exec_module(module)
     rows = module.main(["--quick"])
     assert rows[-1]["fwd ms/step"] > 0 and rows[-1]["grad s"] > 0
+
+
+def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path):
+    """benchmarks/quadruped_kicks.py on a tiny sweep layout: a residual run over the committed
+    trot anchor (barely trained, so it is the anchor) survives "kicks" that stop the base, and
+    falls after kicks that throw it sideways at 4 m/s."""
+    import importlib.util
+    import pathlib
+
+    from trainers import make_trainer
+
+    root = pathlib.Path(__file__).parents[1]
+    run = tmp_path / "runs" / "rpl" / "shac" / "DiffQuadruped-Walk-v0" / "s0"
+    trainer = make_trainer("shac", env_id="DiffQuadruped-Walk-v0", num_envs=2, horizon=4, total_steps=8,
+                           eval_every=0, eval_envs=2, critic_updates=1, log_dir=str(run), progress=False,
+                           tensorboard=False, env_kwargs={"max_episode_steps": 100},  # > the 3 x 30 steps below
+                           residual=str(root / "benchmarks/results/quadruped_anchor_policy/checkpoint.pt"))
+    trainer.learn()
+    spec = importlib.util.spec_from_file_location("quadruped_kicks", root / "benchmarks" / "quadruped_kicks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main([str(tmp_path), "--variant", "rpl", "--envs", "4", "--kicks", "2", "--period", "0.6",
+                          "--speeds", "0", "4", "--out", str(tmp_path / "kicks")])
+    survival = result["per_seed"][0]
+    assert survival["0"] == 1.0 and survival["4"] < 0.5
+    assert (tmp_path / "kicks.md").read_text().count("\n| ") == 3  # header and two rows

@@ -283,12 +283,18 @@ class WalkConfig(QuadrupedTaskConfig):
         k_velocity: weight of the squared base velocity error (``|v_xy - command|^2``).
         k_yaw: weight of the yaw-rate error.
         k_placement: weight of the Raibert foot-placement error.
+        alive: bonus per step, 3 here (1 in the trot task): larger than the velocity
+            penalty of standing still (``k_velocity * 1 m/s ** 2``) plus the usual shaping
+            penalties, so that every step upright scores positively and falling (which
+            ends the episode) never pays; with 1, a policy that fell early out-scored one
+            that stood the whole episode.
     """
 
     speed: tuple[float, float] = (1.0, 1.0)
     k_velocity: float = 2.0
     k_yaw: float = 0.5
     k_placement: float = 5.0
+    alive: float = 3.0
 
 
 class WalkTask(_QuadrupedTask):
