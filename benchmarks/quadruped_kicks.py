@@ -34,37 +34,43 @@ from trainers.core.checkpoint import load_checkpoint
 from trainers.core.loop import algorithm_class, make_train_env
 
 
-def kick_survival(checkpoint: str, speeds: list[float], envs: int, kicks: int, period: float, seed: int,
-                  ) -> dict[str, float]:
-    """Survival rate of ``envs * kicks`` kicks of each speed (m/s) for one checkpoint."""
-    state = load_checkpoint(checkpoint)
-    trainer = algorithm_class(state["algo"]).from_checkpoint(checkpoint, progress=False, tensorboard=False)
+def survival(policy, env, speeds: list[float], kicks: int, period: float, seed: int) -> dict[str, float]:
+    """Survival rate of ``num_envs * kicks`` kicks of each speed (m/s) for ``policy(obs) -> action``
+    in the batched ``env`` (a diffenvs vector env or a wrapper of one, e.g. the residual env)."""
+    base = env.unwrapped
+    n, every = base.num_envs, round(period / base.dt)
     out = {}
     for speed in speeds:
-        env = make_train_env(trainer.cfg, num_envs=envs)
-        base = env.unwrapped
         env.reset(seed=seed)
         gen = torch.Generator(device=base.device).manual_seed(seed)
-        every = round(period / base.dt)
-        survived = torch.zeros(envs, dtype=torch.long, device=base.device)
+        survived = torch.zeros(n, dtype=torch.long, device=base.device)
         with torch.no_grad():
             for k in range(kicks + 1):
-                fell = torch.zeros(envs, dtype=torch.bool, device=base.device)
+                fell = torch.zeros(n, dtype=torch.bool, device=base.device)
                 for _ in range(every):
-                    _, _, term, _, _ = env.step_differentiable(trainer.policy(env.obs))
+                    _, _, term, _, _ = env.step_differentiable(policy(env.obs))
                     fell |= term
                 if k > 0:  # the window after kick k (the first window is the 2 s walk-in)
                     survived += (~fell).long()
                 if k == kicks:
                     break
                 s = dict(env.get_state())
-                angle = 2 * math.pi * torch.rand(envs, generator=gen, device=base.device, dtype=base.dtype)
+                angle = 2 * math.pi * torch.rand(n, generator=gen, device=base.device, dtype=base.dtype)
                 vel = s["base_lin_vel"].clone()
                 vel[:, 0], vel[:, 1], vel[:, 2] = speed * torch.cos(angle), speed * torch.sin(angle), 0.0
                 s["base_lin_vel"] = vel
                 env.set_state(s)
-        out[f"{speed:g}"] = float(survived.sum()) / (envs * kicks)
+        out[f"{speed:g}"] = float(survived.sum()) / (n * kicks)
     return out
+
+
+def kick_survival(checkpoint: str, speeds: list[float], envs: int, kicks: int, period: float, seed: int,
+                  ) -> dict[str, float]:
+    """:func:`survival` of a run's final policy (residual runs with their anchor)."""
+    state = load_checkpoint(checkpoint)
+    trainer = algorithm_class(state["algo"]).from_checkpoint(checkpoint, progress=False, tensorboard=False)
+    env = make_train_env(trainer.cfg, num_envs=envs)
+    return survival(trainer.policy, env, speeds, kicks, period, seed)
 
 
 def main(argv=None) -> dict:

@@ -116,3 +116,20 @@ def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path
     survival = result["per_seed"][0]
     assert survival["0"] == 1.0 and survival["4"] < 0.5
     assert (tmp_path / "kicks.md").read_text().count("\n| ") == 3  # header and two rows
+
+
+def test_reference_rows_script_runs(tmp_path):
+    """benchmarks/quadruped_references.py (stand, open-loop trot, anchor alone; kicks of the anchor) runs."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "quadruped_references.py"
+    spec = importlib.util.spec_from_file_location("quadruped_references", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--anchor", str(path.parent / "results/quadruped_anchor_policy/checkpoint.pt"),
+                          "--seeds", "0", "--episodes", "2", "--max-episode-steps", "20", "--kick-speeds", "0",
+                          "--kick-envs", "2", "--kicks", "1", "--kick-period", "0.2", "--out", str(tmp_path / "ref")])
+    assert set(result["eval"]) == {"stand", "trot_reference", "anchor"}
+    assert result["eval"]["anchor"][0]["eval_length"] == 20 and result["anchor_kick_survival"] == {"0": 1.0}
+    assert (tmp_path / "ref.md").read_text().count("\n| ") == 4  # header and three rows

@@ -1,0 +1,106 @@
+"""Reference rows for the quadruped results: policies that are not learned on the walk task.
+
+Evaluates on ``DiffQuadruped-Walk-v0``, exactly as the trainers evaluate a run of seed ``s``
+(one episode in each of ``--episodes`` envs, evaluation seed ``s + 10000``, deterministic
+policy), for each training seed of the sweep:
+
+* ``stand``: zero actions (PD targets at the nominal standing pose);
+* ``trot_reference``: the classical controller, the trot reference played open loop;
+* ``anchor``: the frozen trot anchor alone (``--anchor``), the policy every RPL run starts
+  from (its residual starts near zero).
+
+Then the kick robustness (``benchmarks/quadruped_kicks.py``'s protocol) of the anchor alone.
+Writes a Markdown table and a JSON file::
+
+    python benchmarks/quadruped_references.py --out benchmarks/results/quadruped/references
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import diffenvs  # noqa: F401  (registers the ids)
+from diffenvs.registry import classical_controller
+from trainers import load_policy
+from trainers.core.evaluate import evaluate
+
+ANCHOR = "benchmarks/results/quadruped_anchor_policy/checkpoint.pt"
+
+
+def _kicks_module():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quadruped_kicks.py")
+    spec = importlib.util.spec_from_file_location("quadruped_kicks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def policies(env, anchor: str) -> dict:
+    return {"stand": lambda obs: torch.zeros(obs.shape[0], env.action_dim, dtype=obs.dtype, device=obs.device),
+            "trot_reference": classical_controller(env), "anchor": load_policy(anchor, env)}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="DiffQuadruped-Walk-v0")
+    parser.add_argument("--anchor", default=ANCHOR)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (eval seed + 10000)")
+    parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--max-episode-steps", type=int, default=None, help="shorter episodes (tests)")
+    parser.add_argument("--kick-speeds", type=float, nargs="*", default=[0.5, 1.0, 1.5, 2.0])
+    parser.add_argument("--kick-envs", type=int, default=64)
+    parser.add_argument("--kicks", type=int, default=8)
+    parser.add_argument("--kick-period", type=float, default=2.0)
+    parser.add_argument("--kick-seed", type=int, default=30_000)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=None, help="path stem of the .md and .json outputs")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kwargs = {} if args.max_episode_steps is None else {"max_episode_steps": args.max_episode_steps}
+    env = gym.make_vec(args.env, num_envs=args.episodes, **kwargs).unwrapped
+    rows = {}
+    for name, policy in policies(env, args.anchor).items():
+        with torch.no_grad():
+            rows[name] = [evaluate(policy, env, seed=s + 10_000) for s in args.seeds]
+        print(json.dumps({"policy": name, "eval": rows[name]}), flush=True)
+    kicks = {}
+    if args.kick_speeds:
+        kenv = gym.make_vec(args.env, num_envs=args.kick_envs, **kwargs).unwrapped
+        kicks = _kicks_module().survival(load_policy(args.anchor, kenv), kenv, args.kick_speeds, args.kicks,
+                                         args.kick_period, args.kick_seed)
+        print(json.dumps({"policy": "anchor", "kick_survival": kicks}), flush=True)
+    lines = [f"Reference policies on {args.env}: {args.episodes} evaluation episodes per seed, seeds {args.seeds} "
+             f"(mean ± std over seeds)", "",
+             "| policy | evaluation return | velocity error, m/s | upright at the end | episode length |",
+             "|---|---|---|---|---|"]
+    for name, evals in rows.items():
+        cells = []
+        for key in ("eval_return", "eval_metric", "final_upright", "eval_length"):
+            vals = np.array([e[key] for e in evals])
+            cells.append(f"{vals.mean():.3g} ± {vals.std():.2g}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if kicks:
+        lines += ["", f"Kick survival of the anchor alone ({args.kick_envs * args.kicks} kicks per speed, one every "
+                  f"{args.kick_period:g} s): " + ", ".join(f"{k} m/s: {v:.3f}" for k, v in kicks.items())]
+    table = "\n".join(lines)
+    print(table)
+    result = {"env": args.env, "anchor": args.anchor, "seeds": args.seeds, "episodes": args.episodes,
+              "eval": rows, "anchor_kick_survival": kicks}
+    if args.out:
+        with open(args.out + ".md", "w") as fh:
+            fh.write(table + "\n")
+        with open(args.out + ".json", "w") as fh:
+            json.dump(result, fh, indent=1)
+    return result
+
+
+if __name__ == "__main__":
+    main()
