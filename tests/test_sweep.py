@@ -4,6 +4,7 @@ stopping runs with their sweep, the Ray backend, and the figures."""
 import csv
 import fcntl
 import json
+import math
 import os
 import signal
 import subprocess
@@ -352,5 +353,33 @@ def test_runs_figure_and_thresholds_table(tmp_path):
     assert cells[4] == "0" and cells[5] == "40,000 (40.0 s)"  # the mean success: 0.775 at 30k, 1 at 40k
     slow = next(line for line in table if line.startswith("| SHAC no_nose | 2 |"))
     assert slow.rstrip(" |").endswith("not reached")
+    path = figure_runs(rows, str(tmp_path / "runs.png"), env)
+    assert os.path.getsize(path) > 10_000
+
+
+def test_returns_table_and_figure_for_a_task_without_success(tmp_path):
+    """Hand-made rows of a task with no success metric (walking): the runs figure plots returns,
+    and the table's return levels and first hits are computed from the mean curves."""
+    from trainers.figures import figure_runs, returns_table
+
+    env = "DiffQuadruped-Walk-v0"
+    rows = []
+    # Mean returns: shac 0, 100, 200, 300, 400 (seeds +-10); ppo 0, 25, 50, 75, 100.
+    for algo, slope in (("shac", 100.0), ("ppo", 25.0)):
+        for seed in (0, 1):
+            for k in range(5):
+                steps = 10_000.0 * k
+                ret = slope * k + (10.0 if seed else -10.0) * (k > 0)
+                rows.append({"variant": "base", "algo": algo, "env": env, "seed": float(seed), "env_steps": steps,
+                             "wall_time": steps / 1000, "eval_return": ret, "eval_metric": 1.0 / (1 + k),
+                             "eval_success": math.nan})
+    table = returns_table(rows, env, fractions=(0.5, 0.9)).splitlines()
+    # levels: 0 + 0.5 * (400 - 0) = 200 and 360
+    assert "return ≥ 200 (50% of the way)" in table[0] and "return ≥ 360 (90% of the way)" in table[0]
+    cells = {c[0]: c for c in ([x.strip() for x in line.strip("|").split("|")] for line in table[2:])}
+    assert cells["SHAC"][2] == "40,000" and cells["SHAC"][4] == "400 ± 10 (390)"
+    assert cells["SHAC"][5] == "0.2 ± 0 (0.2)"
+    assert cells["SHAC"][6] == "20,000 (20 s)" and cells["SHAC"][7] == "40,000 (40 s)"
+    assert cells["PPO"][6] == "not reached" and cells["PPO"][7] == "not reached"
     path = figure_runs(rows, str(tmp_path / "runs.png"), env)
     assert os.path.getsize(path) > 10_000

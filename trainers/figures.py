@@ -386,15 +386,26 @@ def _run_label(algo: str, variant: str) -> str:
     return name if variant in ("base", algo) else f"{name} {variant}"
 
 
+def _has_success(rows, env: str) -> bool:
+    return any(math.isfinite(r["eval_success"]) for r in rows if r["env"] == env)
+
+
 def figure_runs(rows, out_png: str, env: str) -> str:
     """Every (algorithm, variant) of ``env``: the main metric and the success rate of the
-    evaluations against env steps, and the success rate against wall-clock seconds (mean
-    over seeds, best/worst seed shaded; log x axes, so that budgets 10x apart fit: the
-    evaluations before training, at x = 0, are left out)."""
+    evaluations against env steps, and the success rate against wall-clock seconds; for a
+    task without a success metric (e.g. walking), the evaluation return against env steps
+    and wall-clock seconds, and the main metric against env steps. Mean over seeds,
+    best/worst seed shaded; log x axes, so that budgets 10x apart fit: the evaluations
+    before training, at x = 0, are left out."""
     plt = _plt()
     metric, lower = main_metric(env)
-    panels = (("env_steps", "eval_metric", f"evaluation {metric}"), ("env_steps", "eval_success", "evaluation success"),
-              ("wall_time", "eval_success", "evaluation success"))
+    if _has_success(rows, env):
+        success = "evaluation success"
+        panels = (("env_steps", "eval_metric", f"evaluation {metric}"), ("env_steps", "eval_success", success),
+                  ("wall_time", "eval_success", success))
+    else:
+        panels = (("env_steps", "eval_return", "evaluation return"), ("wall_time", "eval_return", "evaluation return"),
+                  ("env_steps", "eval_metric", f"evaluation {metric}"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
     for j, (x, y, ylabel) in enumerate(panels):
         ax = axes[0, j]
@@ -453,6 +464,45 @@ def thresholds_table(rows, env: str, metric_levels=(0.99,), success_levels=(0.9,
             _evaluation_means(rows, "eval_success", **match)
         cells += [first(metric_points, lv, False) for lv in metric_levels]
         cells += [first(success_points, lv, True) for lv in success_levels]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def returns_table(rows, env: str, fractions=(0.5, 0.9)) -> str:
+    """Markdown, for a task without a success metric: per (algorithm, variant) of ``env``,
+    the evaluation return before training and at the end, the final main metric (mean ±
+    std over seeds, worst seed in brackets), and the first evaluation at which the mean
+    over seeds reaches each return level: its env steps and mean wall-clock seconds. The
+    levels are fractions of the way from the lowest mean return before training to the
+    highest final mean return of all runs, so every run is measured against the same
+    numbers (sample efficiency as steps to a common reward)."""
+    metric, lower = main_metric(env)
+    runs = [(a, v) for a, v in _runs(rows, env) if _group(rows, env=env, algo=a, variant=v)]
+    means = {run: _evaluation_means(rows, "eval_return", env=env, algo=run[0], variant=run[1]) for run in runs}
+    starts = [pts[0][2] for pts in means.values() if pts and pts[0][0] == 0]
+    finals = [pts[-1][2] for pts in means.values() if pts]
+    if not finals:
+        return ""
+    lo, hi = (min(starts) if starts else min(finals)), max(finals)
+    levels = [lo + f * (hi - lo) for f in fractions]
+    head = ["run", "seeds", "budget (steps)", "return before training", "final return (worst seed)",
+            f"final {metric} (worst seed)"]
+    head += [f"steps (seconds) to return ≥ {lv:.0f} ({f:.0%} of the way)" for f, lv in zip(fractions, levels)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for algo, variant in runs:
+        match = dict(env=env, algo=algo, variant=variant)
+        groups = _group(rows, **match)
+        ends = [sr[-1] for sr in groups.values()]
+        begins = [sr[0] for sr in groups.values() if sr[0]["env_steps"] == 0]
+        worst_ret = min(r["eval_return"] for r in ends)
+        metrics = [r["eval_metric"] for r in ends if math.isfinite(r["eval_metric"])]
+        worst_metric = (max if lower else min)(metrics, default=math.nan)
+        cells = [_run_label(algo, variant), str(len(ends)), f"{max(r['env_steps'] for r in ends):,.0f}",
+                 _mean_std(begins, "eval_return"), f"{_mean_std(ends, 'eval_return')} ({worst_ret:.3g})",
+                 f"{_mean_std(ends, 'eval_metric')} ({worst_metric:.3g})"]
+        for lv in levels:
+            hit = next(((x, t) for x, t, y in means[(algo, variant)] if x > 0 and y >= lv), None)
+            cells.append("not reached" if hit is None else f"{hit[0]:,.0f} ({hit[1]:.0f} s)")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -522,7 +572,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         for env in envs:
             stem = env.removesuffix("-v0").lower()
             written.append(figure_runs(rows, os.path.join(args.out, f"runs_{stem}.png"), env))
-            written.append(_write(os.path.join(args.out, f"summary_runs_{stem}.md"), thresholds_table(rows, env)))
+            table = thresholds_table(rows, env) if _has_success(rows, env) else returns_table(rows, env)
+            written.append(_write(os.path.join(args.out, f"summary_runs_{stem}.md"), table))
     if args.fig5:
         written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png"), args.fig5_gradient))
         written.append(_write(os.path.join(args.out, "summary_fig5.md"), figure5_table(args.fig5, args.fig5_gradient)))
