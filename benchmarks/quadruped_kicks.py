@@ -11,8 +11,9 @@ by more than 1 rad) before the next kick. ``--kicks`` kicks per robot; a robot t
 restarts from a standing start (the env's auto-reset) and takes the next kick as the
 others. The default 64 robots x 8 kicks is the paper's 512 kicks per policy.
 
-Reports per kick speed the survival rate (mean ± std over seeds, and the worst seed) and
-writes a Markdown table and a JSON file::
+Reports each policy's undisturbed evaluation (return, velocity error, upright rate, episode
+length) and per kick speed the survival rate (mean ± std over seeds, and the worst seed);
+writes Markdown tables and a JSON file::
 
     python benchmarks/quadruped_kicks.py benchmarks/results/quadruped --algo shac --variant shac_rpl \\
         --out benchmarks/results/quadruped/kicks_shac_rpl
@@ -31,6 +32,7 @@ import torch
 
 import diffenvs  # noqa: F401  (registers the ids)
 from trainers.core.checkpoint import load_checkpoint
+from trainers.core.evaluate import evaluate
 from trainers.core.loop import algorithm_class, make_train_env
 
 
@@ -65,12 +67,16 @@ def survival(policy, env, speeds: list[float], kicks: int, period: float, seed: 
 
 
 def kick_survival(checkpoint: str, speeds: list[float], envs: int, kicks: int, period: float, seed: int,
-                  ) -> dict[str, float]:
-    """:func:`survival` of a run's final policy (residual runs with their anchor)."""
+                  ) -> tuple[dict[str, float], dict[str, float]]:
+    """``(evaluation, survival)`` of a run's final policy (residual runs with their anchor):
+    the trainers' evaluation (one undisturbed episode per env, seed ``seed``) and :func:`survival`."""
     state = load_checkpoint(checkpoint)
     trainer = algorithm_class(state["algo"]).from_checkpoint(checkpoint, progress=False, tensorboard=False)
     env = make_train_env(trainer.cfg, num_envs=envs)
-    return survival(trainer.policy, env, speeds, kicks, period, seed)
+    with torch.no_grad():
+        result = evaluate(trainer.policy, env, seed=seed)
+    keys = ("eval_return", "eval_metric", "final_upright", "eval_length")
+    return {k: result[k] for k in keys}, survival(trainer.policy, env, speeds, kicks, period, seed)
 
 
 def main(argv=None) -> dict:
@@ -94,21 +100,32 @@ def main(argv=None) -> dict:
     checkpoints = sorted(glob.glob(pattern))
     if not checkpoints:
         raise SystemExit(f"no checkpoints match {pattern}; run the sweep with --keep-checkpoints")
-    per_seed = []
+    per_seed, evals = [], []
     for c in checkpoints:
-        per_seed.append(kick_survival(c, args.speeds, args.envs, args.kicks, args.period, args.seed))
-        print(json.dumps({"checkpoint": c, "survival": per_seed[-1]}), flush=True)
+        ev, surv = kick_survival(c, args.speeds, args.envs, args.kicks, args.period, args.seed)
+        per_seed.append(surv)
+        evals.append(ev)
+        print(json.dumps({"checkpoint": c, "evaluation": ev, "survival": surv}), flush=True)
     n = args.envs * args.kicks
-    lines = [f"{args.algo} ({args.variant}) on {args.env}, {len(checkpoints)} seeds, {n} kicks per seed and speed "
-             f"(a kick every {args.period:g} s)", "",
-             "| kick speed (m/s) | survival (mean ± std over seeds) | worst seed |", "|---|---|---|"]
+    lines = [f"{args.algo} ({args.variant}) on {args.env}, {len(checkpoints)} seeds (mean ± std over seeds, worst "
+             f"seed in brackets)", "",
+             f"Undisturbed: one episode in each of {args.envs} envs (evaluation seed {args.seed}):", "",
+             "| return | velocity error, m/s | upright at the end | episode length |", "|---|---|---|---|"]
+    cells = []
+    for key, worst in (("eval_return", min), ("eval_metric", max), ("final_upright", min), ("eval_length", min)):
+        vals = np.array([e[key] for e in evals])
+        cells.append(f"{vals.mean():.3g} ± {vals.std():.2g} ({worst(vals):.3g})")
+    lines += ["| " + " | ".join(cells) + " |", "",
+              f"Kicks: {n} per seed and speed (a kick every {args.period:g} s):", "",
+              "| kick speed (m/s) | survival (mean ± std over seeds) | worst seed |", "|---|---|---|"]
     for speed in args.speeds:
         vals = np.array([s[f"{speed:g}"] for s in per_seed])
         lines.append(f"| {speed:g} | {vals.mean():.3f} ± {vals.std():.3f} | {vals.min():.3f} |")
     table = "\n".join(lines)
     print(table)
     result = {"algo": args.algo, "variant": args.variant, "env": args.env, "checkpoints": checkpoints,
-              "envs": args.envs, "kicks": args.kicks, "period": args.period, "seed": args.seed, "per_seed": per_seed}
+              "envs": args.envs, "kicks": args.kicks, "period": args.period, "seed": args.seed, "per_seed": per_seed,
+              "evaluation": evals}
     if args.out:
         with open(args.out + ".md", "w") as fh:
             fh.write(table + "\n")

@@ -115,7 +115,8 @@ def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path
                           "--speeds", "0", "4", "--out", str(tmp_path / "kicks")])
     survival = result["per_seed"][0]
     assert survival["0"] == 1.0 and survival["4"] < 0.5
-    assert (tmp_path / "kicks.md").read_text().count("\n| ") == 3  # header and two rows
+    assert (tmp_path / "kicks.md").read_text().count("\n| ") == 2 + 3  # evaluation: header, row; kicks: header, 2 rows
+    assert result["evaluation"][0]["eval_length"] == 100
 
 
 def test_reference_rows_script_runs(tmp_path):
