@@ -134,3 +134,58 @@ def test_reference_rows_script_runs(tmp_path):
     assert set(result["eval"]) == {"stand", "trot_reference", "anchor"}
     assert result["eval"]["anchor"][0]["eval_length"] == 20 and result["anchor_kick_survival"] == {"0": 1.0}
     assert (tmp_path / "ref.md").read_text().count("\n| ") == 4  # header and three rows
+
+
+def _nav_with(quat, **primitives):
+    """One float64 perceptive-navigation env, base attitude ``quat`` (w, x, y, z), in a
+    hand-made world (ground included); returns the env and the camera position."""
+    from diffenvs.worlds import ObstacleWorld
+
+    env = gym.make_vec("DiffQuadruped-Nav-v0", num_envs=1, dtype=torch.float64).unwrapped
+    env.reset(seed=0)
+    state = {k: v.detach().clone() for k, v in env.get_state().items()}
+    state["base_quat"][:] = torch.tensor(quat, dtype=torch.float64)
+    cam, _ = env.task.camera_pose(state)
+    world = ObstacleWorld.from_primitives(1, ground=True, dtype=torch.float64,
+                                          **{k: [p(cam[0]) for p in v] for k, v in primitives.items()})
+    state.update(world.padded(env.task.course.counts).to_state())
+    env.set_state(state)
+    return env, cam[0]
+
+
+def test_nav_camera_turns_with_the_base_yaw():
+    """A thin pole at a known bearing from the camera appears in the image column whose ray
+    points there once the base is turned by a known yaw (and in no neighbouring column)."""
+    yaw, column = 0.7, 3
+    env, _ = _nav_with([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+    cam_cfg = env.task.camera.cfg
+    u = (column + 0.5 - cam_cfg.width / 2) / cam_cfg.focal
+    bearing = yaw + math.atan(-u)  # the column's azimuth, turned by the yaw
+    env, cam = _nav_with([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)],
+                         cylinders=[lambda c: (float(c[0]) + 6 * math.cos(bearing), float(c[1]) + 6 * math.sin(bearing),
+                                               0.15)])
+    row = cam_cfg.height // 2 - 1  # just above the horizon
+    depth = env.task.depth(env.get_state())[0, row]
+    assert int(depth.argmin()) == column
+    horizontal = float(depth[column]) * math.cos(math.atan(0.5 / cam_cfg.focal))
+    assert horizontal == pytest.approx(6 - 0.15, abs=0.01)
+    assert float(depth[column - 1]) == cam_cfg.max_range and float(depth[column + 1]) == cam_cfg.max_range
+
+
+def test_nav_camera_pitches_with_the_base():
+    """Pitch the base nose-down by the elevation of image row 4: a ball straight ahead at the
+    camera's height moves from the horizon rows to row 4, centre columns."""
+    env0, _ = _nav_with([1.0, 0.0, 0.0, 0.0])
+    cam_cfg = env0.task.camera.cfg
+    pitch = math.atan((cam_cfg.height / 2 - 4.5) / cam_cfg.focal)  # row 4's elevation above the axis
+    ball = [lambda c: (float(c[0]) + 8.0, float(c[1]), float(c[2]), 0.9)]  # 6.5 deg in radius
+    level, _ = _nav_with([1.0, 0.0, 0.0, 0.0], spheres=ball)
+    tilted, _ = _nav_with([math.cos(pitch / 2), 0.0, math.sin(pitch / 2), 0.0], spheres=ball)
+    mid = [cam_cfg.width // 2 - 1, cam_cfg.width // 2]
+    d_level = level.task.depth(level.get_state())[0]
+    d_tilted = tilted.task.depth(tilted.get_state())[0]
+    sees_ball = lambda d: (d > 6.9) & (d < 7.6)  # noqa: E731  (the ball's near side: 7.1-7.4 m)
+    assert bool(sees_ball(d_level[5, mid]).all()) and not bool(sees_ball(d_level[4, mid]).any())
+    assert bool(sees_ball(d_tilted[4, mid]).all())
+    assert not bool(sees_ball(d_tilted[[3, 5]][:, mid]).any())
+    assert not bool(sees_ball(d_tilted[4, [mid[0] - 1, mid[1] + 1]]).any())

@@ -84,11 +84,17 @@ def load_policy(path: str, env=None):
 def policy_obs_layout(env, obs_dim: int, source: str):
     """``(flatten, image)`` of the env a saved policy with ``obs_dim`` inputs runs in (see
     :func:`diffenvs.wrappers.flatten.obs_layout`; identity and no image without an env),
-    checking that the env gives as many observation values."""
+    checking that the env gives as many observation values. A policy of the ``"state"``
+    entry alone of a ``Dict`` observation (e.g. a blind locomotion policy, the anchor of a
+    perceptive task whose observation adds a depth image) reads that entry."""
     if env is None:
         return (lambda obs: obs), None
-    env_obs_dim, flatten, image = obs_layout(env.single_observation_space)
+    space = env.single_observation_space
+    env_obs_dim, flatten, image = obs_layout(space)
     if env_obs_dim != obs_dim:
+        state = space.spaces.get("state") if isinstance(space, gym.spaces.Dict) else None
+        if state is not None and len(state.shape) == 1 and state.shape[0] == obs_dim:
+            return (lambda obs: obs["state"]), None
         raise ValueError(f"policy {source!r} takes {obs_dim} observation values but the env gives {env_obs_dim}; "
                          f"use a policy trained on this env")
     return flatten, image

@@ -10,6 +10,7 @@ import os
 ANYMAL_C_XML = os.path.join(os.path.dirname(__file__), "assets", "anymal_c.xml")
 
 from ...contract import EnvSpec  # noqa: E402
+from .nav import QuadrupedNavConfig, QuadrupedNavTask  # noqa: E402
 from .robot import Quadruped, QuadrupedConfig  # noqa: E402
 from .tasks import OBS_DIM, QuadrupedTaskConfig, Trot, TrotConfig, TrotTask, WalkConfig, WalkTask  # noqa: E402
 
@@ -29,7 +30,9 @@ _TRAIN = {
 ENVS = (
     EnvSpec("DiffQuadruped-Trot-v0", "quadruped", TrotTask, 1000, label="Quadruped: trot in place", presets=_TRAIN),
     EnvSpec("DiffQuadruped-Walk-v0", "quadruped", WalkTask, 1000, label="Quadruped: walk at 1 m/s", presets=_TRAIN),
+    EnvSpec("DiffQuadruped-Nav-v0", "quadruped", QuadrupedNavTask, 500, label="Quadruped: perceptive navigation",
+            presets=_TRAIN),
 )
 
-__all__ = ["ANYMAL_C_XML", "ENVS", "OBS_DIM", "ROBOT", "Quadruped", "QuadrupedConfig", "QuadrupedTaskConfig", "Trot",
-           "TrotConfig", "TrotTask", "WalkConfig", "WalkTask"]
+__all__ = ["ANYMAL_C_XML", "ENVS", "OBS_DIM", "ROBOT", "Quadruped", "QuadrupedConfig", "QuadrupedNavConfig",
+           "QuadrupedNavTask", "QuadrupedTaskConfig", "Trot", "TrotConfig", "TrotTask", "WalkConfig", "WalkTask"]
