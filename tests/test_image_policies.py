@@ -81,8 +81,25 @@ def test_a_state_independent_std_policy_saves_and_loads(tmp_path):
     assert policy(env.obs).shape == (3, 2)
 
 
+def test_fusion_actor_is_the_papers_perceptive_policy():
+    """Residual paper Fig. 2: the non-image inputs through [128, 64], concatenated with the
+    flat 16x12 image, one 128-unit layer, the outputs: parameters counted by hand."""
+    actor = Actor(195, 2, NetConfig(encoder="fusion", hidden=(128, 64), feature_dim=128, state_std=False),
+                  ImageSlice(0, (1, 12, 16)))
+    by_hand = (3 * 128 + 128) + (128 * 64 + 64) + ((64 + 192) * 128 + 128) + (128 * 2 + 2) + 2
+    assert sum(p.numel() for p in actor.parameters()) == by_hand
+    x = torch.zeros(5, 195)
+    a0 = actor.act(x)
+    for index in (100, 193):  # a pixel, then a state value: both reach the action
+        y = x.clone()
+        y[:, index] = 5.0
+        assert not torch.allclose(actor.act(y), a0)
+    with pytest.raises(ValueError, match="needs an observation with an image"):
+        Actor(4, 2, NetConfig(encoder="fusion"))
+
+
 @pytest.mark.parametrize("algo", ALGOS)
-@pytest.mark.parametrize("encoder", ["linear", "mlp"])
+@pytest.mark.parametrize("encoder", ["linear", "mlp", "fusion"])
 def test_every_algorithm_trains_a_policy_on_depth(algo, encoder, tmp_path):
     trainer = make_trainer(algo, env_id=NAV, **settings(tmp_path, algo, encoder))
     trainer.learn()

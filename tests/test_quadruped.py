@@ -189,3 +189,29 @@ def test_nav_camera_pitches_with_the_base():
     assert bool(sees_ball(d_tilted[4, mid]).all())
     assert not bool(sees_ball(d_tilted[[3, 5]][:, mid]).any())
     assert not bool(sees_ball(d_tilted[4, [mid[0] - 1, mid[1] + 1]]).any())
+
+
+def test_residual_fusion_policy_over_the_blind_anchor_on_the_perceptive_task(tmp_path):
+    """The paper's perceptive set-up (Fig. 2): the blind trot anchor reads the Dict
+    observation's proprioceptive entry, the residual policy the anchor's action, the
+    proprioception and the depth image through the fusion encoder; a residual starting near
+    zero (two updates in) acts like the anchor."""
+    import pathlib
+
+    from trainers import load_policy, make_trainer
+    from trainers.core.networks import NetConfig
+
+    anchor_path = str(pathlib.Path(__file__).parents[1] / "benchmarks/results/quadruped_anchor_policy/checkpoint.pt")
+    trainer = make_trainer("shac", env_id="DiffQuadruped-Nav-v0", num_envs=2, horizon=4, total_steps=8, eval_every=0,
+                           eval_envs=2, critic_updates=1, log_dir=str(tmp_path), progress=False, tensorboard=False,
+                           env_kwargs={"max_episode_steps": 10}, residual=anchor_path,
+                           net=NetConfig(encoder="fusion", hidden=(128, 64), feature_dim=128))
+    assert isinstance(trainer.actor.features, __import__("trainers").core.networks.FusionEncoder)
+    trainer.learn()
+    env = trainer.env
+    anchor = load_policy(anchor_path, env.unwrapped)
+    obs = env.obs
+    assert torch.equal(obs["anchor_action"], anchor(env.unwrapped.obs))
+    assert torch.equal(anchor(env.unwrapped.obs), anchor({"state": env.unwrapped.obs["state"]}))
+    residual = trainer.policy(obs)  # the learned part; the env adds the anchor's action
+    assert float(residual.abs().max()) < 0.1 < 0.5 < float(obs["anchor_action"].abs().max())

@@ -52,7 +52,7 @@ from diffenvs.wrappers.sb3 import SB3VecEnv
 from .core.checkpoint import restore_run_state, run_state
 from .core.config import TrainConfig, config_from_dict
 from .core.loop import LoopState, TrainerBase, begin_learning, end_iteration, make_train_env, policy_obs_layout
-from .core.networks import ENCODERS, ImageEncoder, NetConfig, residual_net
+from .core.networks import ENCODERS, FusionEncoder, ImageEncoder, NetConfig, residual_net
 
 #: ``PPOConfig.activation`` names -> torch modules.
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU,
@@ -96,8 +96,11 @@ class PPOConfig(TrainConfig):
         encoder: the policy's architecture, as the first-order actors'
             (:data:`trainers.core.networks.ENCODERS`): ``"mlp"`` (``net_arch``),
             ``"linear"`` (a single dense layer from the flat observation to the action mean;
-            the value function keeps ``net_arch["vf"]``) or ``"nature_cnn"`` (the Nature CNN
-            on the observation's image, shared by policy and value, then ``net_arch``).
+            the value function keeps ``net_arch["vf"]``), ``"nature_cnn"`` (the Nature CNN
+            on the observation's image, shared by policy and value, then ``net_arch``) or
+            ``"fusion"`` (the residual paper's perceptive policy: everything but the image
+            through an MLP of widths ``fusion_hidden``, concatenated with the flattened
+            image, shared by policy and value, then ``net_arch``, e.g. ``{"pi": [128]}``).
             ``Dict`` observations are flattened (:func:`diffenvs.wrappers.flatten.obs_layout`).
     """
 
@@ -117,6 +120,7 @@ class PPOConfig(TrainConfig):
     normalize_obs: bool = True
     log_std_init: float = -0.5
     encoder: str = "mlp"
+    fusion_hidden: tuple[int, ...] = (128, 64)
 
 
 class PPO(TrainerBase):
@@ -368,12 +372,14 @@ def _policy_kwargs(cfg: PPOConfig, obs_dim: int, image: ImageSlice | None) -> di
     if cfg.encoder == "linear":
         vf = net_arch["vf"] if isinstance(net_arch, dict) else net_arch
         net_arch = {"pi": [], "vf": list(vf)}
-    elif cfg.encoder == "nature_cnn":
+    elif cfg.encoder in ("nature_cnn", "fusion"):
         if image is None:
-            raise ValueError("encoder='nature_cnn' needs an observation with an image (a Dict entry of 2 or 3 "
-                             "dimensions, e.g. 'depth')")
-        kwargs.update(features_extractor_class=_ImageFeatures,
-                      features_extractor_kwargs={"obs_dim": obs_dim, "offset": image.offset, "shape": image.shape})
+            raise ValueError(f"encoder={cfg.encoder!r} needs an observation with an image (a Dict entry of 2 or 3 "
+                             f"dimensions, e.g. 'depth')")
+        extra = {"hidden": tuple(cfg.fusion_hidden)} if cfg.encoder == "fusion" else {}
+        kwargs.update(features_extractor_class=_FusionFeatures if cfg.encoder == "fusion" else _ImageFeatures,
+                      features_extractor_kwargs={"obs_dim": obs_dim, "offset": image.offset, "shape": image.shape,
+                                                 **extra})
     return dict(net_arch=net_arch, **kwargs)
 
 
@@ -383,6 +389,20 @@ class _ImageFeatures(BaseFeaturesExtractor):
 
     def __init__(self, observation_space: gym.spaces.Box, obs_dim: int, offset: int, shape: tuple[int, int, int]):
         encoder = ImageEncoder(obs_dim, ImageSlice(offset, tuple(shape)))
+        super().__init__(observation_space, encoder.out_dim)
+        self.encoder = encoder
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.encoder(obs)
+
+
+class _FusionFeatures(BaseFeaturesExtractor):
+    """SB3 features extractor: the residual paper's perceptive encoder
+    (:class:`trainers.core.networks.FusionEncoder`) on the flat observation."""
+
+    def __init__(self, observation_space: gym.spaces.Box, obs_dim: int, offset: int, shape: tuple[int, ...],
+                 hidden: tuple[int, ...]):
+        encoder = FusionEncoder(obs_dim, ImageSlice(offset, tuple(shape)), tuple(hidden), False)
         super().__init__(observation_space, encoder.out_dim)
         self.encoder = encoder
 

@@ -186,7 +186,7 @@ class FirstOrderTrainer(TrainerBase):
         device = env.unwrapped.device if env is not None else torch.device("cpu")
         flatten, image = policy_obs_layout(env, obs_dim, source)
         net = cls.net_config(cfg)
-        if net.encoder == "nature_cnn" and image is None:
+        if net.encoder in ("nature_cnn", "fusion") and image is None:
             raise ValueError(f"policy {source!r} has an image encoder: pass the env it runs in")
         actor = Actor(obs_dim, weights["mean.weight"].shape[0], net, image).to(device)
         actor.load_state_dict(weights)

@@ -11,7 +11,11 @@ Its encoder (``NetConfig.encoder``) is one of
 * ``"nature_cnn"``: the Atari "Nature" CNN (Mnih et al. 2015: 32 8x8/4, 64 4x4/2, 64
   3x3/1 convolutions and 512 units) on the observation's image, its output concatenated
   with the rest of the observation and followed by the hidden layers (for images of at
-  least 36x36, e.g. 84x84 depth).
+  least 36x36, e.g. 84x84 depth);
+* ``"fusion"``: the residual paper's perceptive policy (Fig. 2): everything but the image
+  (proprioception, and the anchor's action in residual runs) through an MLP of widths
+  ``hidden`` (the paper: [128, 64]), concatenated with the flattened image, then one dense
+  layer of ``feature_dim`` units (the paper: 128) before the outputs.
 
 Critics use the MLP shape: ``V(s)`` (SHAC) and ``Q(s, a)`` (ABPT).
 """
@@ -66,7 +70,7 @@ class NetConfig:
 
 
 #: The actor architectures (``NetConfig.encoder``).
-ENCODERS = ("mlp", "linear", "nature_cnn")
+ENCODERS = ("mlp", "linear", "nature_cnn", "fusion")
 
 
 def residual_net(net: NetConfig) -> NetConfig:
@@ -123,6 +127,29 @@ class ImageEncoder(nn.Module):
         return torch.cat([features, obs[..., :lo], obs[..., hi:]], -1)
 
 
+class FusionEncoder(nn.Module):
+    """A flattened observation -> an MLP of everything but its image, concatenated with the
+    flattened image (the residual paper's perceptive policy, Fig. 2)."""
+
+    def __init__(self, obs_dim: int, image: ImageSlice, hidden: tuple[int, ...], layer_norm: bool):
+        super().__init__()
+        self.image = image
+        self.mlp = mlp([obs_dim - image.size, *hidden], layer_norm)
+        self.out_dim = (hidden[-1] if hidden else obs_dim - image.size) + image.size
+
+    def forward(self, obs: Tensor) -> Tensor:
+        lo, hi = self.image.offset, self.image.offset + self.image.size
+        rest = torch.cat([obs[..., :lo], obs[..., hi:]], -1)
+        return torch.cat([self.mlp(rest), obs[..., lo:hi]], -1)
+
+
+def _need_image(encoder: str, image: ImageSlice | None) -> ImageSlice:
+    if image is None:
+        raise ValueError(f"encoder={encoder!r} needs an observation with an image (a Dict entry of 2 or 3 "
+                         f"dimensions, e.g. 'depth')")
+    return image
+
+
 class ConstantHead(nn.Module):
     """A head whose output ignores its input: one learned value per output (``bias``)."""
 
@@ -144,12 +171,13 @@ class Actor(nn.Module):
         if cfg.encoder == "linear":
             self.features, self.body, width = nn.Identity(), nn.Identity(), obs_dim
         elif cfg.encoder == "nature_cnn":
-            if image is None:
-                raise ValueError("encoder='nature_cnn' needs an observation with an image (a Dict entry of 2 or 3 "
-                                 "dimensions, e.g. 'depth')")
-            self.features = ImageEncoder(obs_dim, image)
+            self.features = ImageEncoder(obs_dim, _need_image(cfg.encoder, image))
             self.body = mlp([self.features.out_dim, *cfg.hidden], cfg.layer_norm)
             width = cfg.hidden[-1]
+        elif cfg.encoder == "fusion":
+            self.features = FusionEncoder(obs_dim, _need_image(cfg.encoder, image), cfg.hidden, cfg.layer_norm)
+            self.body = mlp([self.features.out_dim, cfg.feature_dim], cfg.layer_norm)
+            width = cfg.feature_dim
         else:
             self.features = mlp([obs_dim, cfg.feature_dim], cfg.layer_norm)
             self.body = mlp([cfg.feature_dim, *cfg.hidden], cfg.layer_norm)
