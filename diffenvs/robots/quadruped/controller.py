@@ -20,4 +20,5 @@ class TrotReference:
         self.scale = env.unwrapped.robot.cfg.action_scale
 
     def __call__(self, obs) -> Tensor:
-        return (obs[:, _REFERENCE] / self.scale).clamp(-1.0, 1.0)
+        state = obs["state"] if isinstance(obs, dict) else obs  # the perceptive task's Dict observation
+        return (state[:, _REFERENCE] / self.scale).clamp(-1.0, 1.0)
