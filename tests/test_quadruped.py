@@ -215,3 +215,22 @@ def test_residual_fusion_policy_over_the_blind_anchor_on_the_perceptive_task(tmp
     assert torch.equal(anchor(env.unwrapped.obs), anchor({"state": env.unwrapped.obs["state"]}))
     residual = trainer.policy(obs)  # the learned part; the env adds the anchor's action
     assert float(residual.abs().max()) < 0.1 < 0.5 < float(obs["anchor_action"].abs().max())
+
+
+def test_named_anchor_is_the_committed_trot_policy():
+    """``residual="quadruped-trot"`` loads the anchor shipped in the package (the same policy
+    as the results' copy), and unknown names say which exist."""
+    import pathlib
+
+    from trainers import load_policy
+    from trainers.anchors import anchor_path
+
+    env = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=3).unwrapped
+    env.reset(seed=0)
+    root = pathlib.Path(__file__).parents[1]
+    shipped, results = load_policy("quadruped-trot", env), \
+        load_policy(str(root / "benchmarks/results/quadruped_anchor_policy/checkpoint.pt"), env)
+    torch.testing.assert_close(shipped(env.obs), results(env.obs))
+    assert anchor_path("quadruped-trot").startswith(str(root / "trainers"))
+    with pytest.raises(ValueError, match="named anchors: \\['quadruped-trot'\\]"):
+        anchor_path("quadruped-walk")

@@ -90,7 +90,8 @@ def _train_parser(sub, algo: str) -> None:
                         f"(`diffenvs-train presets --env ID`) or none")
     p.add_argument("--steps", type=_positive_int, default=None, help="total env steps")
     p.add_argument("--num-envs", type=_positive_int, default=None)
-    p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical' or a checkpoint")
+    p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical', a named anchor "
+                   "(quadruped-trot) or a checkpoint")
     p.add_argument("--eval-every", type=_non_negative_int, default=None, help="env steps between evaluations")
     p.add_argument("--checkpoint-every", type=_non_negative_int, default=None, help="env steps between checkpoints")
     p.add_argument("--log-dir", default=None)

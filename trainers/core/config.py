@@ -34,8 +34,9 @@ class TrainConfig:
         compile: build the env with ``compile=True`` (torch.compile of the step).
         env_kwargs: extra keyword arguments for ``gym.make_vec`` (e.g. ``task_options``).
         residual: residual (anchor) learning: ``None`` (off), ``"classical"`` (the
-            diffenvs cascaded controller) or the path of a saved checkpoint whose
-            deterministic policy becomes the frozen anchor.
+            robot's classical controller), a named anchor shipped with the package
+            (:data:`trainers.anchors.ANCHORS`, e.g. ``"quadruped-trot"``) or the path of a
+            saved checkpoint whose deterministic policy becomes the frozen anchor.
     """
 
     env_id: str = "DiffQuad-Hover-v0"

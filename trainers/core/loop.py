@@ -27,6 +27,7 @@ from diffenvs.registry import classical_controller
 from diffenvs.wrappers.flatten import obs_layout
 from diffenvs.wrappers.residual import ResidualEnv
 
+from ..anchors import resolve_anchor
 from .checkpoint import load_checkpoint, next_multiple, save_checkpoint
 from .config import TrainConfig, apply_overrides, config_from_dict
 from .evaluate import evaluate
@@ -35,8 +36,9 @@ from .logger import Logger
 
 def make_train_env(cfg: TrainConfig, num_envs: int | None = None):
     """The batched env of a config: ``gym.make_vec`` plus the residual wrapper if asked for
-    (anchor ``"classical"``: the robot's controller; otherwise a checkpoint, loaded through
-    the algorithm registry by :func:`trainers.load_policy`)."""
+    (anchor ``"classical"``: the robot's controller; a named anchor of
+    :data:`trainers.anchors.ANCHORS`; otherwise a checkpoint, loaded through the algorithm
+    registry by :func:`trainers.load_policy`)."""
     kwargs = dict(cfg.env_kwargs)
     kwargs.setdefault("device", cfg.device)
     if cfg.compile:
@@ -72,8 +74,10 @@ def load_policy(path: str, env=None):
     The checkpoint's ``algo`` picks the trainer class from :data:`ALGORITHMS`, whose
     ``load_policy`` rebuilds the networks; ``env`` (optional) is checked against the
     policy's observation and action shapes. A residual policy is refused: alone, without
-    its anchor, it is not a policy. Used for residual anchors and deployment.
+    its anchor, it is not a policy. ``path`` may name an anchor shipped with the package
+    (:data:`trainers.anchors.ANCHORS`). Used for residual anchors and deployment.
     """
+    path = resolve_anchor(path)
     state = load_checkpoint(path)
     if state["config"].get("residual"):
         raise ValueError(f"checkpoint {path!r} is itself a residual policy (it needs its anchor); "
