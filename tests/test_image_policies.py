@@ -130,3 +130,29 @@ def test_flatten_wrapper_keeps_the_gradient():
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
     _, _, _, _, info = env.step(np.zeros((3, 2), np.float32))
     assert info["final_obs"].shape == (3, 195)
+
+
+def test_wrappers_stack_flattening_a_residual_dict_env():
+    """FlattenObsEnv(ResidualEnv(nav)) -- what PPO-RPL trains on for a Dict observation: the
+    flat vector holds the anchor's action, and a step executes anchor + residual (the same
+    transition as stepping the bare env with that sum)."""
+    from diffenvs.registry import classical_controller
+    from diffenvs.wrappers.residual import ResidualEnv
+
+    def make():
+        env = gym.make_vec(NAV, num_envs=3, dtype=torch.float64).unwrapped
+        env.reset(seed=4)
+        return env
+
+    bare, base = make(), make()
+    anchor = classical_controller(base)
+    flat = FlattenObsEnv(ResidualEnv(base, anchor))
+    assert flat.single_observation_space.shape == (2 + 192 + 3,)  # anchor action, depth, state
+    residual = torch.full((3, 2), 0.1, dtype=torch.float64)
+    for _ in range(3):
+        a = anchor(bare.obs)
+        torch.testing.assert_close(flat.obs[:, :2], a)
+        obs, reward, *_ = flat.step_differentiable(residual)
+        _, bare_reward, *_ = bare.step_differentiable((a + residual).clamp(-1, 1))
+        torch.testing.assert_close(reward, bare_reward)
+        torch.testing.assert_close(obs[:, 2:], FlattenObsEnv(bare).obs)

@@ -102,6 +102,8 @@ class PPOConfig(TrainConfig):
             through an MLP of widths ``fusion_hidden``, concatenated with the flattened
             image, shared by policy and value, then ``net_arch``, e.g. ``{"pi": [128]}``).
             ``Dict`` observations are flattened (:func:`diffenvs.wrappers.flatten.obs_layout`).
+        fusion_hidden: with ``encoder="fusion"``, the widths of the MLP of the non-image
+            inputs (the residual paper: [128, 64]).
     """
 
     learning_rate: float = 3e-4

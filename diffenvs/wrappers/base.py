@@ -22,6 +22,8 @@ class ObservationWrapper(gym.vector.VectorWrapper):
     and may override :meth:`action`. ``step_differentiable`` keeps the graph through
     both; ``info["final_obs"]`` is transformed too. Everything else (state access,
     ``detach``, the runtime state, the protocol's attributes) is the wrapped env's.
+    Wrappers stack: observations, steps and states go through the wrapped env (itself
+    possibly a wrapper), the protocol's attributes come from the innermost env.
 
     Args:
         env: a vector env that meets the diffenvs contract (or a wrapper of one).
@@ -61,7 +63,7 @@ class ObservationWrapper(gym.vector.VectorWrapper):
 
     # ------------------------------------------------------------------ protocol
     def _refresh(self):
-        self._obs, self._aux = self.observation(self.base.obs)
+        self._obs, self._aux = self.observation(self.env.obs)
         return self._obs
 
     @property
@@ -71,14 +73,14 @@ class ObservationWrapper(gym.vector.VectorWrapper):
         return self._obs
 
     def reset(self, *, seed=None, options=None):
-        self.base.reset(seed=seed, options=options)
+        self.env.reset(seed=seed, options=options)
         return self.base._to_numpy_obs(self._refresh()), {}
 
     def step_differentiable(self, action: Tensor):
         """Step with the agent's action; returns transformed observations (with graph)."""
         if self._obs is None:
             self._refresh()
-        obs, reward, terminated, truncated, info = self.base.step_differentiable(self.action(action, self._aux))
+        obs, reward, terminated, truncated, info = self.env.step_differentiable(self.action(action, self._aux))
         self._obs, self._aux = self.observation(obs)
         if "final_obs" in info:
             info["final_obs"] = self.observation(info["final_obs"])[0]
@@ -92,21 +94,21 @@ class ObservationWrapper(gym.vector.VectorWrapper):
                 truncated.cpu().numpy().copy(), info_to_numpy(info))
 
     def detach(self) -> None:
-        self.base.detach()
+        self.env.detach()
         if self._obs is not None:
             self._obs = obs_map(Tensor.detach, self._obs)
         if isinstance(self._aux, Tensor):
             self._aux = self._aux.detach()
 
     def get_state(self):
-        return self.base.get_state()
+        return self.env.get_state()
 
     def set_state(self, state, mask: Tensor | None = None):
-        self.base.set_state(state, mask)
+        self.env.set_state(state, mask)
         return self._refresh()
 
     def get_runtime_state(self) -> dict[str, Any]:
-        return self.base.get_runtime_state()
+        return self.env.get_runtime_state()
 
     def set_runtime_state(self, runtime: dict[str, Any]) -> None:
-        self.base.set_runtime_state(runtime)
+        self.env.set_runtime_state(runtime)

@@ -66,7 +66,7 @@ class FlattenObsEnv(ObservationWrapper):
     ``Box`` vector, in the layout of :func:`obs_layout` (``layout`` holds it). Differentiable."""
 
     def __init__(self, env):
-        dim, self._flatten, image = obs_layout(env.unwrapped.single_observation_space)
+        dim, self._flatten, image = obs_layout(env.single_observation_space)
         super().__init__(env, gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32))
         self.image = image
 

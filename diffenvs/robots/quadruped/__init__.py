@@ -27,11 +27,25 @@ _TRAIN = {
     },
 }
 
+#: The perceptive task: the residual paper's policy (Fig. 2; ``encoder="fusion"``: the
+#: proprioception, and in residual runs the anchor's action, through [128, 64], concatenated
+#: with the flat 16x12 depth image, then 128 units), the SHAC settings of the blind task.
+_FUSION = {"net.encoder": "fusion", "net.hidden": (128, 64), "net.feature_dim": 128, "net.layer_norm": True}
+_NAV_TRAIN = {
+    "default": {
+        "bptt": {"num_envs": 64, "horizon": 16, "lr": 1e-3, **_FUSION},
+        "shac": {"num_envs": 64, "horizon": 16, "lr": 1e-3, **_FUSION},
+        "ppo": {"num_envs": 64, "n_steps": 64, "batch_size": 1024, "learning_rate": 3e-4, "n_epochs": 5,
+                "gae_lambda": 0.95, "encoder": "fusion", "fusion_hidden": (128, 64),
+                "net_arch": {"pi": [128], "vf": [128]}},
+    },
+}
+
 ENVS = (
     EnvSpec("DiffQuadruped-Trot-v0", "quadruped", TrotTask, 1000, label="Quadruped: trot in place", presets=_TRAIN),
     EnvSpec("DiffQuadruped-Walk-v0", "quadruped", WalkTask, 1000, label="Quadruped: walk at 1 m/s", presets=_TRAIN),
     EnvSpec("DiffQuadruped-Nav-v0", "quadruped", QuadrupedNavTask, 500, label="Quadruped: perceptive navigation",
-            presets=_TRAIN),
+            presets=_NAV_TRAIN),
 )
 
 __all__ = ["ANYMAL_C_XML", "ENVS", "OBS_DIM", "ROBOT", "Quadruped", "QuadrupedConfig", "QuadrupedNavConfig",
