@@ -328,8 +328,27 @@ def test_bad_cli_values_name_the_option(argv, phrase, capsys):
 def test_presets_of_an_unknown_env_id_is_an_error():
     from trainers.cli import main
 
-    with pytest.raises(SystemExit, match="unknown env id 'Nope-v0'"):
+    with pytest.raises(ValueError, match="unknown env id 'Nope-v0'"):
         main(["presets", "--env", "Nope-v0"])
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["shac", "--env", "Hover"], "unknown env id 'Hover'; did you mean DiffQuad-Hover-v0?"),
+    (["ppo", "--env", "DiffQuad-Hoover-v0"], "did you mean DiffQuad-Hover-v0"),
+    (["shac", "--env", "CartPole-v1"], "'CartPole-v1' is a Gymnasium env of another package"),
+    (["shac", "--env", "DiffQuad-Hover-v0", "--set", "lr=fast"], "setting 'lr' must be a number, got 'fast'"),
+    (["eval", "/nonexistent/checkpoint.pt"], "no checkpoint at '/nonexistent/checkpoint.pt'"),
+    (["presets", "--env", "Walk"], "did you mean DiffQuadruped-Walk-v0?"),
+])
+def test_user_mistakes_are_one_line_errors(argv, line, capsys, monkeypatch):
+    """The console script prints a user mistake as one line with the fix and exits 2 (no traceback)."""
+    from trainers.cli import console
+
+    monkeypatch.delenv("DIFFENVS_DEBUG", raising=False)
+    monkeypatch.setattr("sys.argv", ["diffenvs-train", *argv])
+    assert console() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("diffenvs-train: error: ") and line in err and err.count("\n") == 1
 
 
 def test_env_kwargs_given_on_top_of_a_preset_merge_into_it():

@@ -122,7 +122,25 @@ def _settings(args) -> dict[str, Any]:
     return s
 
 
+def check_env_id(env_id: str) -> None:
+    """``ValueError`` with the closest diffenvs ids unless ``env_id`` is a registered diffenvs id."""
+    if find_spec(env_id) is not None:
+        return
+    ids = sorted(diffenvs.env_specs())
+    import difflib
+
+    import gymnasium as gym
+
+    close = [i for i in ids if env_id.lower() in i.lower()] or difflib.get_close_matches(env_id, ids, n=3, cutoff=0.4)
+    hint = f"did you mean {' or '.join(close[:3])}?" if close else f"diffenvs ids: {', '.join(ids)}"
+    if env_id in gym.registry:
+        raise ValueError(f"{env_id!r} is a Gymnasium env of another package, not a differentiable diffenvs env; "
+                         f"diffenvs-train trains diffenvs ids ({hint})")
+    raise ValueError(f"unknown env id {env_id!r}; {hint}")
+
+
 def train(args) -> dict[str, float]:
+    check_env_id(args.env)
     settings = _settings(args)
     cls = trainer_class(args.command)
     cfg = make_config(args.command, args.env, None if args.preset in ("none", "") else args.preset, **settings)
@@ -185,9 +203,7 @@ def evaluate_checkpoint(args) -> dict[str, float]:
 
 
 def list_presets(args) -> None:
-    if find_spec(args.env) is None:
-        raise SystemExit(f"presets: unknown env id {args.env!r}; registered diffenvs ids: "
-                         f"{sorted(diffenvs.env_specs())}")
+    check_env_id(args.env)
     algos = [args.algo] if args.algo else sorted(ALGORITHMS)
     for algo in algos:
         names = PRESET_NAMES if algo == "abpt" else ("default", "paper")
@@ -233,8 +249,21 @@ def main(argv: list[str] | None = None):
 
 
 def console() -> int:
-    """Console entry point: runs :func:`main` and exits 0 (errors raise, and exit non-zero)."""
-    main()
+    """Console entry point: runs :func:`main`; returns 0, or prints a user mistake (an
+    unknown env id, a bad setting, a missing or invalid file) as one line and returns 2
+    (set ``DIFFENVS_DEBUG=1`` for the traceback). Other errors raise."""
+    from gymnasium.error import Error as GymError
+
+    from .core.checkpoint import CheckpointError
+
+    try:
+        main()
+    except (ValueError, TypeError, OSError, CheckpointError, GymError) as exc:
+        if os.environ.get("DIFFENVS_DEBUG"):
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"diffenvs-train: error: {message}", file=sys.stderr)
+        return 2
     return 0
 
 
