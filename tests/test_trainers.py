@@ -421,3 +421,35 @@ def test_normaliser_keeps_finite_statistics():
         assert not norm.update(torch.cat([bad, torch.zeros(3, 2)]))
         assert all(torch.equal(before[k], v) for k, v in norm.state_dict().items())
     assert torch.isfinite(norm(torch.tensor([[1e30, float("inf")]]))).all()
+
+
+def test_a_fresh_run_never_silently_replaces_a_previous_one(tmp_path):
+    """A second fresh run in a run folder is an error naming the fixes; overwrite=True
+    replaces the previous run's log and checkpoint (no rows of it remain)."""
+    from trainers import make_trainer
+
+    kw = dict(env_id="DiffPointMass-Reach-v0", num_envs=4, horizon=4, total_steps=48, eval_every=0, eval_envs=2,
+              log_dir=str(tmp_path), progress=False, tensorboard=False)  # 16 steps per iteration
+    make_trainer("bptt", **kw).learn()
+    with pytest.raises(FileExistsError, match="holds a previous run .*--resume.*--overwrite.*another --log-dir"):
+        make_trainer("bptt", **kw).learn()
+    make_trainer("bptt", **{**kw, "total_steps": 16}, overwrite=True).learn()
+    rows = (tmp_path / "progress.csv").read_text().splitlines()
+    assert rows[-1].split(",")[1] == "16.0" and len(rows) == 1 + 1 + 1  # header, step-0 evaluation, 1 iteration
+
+
+def test_cli_default_run_folders_are_numbered_and_resume_the_latest(tmp_path, monkeypatch, capsys):
+    from trainers.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["bptt", "--env", "DiffPointMass-Reach-v0", "--steps", "16", "--no-progress", "--no-tensorboard",
+            "--set", "num_envs=4", "--set", "horizon=4", "--set", "eval_every=0", "--set", "eval_envs=2"]
+    main(argv)
+    main(argv)
+    assert "runs/bptt-DiffPointMass-Reach-v0-s0 holds a previous run: this run writes to " \
+           "runs/bptt-DiffPointMass-Reach-v0-s0-2" in capsys.readouterr().out
+    assert (tmp_path / "runs/bptt-DiffPointMass-Reach-v0-s0-2/checkpoint.pt").exists()
+    main([*argv[:4], "32", *argv[5:], "--resume"])
+    assert "resuming bptt from runs/bptt-DiffPointMass-Reach-v0-s0-2/checkpoint.pt" in capsys.readouterr().out
+    main([*argv, "--overwrite"])  # the first folder, replaced
+    assert not (tmp_path / "runs/bptt-DiffPointMass-Reach-v0-s0-3").exists()

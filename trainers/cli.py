@@ -34,7 +34,7 @@ import diffenvs
 from diffenvs.registry import find_spec
 
 from . import ALGORITHMS, make_config, trainer_class
-from .core.loop import default_log_dir
+from .core.loop import default_log_dir, previous_run
 from .presets import PRESET_NAMES, env_preset_names, preset
 
 
@@ -97,7 +97,10 @@ def _train_parser(sub, algo: str) -> None:
     p.add_argument("--log-dir", default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the env step")
-    p.add_argument("--resume", action="store_true", help="continue from <log-dir>/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from <log-dir>/checkpoint.pt (without --log-dir: "
+                   "the latest run of this algorithm, env and seed)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh in --log-dir, deleting the previous run's "
+                   "log, checkpoint and TensorBoard files there")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -118,6 +121,8 @@ def _settings(args) -> dict[str, Any]:
         s["progress"] = False
     if args.no_tensorboard:
         s["tensorboard"] = False
+    if args.overwrite:
+        s["overwrite"] = True
     s.update(_parse_sets(args.set))
     return s
 
@@ -139,12 +144,41 @@ def check_env_id(env_id: str) -> None:
     raise ValueError(f"unknown env id {env_id!r}; {hint}")
 
 
+def _numbered(base: str) -> list[str]:
+    """The existing folders ``base``, ``base-2``, ``base-3``, ... (up to the first gap)."""
+    out, k = ([base] if os.path.isdir(base) else []), 2
+    while os.path.isdir(f"{base}-{k}"):
+        out.append(f"{base}-{k}")
+        k += 1
+    return out
+
+
+def _free_run_dir(base: str) -> str:
+    """``base`` if it holds no run, else the first ``base-k`` (k = 2, 3, ...) that does not."""
+    if not previous_run(base):
+        return base
+    k = 2
+    while previous_run(f"{base}-{k}"):
+        k += 1
+    return f"{base}-{k}"
+
+
 def train(args) -> dict[str, float]:
     check_env_id(args.env)
     settings = _settings(args)
     cls = trainer_class(args.command)
     cfg = make_config(args.command, args.env, None if args.preset in ("none", "") else args.preset, **settings)
     log_dir = default_log_dir(args.command, cfg)
+    if not cfg.log_dir and not args.overwrite:
+        # The default folder runs/<algo>-<env>-s<seed>: a new run goes to the first free one of
+        # runs/...-2, -3, ...; --resume continues the latest run there.
+        taken = [d for d in _numbered(log_dir) if previous_run(d)]
+        if args.resume and taken:
+            log_dir = taken[-1]
+        elif not args.resume and taken:
+            log_dir = _free_run_dir(log_dir)
+            print(f"{taken[-1]} holds a previous run: this run writes to {log_dir} (--resume continues the previous "
+                  f"run)", flush=True)
     ckpt = os.path.join(log_dir, "checkpoint.pt")
     if args.resume:
         if not os.path.exists(ckpt):

@@ -124,8 +124,8 @@ class Run:
                "--no-progress", "--no-tensorboard"]
         for key, value in self.settings.items():
             cmd += ["--set", f"{key}={value!r}"]
-        if resume:
-            cmd.append("--resume")
+        # A fresh start replaces what an attempt that died before its first checkpoint left.
+        cmd.append("--resume" if resume else "--overwrite")
         return cmd
 
 

@@ -37,6 +37,10 @@ class TrainConfig:
             robot's classical controller), a named anchor shipped with the package
             (:data:`trainers.anchors.ANCHORS`, e.g. ``"quadruped-trot"``) or the path of a
             saved checkpoint whose deterministic policy becomes the frozen anchor.
+        overwrite: a fresh run in a ``log_dir`` that holds a previous run's files
+            (``progress.csv``, ``checkpoint.pt``, TensorBoard events) deletes them first;
+            ``False`` (default): that is an error naming the fixes (continue the previous
+            run with ``learn(resume=True)`` / ``--resume``, or use another ``log_dir``).
     """
 
     env_id: str = "DiffQuad-Hover-v0"
@@ -53,6 +57,7 @@ class TrainConfig:
     compile: bool = False
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     residual: str | None = None
+    overwrite: bool = False
 
 
 def config_to_dict(cfg) -> dict[str, Any]:

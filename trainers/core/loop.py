@@ -162,10 +162,28 @@ class LoopState:
         self.logger.close()
 
 
+def previous_run(log_dir: str) -> list[str]:
+    """The files of an earlier run in ``log_dir`` (its log, checkpoint and TensorBoard
+    events), which a fresh run there would overwrite or mix with."""
+    if not os.path.isdir(log_dir):
+        return []
+    return sorted(f for f in os.listdir(log_dir)
+                  if f in ("progress.csv", "checkpoint.pt") or f.startswith("events.out.tfevents."))
+
+
 def begin_learning(trainer, resume: bool) -> LoopState:
     """What every trainer's ``learn`` starts with: the logger, the progress bar, the
-    schedule, and an evaluation logged at step 0 for a fresh run (``{}`` when resuming)."""
+    schedule, and an evaluation logged at step 0 for a fresh run (``{}`` when resuming).
+    A fresh run never silently replaces an earlier run's files (``cfg.overwrite``)."""
     cfg = trainer.cfg
+    if not resume:
+        earlier = previous_run(trainer.log_dir)
+        if earlier and not cfg.overwrite:
+            raise FileExistsError(
+                f"{trainer.log_dir} holds a previous run ({', '.join(earlier[:3])}); continue it with --resume "
+                f"(learn(resume=True)), replace it with --overwrite (overwrite=True), or choose another --log-dir")
+        for f in earlier:
+            os.remove(os.path.join(trainer.log_dir, f))
     logger = Logger(trainer.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=trainer.env_steps)
     bar = None
     if cfg.progress:
