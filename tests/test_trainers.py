@@ -453,3 +453,17 @@ def test_cli_default_run_folders_are_numbered_and_resume_the_latest(tmp_path, mo
     assert "resuming bptt from runs/bptt-DiffPointMass-Reach-v0-s0-2/checkpoint.pt" in capsys.readouterr().out
     main([*argv, "--overwrite"])  # the first folder, replaced
     assert not (tmp_path / "runs/bptt-DiffPointMass-Reach-v0-s0-3").exists()
+
+
+def test_help_lists_every_subcommand_with_an_example(capsys):
+    from trainers.cli import _ABOUT, main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("bptt", "shac", "abpt", "ppo", "eval", "presets", "sweep", "figures"):
+        assert f"    {name} " in out and name in _ABOUT
+    with pytest.raises(SystemExit):
+        main(["shac", "--help"])
+    out = capsys.readouterr().out
+    assert "example:" in out and "(default: DiffQuad-Hover-v0)" in out and "--overwrite" in out

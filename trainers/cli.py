@@ -81,28 +81,60 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an int, got {text!r}") from None
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default, and examples kept as written."""
+
+
+#: One line and an example per subcommand (``diffenvs-train --help`` and each subcommand's help).
+_ABOUT = {
+    "bptt": ("train with backpropagation through time (short-horizon, truncated)",
+             "diffenvs-train bptt --env DiffPointMass-Reach-v0 --steps 20000"),
+    "shac": ("train with SHAC (short-horizon actor-critic)",
+             "diffenvs-train shac --env DiffQuadruped-Walk-v0 --residual quadruped-trot --steps 400000"),
+    "abpt": ("train with ABPT (amended backpropagation through time, the ABPT paper's method)",
+             "diffenvs-train abpt --env DiffQuad-Hover-v0 --steps 1000000"),
+    "ppo": ("train with stable-baselines3 PPO (the zeroth-order baseline)",
+            "diffenvs-train ppo --env DiffQuad-Landing-v0 --residual classical"),
+    "eval": ("evaluate a checkpoint: return, success and the task's metrics; optional animation",
+             "diffenvs-train eval runs/shac-DiffQuad-Hover-v0-s0/checkpoint.pt --gif hover.gif"),
+    "presets": ("show the hyper-parameter presets of an env id",
+                "diffenvs-train presets shac --env DiffNav-PointMass-v0"),
+    "sweep": ("run a declarative sweep (algorithms x envs x seeds x variants), resumable",
+              "diffenvs-train sweep benchmarks/sweeps/quadruped.toml --out results/quadruped --workers 2"),
+    "figures": ("draw the results figures and tables from sweeps' results.csv",
+                "diffenvs-train figures results/quadruped/results.csv --out figures --figs runs"),
+}
+
+
+def _sub(sub, name: str) -> argparse.ArgumentParser:
+    about, example = _ABOUT[name]
+    return sub.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".",
+                          epilog=f"example:\n  {example}", formatter_class=_Formatter)
+
+
 def _train_parser(sub, algo: str) -> None:
-    p = sub.add_parser(algo, help=f"train {algo.upper()}")
+    p = _sub(sub, algo)
     p.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the run (env, networks, sampling)")
     p.add_argument("--preset", default="default",
                    help=f"hyper-parameter preset: {', '.join(PRESET_NAMES)}, one the env defines "
                         f"(`diffenvs-train presets --env ID`) or none")
     p.add_argument("--steps", type=_positive_int, default=None, help="total env steps")
-    p.add_argument("--num-envs", type=_positive_int, default=None)
+    p.add_argument("--num-envs", type=_positive_int, default=None, help="parallel envs (default: the preset's)")
     p.add_argument("--residual", default=None, help="anchor for residual learning: 'classical', a named anchor "
                    "(quadruped-trot) or a checkpoint")
     p.add_argument("--eval-every", type=_non_negative_int, default=None, help="env steps between evaluations")
     p.add_argument("--checkpoint-every", type=_non_negative_int, default=None, help="env steps between checkpoints")
-    p.add_argument("--log-dir", default=None)
-    p.add_argument("--device", default=None)
+    p.add_argument("--log-dir", default=None, help="run folder (default: runs/<algo>-<env>-s<seed>, numbered "
+                   "-2, -3, ... when taken)")
+    p.add_argument("--device", default=None, help="torch device of the env and networks, e.g. cuda (default: cpu)")
     p.add_argument("--compile", action="store_true", help="torch.compile the env step")
     p.add_argument("--resume", action="store_true", help="continue from <log-dir>/checkpoint.pt (without --log-dir: "
                    "the latest run of this algorithm, env and seed)")
     p.add_argument("--overwrite", action="store_true", help="start afresh in --log-dir, deleting the previous run's "
                    "log, checkpoint and TensorBoard files there")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard event files")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field, e.g. --set lr=0.003 --set net.layer_norm=true")
 
@@ -260,20 +292,24 @@ def main(argv: list[str] | None = None):
         from .figures import main as figures_main
 
         return figures_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="diffenvs-train", description="Train and evaluate policies on diffenvs.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="diffenvs-train", description="Train and evaluate policies on diffenvs "
+                                     "envs. Each subcommand has its own --help.", formatter_class=_Formatter,
+                                     epilog="example:\n  " + _ABOUT["shac"][1])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for algo in ALGORITHMS:
         _train_parser(sub, algo)
-    ev = sub.add_parser("eval", help="evaluate a checkpoint")
-    ev.add_argument("checkpoint")
-    ev.add_argument("--episodes", type=_positive_int, default=32)
-    ev.add_argument("--seed", type=int, default=12345)
-    ev.add_argument("--gif", default=None, help="save an animation of the flight here (.gif or .mp4)")
+    ev = _sub(sub, "eval")
+    ev.add_argument("checkpoint", help="a checkpoint.pt written by a training run")
+    ev.add_argument("--episodes", type=_positive_int, default=32, help="evaluation episodes (one per env)")
+    ev.add_argument("--seed", type=int, default=12345, help="evaluation seed")
+    ev.add_argument("--gif", default=None, help="save an animation of evaluation episodes here (.gif or .mp4)")
     ev.add_argument("--gif-env", type=int, default=None, metavar="INDEX",
                     help="film env INDEX alone (its own frame) instead of up to 8 envs together")
-    pr = sub.add_parser("presets", help="show hyper-parameter presets")
-    pr.add_argument("algo", nargs="?", choices=sorted(ALGORITHMS))
-    pr.add_argument("--env", default="DiffQuad-Hover-v0")
+    pr = _sub(sub, "presets")
+    pr.add_argument("algo", nargs="?", choices=sorted(ALGORITHMS), help="one algorithm (default: all)")
+    pr.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
+    for name in ("sweep", "figures"):  # parsed by their own modules (see the top of main); listed for --help
+        _sub(sub, name)
     args = parser.parse_args(argv)
     if args.command == "eval":
         return evaluate_checkpoint(args)
