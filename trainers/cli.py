@@ -97,6 +97,8 @@ _ABOUT = {
             "diffenvs-train ppo --env DiffQuad-Landing-v0 --residual classical"),
     "eval": ("evaluate a checkpoint: return, success and the task's metrics; optional animation",
              "diffenvs-train eval runs/shac-DiffQuad-Hover-v0-s0/checkpoint.pt --gif hover.gif"),
+    "export": ("write a checkpoint's policy as a small self-contained torch.export file for deployment",
+               "diffenvs-train export runs/shac-DiffQuad-Hover-v0-s0/checkpoint.pt --out hover_policy.pt2"),
     "presets": ("show the hyper-parameter presets of an env id",
                 "diffenvs-train presets shac --env DiffNav-PointMass-v0"),
     "sweep": ("run a declarative sweep (algorithms x envs x seeds x variants), resumable",
@@ -305,6 +307,10 @@ def main(argv: list[str] | None = None):
     ev.add_argument("--gif", default=None, help="save an animation of evaluation episodes here (.gif or .mp4)")
     ev.add_argument("--gif-env", type=int, default=None, metavar="INDEX",
                     help="film env INDEX alone (its own frame) instead of up to 8 envs together")
+    ex = _sub(sub, "export")
+    ex.add_argument("checkpoint", help="a checkpoint.pt written by a training run")
+    ex.add_argument("--out", required=True, help="the file to write (.pt2; a torch.export program obs -> action, "
+                    "normalisation and any anchor included)")
     pr = _sub(sub, "presets")
     pr.add_argument("algo", nargs="?", choices=sorted(ALGORITHMS), help="one algorithm (default: all)")
     pr.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
@@ -315,6 +321,13 @@ def main(argv: list[str] | None = None):
         return evaluate_checkpoint(args)
     if args.command == "presets":
         return list_presets(args)
+    if args.command == "export":
+        from .export import export_policy
+
+        meta = export_policy(args.checkpoint, args.out)
+        print(f"exported {meta['algo']} policy of {meta['env_id']} ({meta['env_steps']} env steps) to {args.out}",
+              flush=True)
+        return meta
     return train(args)
 
 
