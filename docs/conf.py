@@ -27,6 +27,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # MathJax bundled with the built docs (no CDN): math renders without network access.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
 ]
 

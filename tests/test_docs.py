@@ -17,3 +17,7 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert (tmp_path / "html" / "index.html").exists()
+    # Math renders offline: the pages load the MathJax copied into the build, not a CDN.
+    page = (tmp_path / "html" / "dynamics.html").read_text()
+    assert 'src="_static/mathjax/tex-chtml.js' in page and "cdn.jsdelivr" not in page
+    assert (tmp_path / "html" / "_static" / "mathjax" / "tex-chtml.js").exists()
