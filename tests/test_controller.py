@@ -56,3 +56,19 @@ def test_controller_is_differentiable():
     a = CascadedController(venv)(obs)
     assert a.shape == (4, 4) and torch.isfinite(a).all()
     assert torch.autograd.gradcheck(CascadedController(venv), (obs,))
+
+
+def test_classical_reference_script_runs(tmp_path):
+    """benchmarks/classical_reference.py (the controller rows of the results tables) in a tiny mode."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "classical_reference.py"
+    spec = importlib.util.spec_from_file_location("classical_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--envs", "DiffQuad-Hover-v0", "DiffNav-PointMass-v0", "--seeds", "0", "1", "--episodes",
+                          "2", "--max-episode-steps", "5", "--preset-options", "--out", str(tmp_path / "ref")])
+    assert set(result["eval"]) == {"DiffQuad-Hover-v0", "DiffNav-PointMass-v0"}
+    assert all(e["eval_length"] == 5 for evals in result["eval"].values() for e in evals)
+    assert (tmp_path / "ref.md").read_text().count("\n| Diff") == 2
