@@ -114,3 +114,41 @@ def test_plain_gymwrapper_on_the_native_autoresetting_env(env_id):
     total = sum(data["next", "reward/" + n] for n in names).float()
     # (at the steps that end an episode TorchRL keeps the new episode's (empty) reset info)
     torch.testing.assert_close(total[~done], data["next", "reward"].squeeze(-1).float()[~done], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("env_id", ["DiffQuad-Hover-v0", "DiffNav-PointMass-v0"])
+def test_native_adapter_steps_the_env_and_resets_finished_rows(env_id):
+    """TorchRL through the native adapter gives exactly the env's own transitions: the same
+    seed and actions, finished rows restarted with ``reset_mask`` (as TorchRL asks)."""
+    from diffenvs.wrappers.torchrl import DiffTorchRLEnv
+
+    native = DiffTorchRLEnv(env_id, num_envs=3, seed=5, max_episode_steps=4)
+    ref = gym.make_vec(env_id, num_envs=3, autoreset=False, max_episode_steps=4).unwrapped
+    ref.reset(seed=5)
+    actions = torch.rand(3, 9, native.action_spec.shape[-1], generator=torch.Generator().manual_seed(0)) * 2 - 1
+    td = native.reset()
+    key = "depth" if "depth" in td.keys() else "observation"
+    for t in range(9):
+        step, td = native.step_and_maybe_reset(td.set("action", actions[:, t]))
+        with torch.no_grad():
+            obs, reward, term, trunc, _ = ref.step_differentiable(actions[:, t])
+        torch.testing.assert_close(step["next", "reward"], reward.unsqueeze(-1))
+        torch.testing.assert_close(step["next", key], obs[key] if isinstance(obs, dict) else obs)
+        assert torch.equal(step["next", "done"].squeeze(-1), term | trunc)
+        if bool((term | trunc).any()):
+            ref.reset(options={"reset_mask": term | trunc})
+        ref_obs = ref.obs
+        torch.testing.assert_close(td[key], ref_obs[key] if isinstance(ref_obs, dict) else ref_obs)
+
+
+def test_native_adapter_keeps_the_graph_when_asked():
+    from diffenvs.wrappers.torchrl import DiffTorchRLEnv
+
+    env = DiffTorchRLEnv("DiffPointMass-Reach-v0", num_envs=2, seed=0, differentiable=True, dtype=torch.float64)
+    td = env.reset()
+    action = torch.zeros(2, env.action_spec.shape[-1], dtype=torch.float64, requires_grad=True)
+    out = env.step(td.set("action", action))
+    (grad,) = torch.autograd.grad(out["next", "reward"].sum(), action)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    plain = DiffTorchRLEnv("DiffPointMass-Reach-v0", num_envs=2, seed=0)
+    assert not plain.step(plain.reset().set("action", torch.zeros(2, 2)))["next", "reward"].requires_grad

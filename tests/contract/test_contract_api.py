@@ -46,6 +46,22 @@ def test_sb3_check_env(env_id):
         sb3_checker.check_env(gym.make(env_id), warn=True)
 
 
+def test_torchrl_native_adapter_specs(env_id):
+    """TorchRL's own spec check passes on the torch-native adapter of every id, and a rollout
+    across episode ends (TorchRL resetting finished envs) stays inside the specs."""
+    pytest.importorskip("torchrl")
+    from torchrl.envs.utils import check_env_specs
+
+    from diffenvs.wrappers.torchrl import DiffTorchRLEnv
+
+    env = DiffTorchRLEnv(env_id, num_envs=3, seed=0, max_episode_steps=3)
+    check_env_specs(env, seed=1)
+    data = env.rollout(7, break_when_any_done=False)
+    assert data.shape == (3, 7) and int(data["next", "done"].sum()) >= 3 * 2  # 3-step episodes: >= 2 ends each
+    keys = list(env.observation_spec.keys())
+    assert all(env.observation_spec.is_in(data["next"][:, t].select(*keys)) for t in range(7))
+
+
 def test_make_with_module_prefix_and_single_env_types(env_id):
     env = gym.make("diffenvs:" + env_id)
     assert env.spec.max_episode_steps == diffenvs.env_spec(env_id).max_episode_steps
