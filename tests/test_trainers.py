@@ -435,7 +435,7 @@ def test_a_fresh_run_never_silently_replaces_a_previous_one(tmp_path):
         make_trainer("bptt", **kw).learn()
     make_trainer("bptt", **{**kw, "total_steps": 16}, overwrite=True).learn()
     rows = (tmp_path / "progress.csv").read_text().splitlines()
-    assert rows[-1].split(",")[1] == "16.0" and len(rows) == 1 + 1 + 1  # header, step-0 evaluation, 1 iteration
+    assert rows[-1].split(",")[1] == "16" and len(rows) == 1 + 1 + 1  # header, step-0 evaluation, 1 iteration
 
 
 def test_cli_default_run_folders_are_numbered_and_resume_the_latest(tmp_path, monkeypatch, capsys):
@@ -467,3 +467,25 @@ def test_help_lists_every_subcommand_with_an_example(capsys):
         main(["shac", "--help"])
     out = capsys.readouterr().out
     assert "example:" in out and "(default: DiffQuad-Hover-v0)" in out and "--overwrite" in out
+
+
+def test_log_counts_are_integers_and_tensorboard_tags_are_grouped(tmp_path):
+    """progress.csv writes iteration, env steps and skipped updates as integers; TensorBoard
+    gets train/, eval/ (the main metric by name) and time/ tags, with steps per second."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from trainers import make_trainer
+
+    make_trainer("bptt", env_id="DiffPointMass-Reach-v0", num_envs=4, horizon=4, total_steps=32, eval_every=16,
+                 eval_envs=2, log_dir=str(tmp_path), progress=False, tensorboard=True).learn()
+    rows = (tmp_path / "progress.csv").read_text().splitlines()
+    last = dict(zip(rows[0].split(","), rows[-1].split(",")))
+    assert last["iteration"] == "2" and last["env_steps"] == "32" and last["skipped_updates"] == "0"
+    assert "." in last["wall_time"]
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"eval/return", "eval/distance", "eval/success", "train/actor_loss", "time/wall_time",
+            "time/fps"} <= tags, tags
+    assert not any("/" not in t for t in tags)

@@ -1,4 +1,11 @@
-"""One log schema for every algorithm (PPO included): CSV always, TensorBoard if installed."""
+"""One log schema for every algorithm (PPO included): CSV always, TensorBoard if installed.
+
+The CSV has the columns of :data:`COLUMNS` (counts as integers, everything else as floats;
+empty where an algorithm has no such value). TensorBoard gets the same values under
+grouped tags, as stable-baselines3 groups them: ``train/...`` (training returns, losses,
+learning rate), ``eval/...`` (evaluation return, success and the task's main metric by
+name) and ``time/...`` (wall-clock seconds and env steps per second), against env steps.
+"""
 
 from __future__ import annotations
 
@@ -35,11 +42,12 @@ class Logger:
     """Appends rows to ``<log_dir>/progress.csv`` and TensorBoard event files."""
 
     def __init__(self, log_dir: str, tensorboard: bool = True, resume: bool = False,
-                 resume_steps: float | None = None):
+                 resume_steps: float | None = None, metric: str = "metric"):
         """``resume=True`` appends to an existing log; with ``resume_steps``, rows logged
-        after that many env steps (after the checkpoint being resumed) are dropped first."""
+        after that many env steps (after the checkpoint being resumed) are dropped first.
+        ``metric``: the task's main metric's name (TensorBoard tag ``eval/<metric>``)."""
         os.makedirs(log_dir, exist_ok=True)
-        self.log_dir = log_dir
+        self.log_dir, self.metric = log_dir, metric
         self.path = os.path.join(log_dir, "progress.csv")
         new = not (resume and os.path.exists(self.path))
         if not new:
@@ -55,26 +63,45 @@ class Logger:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(log_dir)
-            except ImportError:  # tensorboard is optional
+            except ImportError:  # tensorboard is optional: say so once, then log the CSV only
                 self._tb = None
+                _warn_no_tensorboard()
 
     def log(self, row: dict[str, Any]) -> None:
         unknown = set(row) - set(COLUMNS)
         if unknown:
             raise KeyError(f"unknown log column(s) {sorted(unknown)}; the schema is {COLUMNS}")
         clean = {k: _scalar(v) for k, v in row.items() if v is not None}
+        for k in INT_COLUMNS:
+            if isinstance(clean.get(k), float) and clean[k].is_integer():
+                clean[k] = int(clean[k])
         self._csv.writerow(clean)
         self._fh.flush()
         if self._tb is not None:
             step = int(clean.get("env_steps", 0))
             for k, v in clean.items():
-                if k not in ("env_steps", "iteration") and isinstance(v, float) and math.isfinite(v):
-                    self._tb.add_scalar(k, v, step)
+                if k not in INT_COLUMNS[:2] and isinstance(v, (int, float)) and math.isfinite(v):
+                    self._tb.add_scalar(tensorboard_tag(k, self.metric), float(v), step)
+            wall = clean.get("wall_time")
+            if isinstance(wall, float) and wall > 0:
+                self._tb.add_scalar("time/fps", step / wall, step)
 
     def close(self) -> None:
         self._fh.close()
         if self._tb is not None:
             self._tb.close()
+
+
+#: Columns written as integers.
+INT_COLUMNS = ("iteration", "env_steps", "skipped_updates")
+
+
+def tensorboard_tag(column: str, metric: str = "metric") -> str:
+    """The grouped TensorBoard tag of a log column (``metric``: the task's main metric's name)."""
+    if column.startswith("eval_"):
+        name = column.removeprefix("eval_")
+        return f"eval/{metric if name == 'metric' else name}"
+    return "time/wall_time" if column == "wall_time" else f"train/{column}"
 
 
 def _rewrite(path: str, env_steps: float | None) -> None:
@@ -96,6 +123,19 @@ def write_csv(path: str, fieldnames: Sequence[str], rows: Iterable[dict[str, Any
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+_WARNED: list[bool] = []
+
+
+def _warn_no_tensorboard() -> None:
+    if not _WARNED:
+        import sys
+
+        print("TensorBoard logging is off: the tensorboard package is not installed (pip install tensorboard; or "
+              "pass --no-tensorboard / tensorboard=False to silence this). progress.csv is written as always.",
+              file=sys.stderr, flush=True)
+        _WARNED.append(True)
 
 
 def _scalar(v):

@@ -30,7 +30,7 @@ from diffenvs.wrappers.residual import ResidualEnv
 from ..anchors import resolve_anchor
 from .checkpoint import load_checkpoint, next_multiple, save_checkpoint
 from .config import TrainConfig, apply_overrides, config_from_dict
-from .evaluate import evaluate
+from .evaluate import evaluate, main_metric
 from .logger import Logger
 
 
@@ -184,7 +184,8 @@ def begin_learning(trainer, resume: bool) -> LoopState:
                 f"(learn(resume=True)), replace it with --overwrite (overwrite=True), or choose another --log-dir")
         for f in earlier:
             os.remove(os.path.join(trainer.log_dir, f))
-    logger = Logger(trainer.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=trainer.env_steps)
+    logger = Logger(trainer.log_dir, tensorboard=cfg.tensorboard, resume=resume, resume_steps=trainer.env_steps,
+                    metric=main_metric(cfg.env_id)[0])
     bar = None
     if cfg.progress:
         from tqdm.auto import tqdm
