@@ -266,7 +266,8 @@ def evaluate_checkpoint(args) -> dict[str, float]:
         index = args.gif_env
         renv = make_train_env(cfg, num_envs=min(args.episodes, 8) if index is None else index + 1)
         renv.reset(seed=args.seed)
-        print(f"animation: {record_episode(renv, trainer.policy, args.gif, env_index=index)}", flush=True)
+        path = record_episode(renv, trainer.policy, args.gif, env_index=index, max_steps=args.gif_steps)
+        print(f"animation: {path}", flush=True)
     return result
 
 
@@ -307,6 +308,8 @@ def main(argv: list[str] | None = None):
     ev.add_argument("--gif", default=None, help="save an animation of evaluation episodes here (.gif or .mp4)")
     ev.add_argument("--gif-env", type=int, default=None, metavar="INDEX",
                     help="film env INDEX alone (its own frame) instead of up to 8 envs together")
+    ev.add_argument("--gif-steps", type=_positive_int, default=None, metavar="N",
+                    help="film N env steps (default: one episode length)")
     ex = _sub(sub, "export")
     ex.add_argument("checkpoint", help="a checkpoint.pt written by a training run")
     ex.add_argument("--out", required=True, help="the file to write (.pt2; a torch.export program obs -> action, "

@@ -468,7 +468,7 @@ def thresholds_table(rows, env: str, metric_levels=(0.99,), success_levels=(0.9,
     return "\n".join(lines)
 
 
-def returns_table(rows, env: str, fractions=(0.5, 0.9)) -> str:
+def returns_table(rows, env: str, fractions=(0.25, 0.5, 0.9)) -> str:
     """Markdown, for a task without a success metric: per (algorithm, variant) of ``env``,
     the evaluation return before training and at the end, the final main metric (mean ±
     std over seeds, worst seed in brackets), and the first evaluation at which the mean
