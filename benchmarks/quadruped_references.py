@@ -31,7 +31,7 @@ from diffenvs.registry import classical_controller
 from trainers import load_policy
 from trainers.core.evaluate import evaluate
 
-ANCHOR = "benchmarks/results/quadruped_anchor_policy/checkpoint.pt"
+ANCHOR = "quadruped-trot"  # the named anchor shipped in trainers/anchors
 
 
 def _kicks_module():

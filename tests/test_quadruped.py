@@ -106,7 +106,7 @@ def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path
     trainer = make_trainer("shac", env_id="DiffQuadruped-Walk-v0", num_envs=2, horizon=4, total_steps=8,
                            eval_every=0, eval_envs=2, critic_updates=1, log_dir=str(run), progress=False,
                            tensorboard=False, env_kwargs={"max_episode_steps": 100},  # > the 3 x 30 steps below
-                           residual=str(root / "benchmarks/results/quadruped_anchor_policy/checkpoint.pt"))
+                           residual="quadruped-trot")
     trainer.learn()
     spec = importlib.util.spec_from_file_location("quadruped_kicks", root / "benchmarks" / "quadruped_kicks.py")
     module = importlib.util.module_from_spec(spec)
@@ -128,7 +128,7 @@ def test_reference_rows_script_runs(tmp_path):
     spec = importlib.util.spec_from_file_location("quadruped_references", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.main(["--anchor", str(path.parent / "results/quadruped_anchor_policy/checkpoint.pt"),
+    result = module.main(["--anchor", "quadruped-trot",
                           "--seeds", "0", "--episodes", "2", "--max-episode-steps", "20", "--kick-speeds", "0",
                           "--kick-envs", "2", "--kicks", "1", "--kick-period", "0.2", "--out", str(tmp_path / "ref")])
     assert set(result["eval"]) == {"stand", "trot_reference", "anchor"}
@@ -196,12 +196,11 @@ def test_residual_fusion_policy_over_the_blind_anchor_on_the_perceptive_task(tmp
     observation's proprioceptive entry, the residual policy the anchor's action, the
     proprioception and the depth image through the fusion encoder; a residual starting near
     zero (two updates in) acts like the anchor."""
-    import pathlib
 
     from trainers import load_policy, make_trainer
     from trainers.core.networks import NetConfig
 
-    anchor_path = str(pathlib.Path(__file__).parents[1] / "benchmarks/results/quadruped_anchor_policy/checkpoint.pt")
+    anchor_path = "quadruped-trot"
     trainer = make_trainer("shac", env_id="DiffQuadruped-Nav-v0", num_envs=2, horizon=4, total_steps=8, eval_every=0,
                            eval_envs=2, critic_updates=1, log_dir=str(tmp_path), progress=False, tensorboard=False,
                            env_kwargs={"max_episode_steps": 10}, residual=anchor_path,
@@ -218,19 +217,23 @@ def test_residual_fusion_policy_over_the_blind_anchor_on_the_perceptive_task(tmp
 
 
 def test_named_anchor_is_the_committed_trot_policy():
-    """``residual="quadruped-trot"`` loads the anchor shipped in the package (the same policy
-    as the results' copy), and unknown names say which exist."""
+    """``residual="quadruped-trot"`` loads the anchor shipped in the package (SHAC on the trot
+    task, 2e5 steps, as its results folder records), and unknown names say which exist."""
+    import json
     import pathlib
 
     from trainers import load_policy
     from trainers.anchors import anchor_path
+    from trainers.core.checkpoint import load_checkpoint
 
     env = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=3).unwrapped
     env.reset(seed=0)
+    assert load_policy("quadruped-trot", env)(env.obs).shape == (3, 12)
     root = pathlib.Path(__file__).parents[1]
-    shipped, results = load_policy("quadruped-trot", env), \
-        load_policy(str(root / "benchmarks/results/quadruped_anchor_policy/checkpoint.pt"), env)
-    torch.testing.assert_close(shipped(env.obs), results(env.obs))
+    state = load_checkpoint(anchor_path("quadruped-trot"))
+    summary = json.loads((root / "benchmarks/results/quadruped_anchor_policy/summary.json").read_text())
+    assert (state["algo"], state["config"]["env_id"], state["env_steps"]) == ("shac", summary["env"],
+                                                                            summary["env_steps"])
     assert anchor_path("quadruped-trot").startswith(str(root / "trainers"))
     with pytest.raises(ValueError, match="named anchors: \\['quadruped-trot'\\]"):
         anchor_path("quadruped-walk")
