@@ -20,6 +20,8 @@ mkdir -p "$OUT/nav_tune"
 run $R/nav_tune/results.csv $R/nav_tune_noise/results.csv --out "$OUT/nav_tune" --figs runs
 mkdir -p "$OUT/nav_tune_fast2"
 run $R/nav_tune_fast2/results.csv --out "$OUT/nav_tune_fast2" --figs runs
+mkdir -p "$OUT/quadruped"
+run $R/quadruped/results.csv --out "$OUT/quadruped" --figs runs
 run --out "$OUT" --fig5 $R/figure5/params_s*.csv --fig5-gradient $R/figure5/gradient_s*.csv
 mkdir -p "$OUT/tracking_long"
 run $R/tracking_long/results.csv --out "$OUT/tracking_long" --figs 4
