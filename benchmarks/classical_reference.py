@@ -19,6 +19,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import torch
+from report import write_report
 
 import diffenvs
 from diffenvs.registry import classical_controller
@@ -63,15 +64,8 @@ def main(argv=None) -> dict:
             vals = np.array([e[key] for e in evals], dtype=float)
             cells.append("–" if np.isnan(vals).all() else f"{vals.mean():.3g} ± {vals.std():.2g}")
         lines.append(f"| {env_id} (main metric: {metric}) | `{name}` | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    print(table)
     result = {"seeds": args.seeds, "episodes": args.episodes, "preset_options": args.preset_options, "eval": rows}
-    if args.out:
-        with open(args.out + ".md", "w") as fh:
-            fh.write(table + "\n")
-        with open(args.out + ".json", "w") as fh:
-            json.dump(result, fh, indent=1)
-    return result
+    return write_report(args.out, "\n".join(lines), result)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ seed). Writes a Markdown table and a JSON file.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import os
 
 import gymnasium as gym
 import numpy as np
 import torch
+from report import sweep_checkpoints, write_report
 
 import diffenvs  # noqa: F401  (registers the ids)
 from trainers import load_policy
@@ -54,10 +53,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    pattern = os.path.join(args.results, "runs", args.variant, args.algo, args.env, "s*", "checkpoint.pt")
-    checkpoints = sorted(glob.glob(pattern))
-    if not checkpoints:
-        raise SystemExit(f"no checkpoints match {pattern}; run the sweep with --keep-checkpoints")
+    checkpoints = sweep_checkpoints(args.results, args.variant, args.algo, args.env)
     per_sigma = {}
     for sigma in args.sigmas:
         per_sigma[sigma] = [evaluate_seed(c, sigma, args.episodes, args.seed) for c in checkpoints]
@@ -72,16 +68,9 @@ def main(argv=None) -> dict:
             worst = vals.max() if key == "speed_error" else vals.min()
             cells.append(f"{vals.mean():.3f} ± {vals.std():.3f}" + ("" if key == "speed_error" else f" ({worst:.3f})"))
         lines.append(f"| {sigma:g} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    print(table)
     result = {"algo": args.algo, "variant": args.variant, "checkpoints": checkpoints, "episodes": args.episodes,
               "seed": args.seed, "results": {str(k): v for k, v in per_sigma.items()}}
-    if args.out:
-        with open(args.out + ".md", "w") as fh:
-            fh.write(table + "\n")
-        with open(args.out + ".json", "w") as fh:
-            json.dump(result, fh, indent=2)
-    return result
+    return write_report(args.out, "\n".join(lines), result, indent=2)
 
 
 if __name__ == "__main__":

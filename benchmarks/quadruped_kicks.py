@@ -22,13 +22,12 @@ writes Markdown tables and a JSON file::
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import math
-import os
 
 import numpy as np
 import torch
+from report import sweep_checkpoints, write_report
 
 import diffenvs  # noqa: F401  (registers the ids)
 from trainers.core.checkpoint import load_checkpoint
@@ -96,10 +95,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    pattern = os.path.join(args.results, "runs", args.variant, args.algo, args.env, "s*", "checkpoint.pt")
-    checkpoints = sorted(glob.glob(pattern))
-    if not checkpoints:
-        raise SystemExit(f"no checkpoints match {pattern}; run the sweep with --keep-checkpoints")
+    checkpoints = sweep_checkpoints(args.results, args.variant, args.algo, args.env)
     per_seed, evals = [], []
     for c in checkpoints:
         ev, surv = kick_survival(c, args.speeds, args.envs, args.kicks, args.period, args.seed)
@@ -121,17 +117,10 @@ def main(argv=None) -> dict:
     for speed in args.speeds:
         vals = np.array([s[f"{speed:g}"] for s in per_seed])
         lines.append(f"| {speed:g} | {vals.mean():.3f} ± {vals.std():.3f} | {vals.min():.3f} |")
-    table = "\n".join(lines)
-    print(table)
     result = {"algo": args.algo, "variant": args.variant, "env": args.env, "checkpoints": checkpoints,
               "envs": args.envs, "kicks": args.kicks, "period": args.period, "seed": args.seed, "per_seed": per_seed,
               "evaluation": evals}
-    if args.out:
-        with open(args.out + ".md", "w") as fh:
-            fh.write(table + "\n")
-        with open(args.out + ".json", "w") as fh:
-            json.dump(result, fh, indent=1)
-    return result
+    return write_report(args.out, "\n".join(lines), result)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ Writes a Markdown table and a JSON file::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
 
 import gymnasium as gym
 import numpy as np
 import torch
+from quadruped_kicks import survival
+from report import write_report
 
 import diffenvs  # noqa: F401  (registers the ids)
 from diffenvs.registry import classical_controller
@@ -32,14 +32,6 @@ from trainers import load_policy
 from trainers.core.evaluate import evaluate
 
 ANCHOR = "quadruped-trot"  # the named anchor shipped in trainers/anchors
-
-
-def _kicks_module():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quadruped_kicks.py")
-    spec = importlib.util.spec_from_file_location("quadruped_kicks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def policies(env, anchor: str) -> dict:
@@ -74,7 +66,7 @@ def main(argv=None) -> dict:
     kicks = {}
     if args.kick_speeds:
         kenv = gym.make_vec(args.env, num_envs=args.kick_envs, **kwargs).unwrapped
-        kicks = _kicks_module().survival(load_policy(args.anchor, kenv), kenv, args.kick_speeds, args.kicks,
+        kicks = survival(load_policy(args.anchor, kenv), kenv, args.kick_speeds, args.kicks,
                                          args.kick_period, args.kick_seed)
         print(json.dumps({"policy": "anchor", "kick_survival": kicks}), flush=True)
     lines = [f"Reference policies on {args.env}: {args.episodes} evaluation episodes per seed, seeds {args.seeds} "
@@ -90,16 +82,9 @@ def main(argv=None) -> dict:
     if kicks:
         lines += ["", f"Kick survival of the anchor alone ({args.kick_envs * args.kicks} kicks per speed, one every "
                   f"{args.kick_period:g} s): " + ", ".join(f"{k} m/s: {v:.3f}" for k, v in kicks.items())]
-    table = "\n".join(lines)
-    print(table)
     result = {"env": args.env, "anchor": args.anchor, "seeds": args.seeds, "episodes": args.episodes,
               "eval": rows, "anchor_kick_survival": kicks}
-    if args.out:
-        with open(args.out + ".md", "w") as fh:
-            fh.write(table + "\n")
-        with open(args.out + ".json", "w") as fh:
-            json.dump(result, fh, indent=1)
-    return result
+    return write_report(args.out, "\n".join(lines), result)
 
 
 if __name__ == "__main__":

@@ -58,12 +58,13 @@ def test_controller_is_differentiable():
     assert torch.autograd.gradcheck(CascadedController(venv), (obs,))
 
 
-def test_classical_reference_script_runs(tmp_path):
+def test_classical_reference_script_runs(tmp_path, monkeypatch):
     """benchmarks/classical_reference.py (the controller rows of the results tables) in a tiny mode."""
     import importlib.util
     import pathlib
 
     path = pathlib.Path(__file__).parents[1] / "benchmarks" / "classical_reference.py"
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "benchmarks"))  # as when run from there
     spec = importlib.util.spec_from_file_location("classical_reference", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -241,6 +241,7 @@ def test_robustness_benchmark_runs_on_a_tiny_sweep_layout(tmp_path, monkeypatch)
                            env_kwargs={"max_episode_steps": 10})
     trainer.learn()
     path = pathlib.Path(__file__).parents[1] / "benchmarks" / "nav_robustness.py"
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "benchmarks"))  # as when run from there
     spec = importlib.util.spec_from_file_location("nav_robustness", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

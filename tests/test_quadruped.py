@@ -92,7 +92,7 @@ def test_engine_benchmark_quick(monkeypatch):
     assert rows[-1]["fwd ms/step"] > 0 and rows[-1]["grad s"] > 0
 
 
-def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path):
+def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path, monkeypatch):
     """benchmarks/quadruped_kicks.py on a tiny sweep layout: a residual run over the committed
     trot anchor (barely trained, so it is the anchor) survives "kicks" that stop the base, and
     falls after kicks that throw it sideways at 4 m/s."""
@@ -108,6 +108,7 @@ def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path
                            tensorboard=False, env_kwargs={"max_episode_steps": 100},  # > the 3 x 30 steps below
                            residual="quadruped-trot")
     trainer.learn()
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "benchmarks"))  # as when run from there
     spec = importlib.util.spec_from_file_location("quadruped_kicks", root / "benchmarks" / "quadruped_kicks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -119,12 +120,13 @@ def test_kick_benchmark_runs_a_residual_policy_and_hard_kicks_topple_it(tmp_path
     assert result["evaluation"][0]["eval_length"] == 100
 
 
-def test_reference_rows_script_runs(tmp_path):
+def test_reference_rows_script_runs(tmp_path, monkeypatch):
     """benchmarks/quadruped_references.py (stand, open-loop trot, anchor alone; kicks of the anchor) runs."""
     import importlib.util
     import pathlib
 
     path = pathlib.Path(__file__).parents[1] / "benchmarks" / "quadruped_references.py"
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "benchmarks"))  # as when run from there
     spec = importlib.util.spec_from_file_location("quadruped_references", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -115,12 +115,6 @@ class QuadrupedNavTask(WalkTask):
         return self.course.depth_from_image(obs["depth"])
 
     # ------------------------------------------------------------------ step
-    def heading(self, state: State) -> Tensor:
-        """``(N, 2)`` the base's heading on the ground (unit; its x axis projected)."""
-        w, x, y, z = state["base_quat"].unbind(-1)
-        h = torch.stack([1 - 2 * (y * y + z * z), 2 * (w * z + x * y)], -1)
-        return h / h.norm(dim=-1, keepdim=True)
-
     def clearances(self, state: State) -> tuple[Tensor, Tensor]:
         """``(body, penalty point)`` clearances, m, ``(N,)`` each: of the body sphere at the
         base and of the nose ``nose_length`` ahead at the same height (obstacles grown by

@@ -173,6 +173,13 @@ class _QuadrupedTask(Task):
         """``(N, 3)`` the gravity direction (unit) in the base frame of attitudes ``quat``."""
         return quat_rotate_inverse(quat, self.down.expand(quat.shape[0], 3))
 
+    def heading(self, state: State) -> Tensor:
+        """``(N, 2)`` the base's heading on the ground: its x axis projected, normalised
+        (the yaw's cosine and sine)."""
+        w, x, y, z = state["base_quat"].unbind(-1)
+        h = torch.stack([1 - 2 * (y * y + z * z), 2 * (w * z + x * y)], -1)
+        return h / h.norm(dim=-1, keepdim=True)
+
     def base_frame(self, s: State) -> tuple[Tensor, Tensor]:
         """Base linear velocity and gravity direction in the base frame, ``(N, 3)`` each."""
         q = s["base_quat"]
@@ -333,11 +340,7 @@ class WalkTask(_QuadrupedTask):
 
     def task_terms(self, s, v, g, phase, feet):
         cfg = self.cfg
-        q = s["base_quat"]
-        # The yaw's cosine and sine: the base's x axis projected on the ground, normalised.
-        w, x, y, z = q.unbind(-1)
-        heading = torch.stack([1 - 2 * (y * y + z * z), 2 * (w * z + x * y)], -1)
-        heading = heading / heading.norm(dim=-1, keepdim=True)
+        heading = self.heading(s)  # the yaw's cosine and sine
         c, si = heading[:, :1], heading[:, 1:]
         rel = feet[..., :2] - s["base_pos"][:, :2].unsqueeze(1)
         rel = torch.stack([c * rel[..., 0] + si * rel[..., 1], -si * rel[..., 0] + c * rel[..., 1]], -1)
