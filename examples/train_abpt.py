@@ -54,7 +54,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     settings = dict(seed=args.seed, total_steps=args.steps, eval_every=args.steps // 6,
-                    log_dir=os.path.join(args.out, "abpt-run"), progress=not args.tiny)
+                    log_dir=os.path.join(args.out, "abpt-run"), progress=not args.tiny,
+                    overwrite=True)  # the demo replaces its previous run in --out (rerunnable as it is)
     if args.tiny:
         settings.update(num_envs=4, horizon=8, total_steps=64, eval_every=32, eval_envs=2, critic_updates=2,
                         env_kwargs={"max_episode_steps": 16})
