@@ -311,6 +311,9 @@ class Task(ABC):
         state_fields: the task's own state fields (e.g. the next gate's index).
         reward_terms: the named reward terms (their sum is the reward).
         metric_names: the success metrics reported in ``info`` after every step.
+        metric_units: the unit of every metric, e.g. ``"m"``, ``"m/s"``, ``"rad"``, ``"s"``,
+            ``"gates"``; ``"%"`` for a 0/1 flag, whose mean over episodes is a rate
+            (progress bars, summaries and tables show it in percent).
         main_metric: ``(metric, lower_is_better)``: the one number an evaluation reports.
         view: camera direction of rendered pictures, ``{"azimuth": deg, "elevation": deg}``
             (empty: the renderer's default oblique view; e.g. ``elevation`` 89 is top-down).
@@ -330,6 +333,7 @@ class Task(ABC):
     state_fields: ClassVar[dict[str, StateField]] = {}
     reward_terms: ClassVar[tuple[RewardTerm, ...]]
     metric_names: ClassVar[tuple[str, ...]] = ()
+    metric_units: ClassVar[dict[str, str]] = {}
     main_metric: ClassVar[tuple[str, bool]] = ("episode_return", False)
     view: ClassVar[dict[str, float]] = {}
     costly_observation: ClassVar[bool] = False

@@ -231,8 +231,11 @@ def test_cli_train_eval_presets(tmp_path, capsys):
           "--no-progress", "--no-tensorboard", "--eval-every", "0", "--set", "horizon=8", "--set", "eval_envs=2",
           "--set", "critic_updates=2", "--set", "env_kwargs={'max_episode_steps': 12}"])
     out = capsys.readouterr().out
-    summary = json.loads(out.splitlines()[0])
-    assert summary["algo"] == "shac" and summary["env_steps"] == 64
+    # The end-of-run summary: a table naming the main metric with its unit, and summary.json.
+    assert "pos_error" in out and " m (main metric; lower is better)" in out and "env steps" in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["algo"] == "shac" and summary["env_steps"] == 64 and summary["main_metric"]["unit"] == "m"
+    assert summary["eval"]["eval_metric"] == summary["eval"]["final_pos_error"]
     main(["shac", "--env", "DiffQuad-Hover-v0", "--seed", "1", "--steps", "96", "--num-envs", "4", "--log-dir", log_dir,
           "--no-progress", "--no-tensorboard", "--resume"])
     assert "resuming shac" in capsys.readouterr().out
@@ -251,6 +254,28 @@ def test_cli_train_eval_presets(tmp_path, capsys):
     assert "replay_size': 50000" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown setting"):
         main(["bptt", "--set", "learning_rate=1", "--steps", "8"])
+
+
+def test_summary_counts_whole_iterations_and_formats_units(tmp_path, capsys):
+    from trainers.cli import main
+    from trainers.core.summary import eval_figures, format_value, planned_steps
+
+    assert planned_steps(0, 100_000, 3200) == 102_400 and planned_steps(0, 6400, 3200) == 6400
+    assert planned_steps(6400, 100_000, 3200) == 102_400 and planned_steps(9000, 8000, 3200) == 9000
+    assert format_value(0.973, "%") == "97.3 %" and format_value(0.0412, "m") == "0.0412 m"
+    assert format_value(float("nan"), "m") == "-" and format_value(1234567.0) == "1,234,567"
+    shown = eval_figures({"eval_metric": 0.5, "eval_success": 0.25, "eval_return": 10.0}, "DiffQuad-Hover-v0")
+    assert shown == {"pos_error": "0.5 m", "success": "25 %", "eval return": "10"}
+    # 50 asked steps run as whole iterations of 4 envs x 8 = 32 steps: 64, said in the table.
+    main(["shac", "--env", "DiffQuad-Hover-v0", "--steps", "50", "--num-envs", "4", "--log-dir", str(tmp_path / "r"),
+          "--no-progress", "--no-tensorboard", "--eval-every", "0", "--set", "horizon=8", "--set", "eval_envs=2",
+          "--set", "env_kwargs={'max_episode_steps': 12}"])
+    assert "64 (asked 50; whole iterations of 32)" in capsys.readouterr().out
+    main(["shac", "--env", "DiffQuad-Hover-v0", "--steps", "32", "--num-envs", "4", "--log-dir", str(tmp_path / "j"),
+          "--no-progress", "--no-tensorboard", "--eval-every", "0", "--set", "horizon=8", "--set", "eval_envs=2",
+          "--set", "env_kwargs={'max_episode_steps': 12}", "--json"])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert json.loads(line)["env_steps"] == 32
 
 
 # -------------------------------------------------------- learning (slow)
@@ -467,6 +492,8 @@ def test_help_lists_every_subcommand_with_an_example(capsys):
         main(["shac", "--help"])
     out = capsys.readouterr().out
     assert "example:" in out and "(default: DiffQuad-Hover-v0)" in out and "--overwrite" in out
+    # Every --set field with its type and default, nested ones included.
+    assert "settings for --set" in out and "  lr: float = 0.01" in out and "  net.layer_norm: bool = False" in out
 
 
 def test_log_counts_are_integers_and_tensorboard_tags_are_grouped(tmp_path):

@@ -35,6 +35,7 @@ from diffenvs.registry import find_spec
 
 from . import ALGORITHMS, make_config, trainer_class
 from .core.loop import default_log_dir, previous_run
+from .core.summary import print_summary, run_summary, write_summary
 from .presets import PRESET_NAMES, env_preset_names, preset
 
 
@@ -114,8 +115,29 @@ def _sub(sub, name: str) -> argparse.ArgumentParser:
                           epilog=f"example:\n  {example}", formatter_class=_Formatter)
 
 
+def settings_help(cls) -> str:
+    """Every ``--set`` field of a trainer's config dataclass with its type and default
+    (nested dataclasses as ``net.<field>``), for ``--help``."""
+    import dataclasses
+    import typing
+
+    def lines(cfg_cls, instance, prefix):
+        hints = typing.get_type_hints(cfg_cls)
+        for f in dataclasses.fields(cfg_cls):
+            value = getattr(instance, f.name)
+            if dataclasses.is_dataclass(value):
+                yield from lines(type(value), value, f"{prefix}{f.name}.")
+            else:
+                kind = getattr(hints[f.name], "__name__", None) or str(hints[f.name]).replace("typing.", "")
+                yield f"  {prefix}{f.name}: {kind} = {value!r}"
+
+    return "settings for --set KEY=VALUE (type = default before presets):\n" + "\n".join(lines(cls, cls(), ""))
+
+
 def _train_parser(sub, algo: str) -> None:
     p = _sub(sub, algo)
+    own_help = p.format_help  # the settings list imports the trainer (PPO: stable-baselines3): only on --help
+    p.format_help = lambda: f"{own_help()}\n{settings_help(trainer_class(algo).Config)}\n"
     p.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
     p.add_argument("--seed", type=int, default=0, help="seed of the run (env, networks, sampling)")
     p.add_argument("--preset", default="default",
@@ -137,6 +159,8 @@ def _train_parser(sub, algo: str) -> None:
                    "log, checkpoint and TensorBoard files there")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard event files")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of the results instead of the "
+                   "summary table (the run folder's summary.json has them either way)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field, e.g. --set lr=0.003 --set net.layer_norm=true")
 
@@ -234,9 +258,14 @@ def train(args) -> dict[str, float]:
     trainer.log_dir = log_dir
     result = trainer.learn(resume=args.resume)
     trainer.save(ckpt)
-    print(json.dumps({"algo": args.command, "env": cfg.env_id, "seed": cfg.seed, "env_steps": trainer.env_steps,
-                      "wall_time": round(trainer.wall_time, 2), **_rounded(result)}), flush=True)
-    print(f"log: {os.path.join(log_dir, 'progress.csv')}  checkpoint: {ckpt}", flush=True)
+    summary = run_summary(trainer, result, checkpoint=ckpt)
+    write_summary(summary, log_dir)
+    if args.json:
+        print(json.dumps({"algo": args.command, "env": cfg.env_id, "seed": cfg.seed, "env_steps": trainer.env_steps,
+                          "wall_time": round(trainer.wall_time, 2), **_rounded(result)}), flush=True)
+    else:
+        print_summary(summary)
+        print(f"summary: {os.path.join(log_dir, 'summary.json')}", flush=True)
     return result
 
 

@@ -73,6 +73,7 @@ class ToyDictReachTask(Task):
         RewardTerm("reached", False, "+1 when within reach_radius; ends the episode"),
     )
     metric_names = ("distance",)
+    metric_units = {"distance": "m"}
 
     @property
     def observation_space(self):

@@ -216,6 +216,18 @@ def test_info_metrics_carry_no_graph(env_id):
         assert _graph_leaks(info) == []
 
 
+def test_every_metric_has_a_unit_and_is_reported(env_id):
+    env = make_vec(env_id, 2, max_episode_steps=1)
+    task = env.task
+    assert set(task.metric_units) == set(task.metric_names), "metric_units must give the unit of every metric"
+    assert all(isinstance(u, str) and u for u in task.metric_units.values())
+    main, _ = task.main_metric
+    assert main == "episode_return" or main in task.metric_names
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(random_actions(env, 0, 0.5).numpy())
+    assert set(task.metric_names) <= set(info)
+
+
 def test_reward_is_the_sum_of_named_terms(env_id):
     env = make_vec(env_id, 4, dtype=torch.float64)
     env.reset(seed=6)

@@ -15,7 +15,6 @@ A trainer's ``learn`` is::
 from __future__ import annotations
 
 import importlib
-import math
 import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -32,6 +31,7 @@ from .checkpoint import load_checkpoint, next_multiple, save_checkpoint
 from .config import TrainConfig, apply_overrides, config_from_dict
 from .evaluate import evaluate, main_metric
 from .logger import Logger
+from .summary import eval_figures, planned_steps
 
 
 def make_train_env(cfg: TrainConfig, num_envs: int | None = None):
@@ -168,7 +168,7 @@ def previous_run(log_dir: str) -> list[str]:
     if not os.path.isdir(log_dir):
         return []
     return sorted(f for f in os.listdir(log_dir)
-                  if f in ("progress.csv", "checkpoint.pt") or f.startswith("events.out.tfevents."))
+                  if f in ("progress.csv", "checkpoint.pt", "summary.json") or f.startswith("events.out.tfevents."))
 
 
 def begin_learning(trainer, resume: bool) -> LoopState:
@@ -190,11 +190,15 @@ def begin_learning(trainer, resume: bool) -> LoopState:
     if cfg.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.total_steps, initial=trainer.env_steps, unit="step",
+        # The bar's total is what the run will actually take: whole iterations.
+        total = planned_steps(trainer.env_steps, cfg.total_steps, trainer.steps_per_iteration)
+        bar = tqdm(total=total, initial=trainer.env_steps, unit="step", unit_scale=True,
                    desc=f"{trainer.algo} {cfg.env_id}", dynamic_ncols=True)
     last_eval = trainer.evaluate() if trainer.env_steps == 0 else {}
     if last_eval:
         logger.log({"iteration": 0, "env_steps": 0, "wall_time": 0.0, **eval_columns(last_eval)})
+        if bar is not None:
+            bar.set_postfix(eval_figures(last_eval, cfg.env_id), refresh=False)
     return LoopState(logger, bar, last_eval, trainer._next_multiple(cfg.eval_every),
                      trainer._next_multiple(cfg.checkpoint_every))
 
@@ -214,9 +218,7 @@ def end_iteration(trainer, loop: LoopState, row: dict[str, Any]) -> None:
         loop.next_ckpt = trainer._next_multiple(cfg.checkpoint_every)
     if loop.bar is not None:
         loop.bar.update(trainer.env_steps - loop.bar.n)
-        shown = {k: f"{v:.3g}" for k, v in row.items() if k in ("episode_return", "eval_metric")
-                 and isinstance(v, float) and math.isfinite(v)}
-        loop.bar.set_postfix(shown, refresh=False)
+        loop.bar.set_postfix(eval_figures(loop.last_eval, cfg.env_id), refresh=False)
 
 
 def eval_columns(result: dict[str, float]) -> dict[str, float]:

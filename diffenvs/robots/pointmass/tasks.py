@@ -46,6 +46,7 @@ class ReachTask(Task):
         RewardTerm("speed", True, "-k_vel |v|^2"),
     )
     metric_names = ("distance", "success")
+    metric_units = {"distance": "m", "success": "%"}
     main_metric = ("distance", True)
 
     def __init__(self, options, **kw):

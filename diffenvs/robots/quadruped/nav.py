@@ -70,6 +70,8 @@ class QuadrupedNavTask(WalkTask):
     default_episode_steps = 500
     reward_terms = (*WalkTask.reward_terms, *(RewardTerm(*t) for t in COURSE_TERMS))
     metric_names = ("upright", "velocity_error", "distance", "collision", "collision_free", "success")
+    metric_units = {"upright": "%", "velocity_error": "m/s", "distance": "m", "collision": "%",
+                    "collision_free": "%", "success": "%"}
     main_metric = ("collision_free", False)
     view = {"azimuth": -90.0, "elevation": 89.0}  # top-down, world x to the right
     costly_observation = True  # observe() renders the depth image

@@ -112,6 +112,7 @@ class _QuadrupedTask(Task):
     robot = "quadruped"
     default_episode_steps = 1000
     metric_names = ("upright", "velocity_error", "distance")
+    metric_units = {"upright": "%", "velocity_error": "m/s", "distance": "m"}
     main_metric = ("velocity_error", True)
     view = {"azimuth": -60.0, "elevation": 25.0}
 
@@ -266,6 +267,7 @@ class TrotTask(_QuadrupedTask):
     )
 
     metric_names = ("upright", "velocity_error", "distance", "tracking_error")
+    metric_units = {**_QuadrupedTask.metric_units, "tracking_error": "rad"}
     main_metric = ("tracking_error", True)
 
     def evaluate(self, s: State, failed: Tensor) -> TaskStep:

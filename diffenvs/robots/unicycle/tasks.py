@@ -76,6 +76,8 @@ class NavTask(Task):
         RewardTerm(*COURSE_TERMS[2]),
     )
     metric_names = ("collision", "collision_free", "success", "speed_error", "distance")
+    metric_units = {"collision": "%", "collision_free": "%", "success": "%", "speed_error": "m/s",
+                    "distance": "m"}
     main_metric = ("collision_free", False)
     view = {"azimuth": -90.0, "elevation": 89.0}  # top-down, world x to the right
     costly_observation = True  # observe() renders the depth image

@@ -73,6 +73,7 @@ class LandingTask(QuadrotorTask):
         RewardTerm("failure", False, "-0.1 when the drone hits the ground, leaves the arena or diverges"),
     )
     metric_names = ("success", "xy_error", "height")
+    metric_units = {"success": "%", "xy_error": "m", "height": "m"}
 
     def __init__(self, options, **kw):
         super().__init__(options, **kw)

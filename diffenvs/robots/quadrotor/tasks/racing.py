@@ -73,6 +73,7 @@ class RacingTask(QuadrotorTask):
         "last_lap_steps": StateField((), "int", "steps of the latest complete lap (-1: none yet)"),
     }
     metric_names = ("gates_passed", "lap_time", "gate_passed", "success")
+    metric_units = {"gates_passed": "gates", "lap_time": "s", "gate_passed": "%", "success": "%"}
     main_metric = ("gates_passed", False)
 
     def __init__(self, options, **kw):

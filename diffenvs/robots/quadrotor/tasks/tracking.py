@@ -56,6 +56,7 @@ class TrackingTask(QuadrotorTask):
     state_fields = {"pos_error_sum": StateField((), "float", "sum of the tracking errors in this episode, m")}
     reward_terms = SKELETON_TERMS
     metric_names = ("pos_error", "mean_pos_error", "success")
+    metric_units = {"pos_error": "m", "mean_pos_error": "m", "success": "%"}
     main_metric = ("pos_error", True)
 
     def __init__(self, options, **kw):
