@@ -494,6 +494,11 @@ def test_record_episode_of_a_single_pointmass_env(tmp_path):
     path = record_episode(env, PDController(env), tmp_path / "reach.gif", max_steps=6, every=3)
     with Image.open(path) as im:
         assert im.n_frames == 3 and im.size == (640, 480)
+    path = record_episode(env, PDController(env), tmp_path / "small.gif", max_steps=2, every=1, size=(160, 120))
+    with Image.open(path) as im:
+        assert im.n_frames == 3 and im.size == (160, 120)
+    with pytest.raises(ValueError, match="size must be"):
+        record_episode(env, PDController(env), tmp_path / "x.gif", max_steps=1, size=(0, 10))
 
 
 def test_record_episode_needs_rgb_array(tmp_path):

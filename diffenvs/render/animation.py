@@ -64,7 +64,8 @@ def _vector_env(env):
 
 
 def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: str | os.PathLike,
-                   max_steps: int | None = None, fps: float = 25, every: int = 2, env_index: int | None = None) -> str:
+                   max_steps: int | None = None, fps: float = 25, every: int = 2, env_index: int | None = None,
+                   size: tuple[int, int] | None = None) -> str:
     """Run ``policy`` in ``env`` and save the overview pictures (up to 16 envs) to ``path``,
     or the pictures of env ``env_index`` alone (its own frame, e.g. with its own obstacles
     and camera image, as ``env.render()`` draws it).
@@ -80,6 +81,8 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
         fps: frames per second of the animation.
         every: keep every ``every``-th frame (the first frame is always kept).
         env_index: ``None``: the overview; an int: that env's frame.
+        size: ``(width, height)`` to scale the pictures to (smaller files), or ``None``
+            to keep the renderer's size.
 
     Returns:
         the path written.
@@ -114,4 +117,9 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
                 frames.append(picture())
             if finished:
                 break
+    if size is not None:
+        width, height = (int(v) for v in size)
+        if width < 1 or height < 1:
+            raise ValueError(f"size must be (width, height) in pixels, got {size!r}")
+        frames = [np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in frames]
     return save_animation(frames, path, fps=fps)

@@ -361,7 +361,7 @@ class Renderer:
                 quad = [g + outer * (a1 * u + b1 * v), g + outer * (a2 * u + b2 * v),
                         g + inner * (a2 * u + b2 * v), g + inner * (a1 * u + b1 * v)]
                 c.polygon(quad, fill=colour)
-            c.text(g + (outer + 0.15) * v, str(i + 1), blend(colour, (0, 0, 0), 0.35), size=13)
+            c.text(g + (outer + 0.15) * v, str(i), blend(colour, (0, 0, 0), 0.35), size=13)
 
     # -------------------------------------------------------------------- draw
     def _gather(self, env, rows: slice) -> dict:
