@@ -239,3 +239,31 @@ def test_named_anchor_is_the_committed_trot_policy():
     assert anchor_path("quadruped-trot").startswith(str(root / "trainers"))
     with pytest.raises(ValueError, match="named anchors: \\['quadruped-trot'\\]"):
         anchor_path("quadruped-walk")
+
+
+def test_perceptive_evaluation_script_runs_seeing_and_blindfolded(tmp_path, monkeypatch):
+    """benchmarks/quadruped_nav_eval.py on a tiny sweep layout: a residual SHAC run with the
+    fusion policy over the committed trot anchor, seeing and blindfolded, and the references."""
+    import importlib.util
+    import pathlib
+
+    from trainers import make_trainer
+
+    root = pathlib.Path(__file__).parents[1]
+    run = tmp_path / "runs" / "rpl" / "shac" / "DiffQuadruped-Nav-v0" / "s0"
+    make_trainer("shac", env_id="DiffQuadruped-Nav-v0", num_envs=2, horizon=4, total_steps=8, eval_every=0,
+                 eval_envs=2, critic_updates=1, log_dir=str(run), progress=False, tensorboard=False,
+                 env_kwargs={"max_episode_steps": 10}, residual="quadruped-trot").learn()
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))  # as when run from there
+    spec = importlib.util.spec_from_file_location("quadruped_nav_eval", root / "benchmarks" / "quadruped_nav_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main([str(tmp_path), "--runs", "shac/rpl", "--episodes", "2", "--max-episode-steps", "10",
+                          "--seeds", "0", "--out", str(tmp_path / "final")])
+    rows = result["rows"]
+    assert set(rows) == {"shac rpl", "stand", "trot reference", "anchor alone"}
+    learned = rows["shac rpl"]
+    assert learned["seeing"]["episode_length"] == [10.0] and learned["blindfolded"]["episode_length"] == [10.0]
+    assert 0 <= learned["seeing"]["collision_free"][0] <= 1 and learned["seeing"]["sideways"][0] >= 0
+    assert rows["stand"]["blindfolded"] == {} and rows["stand"]["seeing"]["distance"][0] < 0.05
+    assert (tmp_path / "final.md").read_text().count("\n| ") == 5  # header and four rows
