@@ -346,3 +346,28 @@ def test_get_images_with_real_renderer():
     h, w, _ = images[0].shape
     assert venv.render().shape == (2 * h, 2 * w, 3)  # tiled 2 x 2 by SB3
     venv.close()
+
+
+def test_rl_zoo3_hyperparameter_file_matches_the_paper_presets():
+    """examples/rl_zoo3/ppo.yml (for rl-zoo3's --conf-file) holds the 'paper' PPO preset of each
+    quadrotor id, in the zoo's format: its policy_kwargs string evaluates as the zoo does."""
+    import pathlib
+
+    import yaml
+    from torch import nn
+
+    from trainers import make_config
+
+    conf = yaml.safe_load((pathlib.Path(__file__).parents[1] / "examples" / "rl_zoo3" / "ppo.yml").read_text())
+    assert set(conf) == {i for i in diffenvs.ENV_IDS if i.startswith("DiffQuad-")}
+    for env_id, hp in conf.items():
+        cfg = make_config("ppo", env_id, "paper")
+        assert hp["n_envs"] == cfg.num_envs and hp["policy"] == "MlpPolicy"
+        for key in ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef", "vf_coef",
+                    "max_grad_norm", "learning_rate"):
+            assert hp[key] == getattr(cfg, key), (env_id, key)
+        assert eval(hp["normalize"]) == {"norm_obs": cfg.normalize_obs, "norm_reward": False}
+        kwargs = eval(hp["policy_kwargs"], {"nn": nn, "dict": dict})  # as rl_zoo3 reads it
+        assert kwargs["net_arch"] == cfg.net_arch and kwargs["activation_fn"] is nn.ReLU
+        assert kwargs["log_std_init"] == cfg.log_std_init
+        assert kwargs["optimizer_kwargs"] == {"eps": 1e-5, "weight_decay": cfg.weight_decay}
