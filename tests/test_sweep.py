@@ -274,6 +274,28 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert not os.path.exists(os.path.join(run.log_dir(out), "checkpoint.pt"))  # removed once done
 
 
+def test_raising_the_budget_extends_finished_runs_from_their_checkpoints(tmp_path):
+    out = str(tmp_path / "sweep")
+    s = spec(algos=["shac"], seeds=[0], variants=None, total_steps={"default": 64},
+             settings={**TINY, "critic_updates": 2})
+    run_sweep(s, out, keep_checkpoints=True)
+    run = expand(s)[0]
+    first = json.load(open(os.path.join(run.log_dir(out), "done.json")))
+    s["total_steps"] = {"default": 128}
+    run_sweep(s, out, keep_checkpoints=True)
+    done = json.load(open(os.path.join(run.log_dir(out), "done.json")))
+    assert done["total_steps"] == 128 and done["extended_from"] == [64]
+    assert done["process_seconds"] > first["process_seconds"]
+    steps = [int(float(r["env_steps"])) for r in read(os.path.join(run.log_dir(out), "progress.csv"))]
+    assert steps == sorted(set(steps)) and steps[-1] == 128  # one log, continued
+    assert "resuming shac" in open(os.path.join(run.log_dir(out), "stdout.txt")).read()
+    # Without a kept checkpoint a finished run cannot be extended: the sweep fails naming it.
+    os.remove(os.path.join(run.log_dir(out), "checkpoint.pt"))
+    s["total_steps"] = {"default": 192}
+    with pytest.raises(SweepFailed, match="s0: finished 128 steps without keeping its checkpoint"):
+        run_sweep(s, out)
+
+
 def test_ray_backend_on_a_local_ray_instance(tmp_path):
     # Ray >= 2.50 removed `local_mode`; a single-node local instance is its replacement.
     ray = pytest.importorskip("ray")

@@ -32,7 +32,11 @@ setting's name, type and range (the checks of ``diffenvs-train --set``). One
 Every run is ``diffenvs-train ALGO --env ENV --seed S ...`` in its own process, logging
 to ``OUT/runs/<variant>/<algo>/<env>/s<seed>/``. A run that finished has ``done.json``
 there and is never redone; an interrupted run resumes from its last checkpoint
-(``checkpoint_every``), keeping its log rows up to that checkpoint. After every finished
+(``checkpoint_every``), keeping its log rows up to that checkpoint. Raising a budget
+(``total_steps``) and running the sweep again **extends** finished runs: each continues
+from its final checkpoint to the new budget (so keep them with ``--keep-checkpoints``; a
+finished run without one is an error naming it, and its folder must be removed to redo
+it from the start). After every finished
 run, all logs are gathered into one tidy table, ``OUT/results.csv``: one row per logged
 iteration, with the run's ``variant``, ``algo``, ``env``, ``seed`` and every log column
 (env steps and wall-clock seconds included).
@@ -356,13 +360,17 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False,
     """
     log_dir = run.log_dir(out)
     done_path = os.path.join(log_dir, "done.json")
-    if os.path.exists(done_path):
+    if is_finished(run, out):
         return _read_json(done_path)
     os.makedirs(log_dir, exist_ok=True)
     with _folder_lock(log_dir) as lock:
-        if os.path.exists(done_path):  # finished by another sweep since the check above
+        if is_finished(run, out):  # finished by another sweep since the check above
             return _read_json(done_path)
+        earlier = _read_json(done_path) if os.path.exists(done_path) else None  # a smaller budget: extend it
         resume = os.path.exists(os.path.join(log_dir, "checkpoint.pt"))
+        if earlier is not None and not resume:
+            raise RuntimeError(f"finished {earlier['total_steps']} steps without keeping its checkpoint, "
+                               f"so it cannot be extended to {run.total_steps}; remove {log_dir} to redo it")
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         t0 = time.perf_counter()
         with open(os.path.join(log_dir, "stdout.txt"), "a") as log:
@@ -371,7 +379,10 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False,
                                                  stderr=subprocess.STDOUT, env=env, pass_fds=(lock,))
         if code != 0:
             raise RuntimeError(_exit_text(code))
-        summary = {"run": run.key, **asdict(run), "process_seconds": round(time.perf_counter() - t0, 1)}
+        seconds = time.perf_counter() - t0 + (earlier["process_seconds"] if earlier else 0.0)
+        summary = {"run": run.key, **asdict(run), "process_seconds": round(seconds, 1)}
+        if earlier:
+            summary["extended_from"] = earlier.get("extended_from", []) + [earlier["total_steps"]]
         with atomic_path(done_path) as tmp, open(tmp, "w") as fh:
             json.dump(summary, fh, indent=2)
     if not keep_checkpoint:
@@ -379,6 +390,12 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False,
         if os.path.exists(ckpt):
             os.remove(ckpt)
     return summary
+
+
+def is_finished(run: Run, out: str) -> bool:
+    """``run`` has ``done.json`` for at least its budget (a smaller one is extended)."""
+    done_path = os.path.join(run.log_dir(out), "done.json")
+    return os.path.exists(done_path) and _read_json(done_path).get("total_steps", 0) >= run.total_steps
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -559,9 +576,11 @@ def run_sweep(spec: str | dict[str, Any], out: str, backend: str = "local", work
     cores = os.cpu_count() or 1
     workers = workers or max(1, cores // 2)
     threads = max(1, cores // workers)
-    todo = [r for r in runs if not os.path.exists(os.path.join(r.log_dir(out), "done.json"))]
+    todo = [r for r in runs if not is_finished(r, out)]
+    extend = sum(os.path.exists(os.path.join(r.log_dir(out), "done.json")) for r in todo)
     print(f"sweep {spec.get('name', '')}: {len(runs)} runs, {len(runs) - len(todo)} already done, "
-          f"{len(todo)} to run with {backend} x{workers}", flush=True)
+          f"{len(todo)} to run" + (f" ({extend} extended to a raised budget)" if extend else "")
+          + f" with {backend} x{workers}", flush=True)
     failed: list[FailedRun] = []
     with _sigterm_raises():
         if backend == "local":
