@@ -63,3 +63,11 @@ def test_registered_envs_meet_the_contract():
 
     for env_id in diffenvs.ENV_IDS:
         diffenvs.check_vector_env(gym.make_vec(env_id, num_envs=2), need_autoreset=True)
+
+
+def test_run_times_script_quick(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when the script runs from its folder
+    module = load(ROOT / "benchmarks" / "run_times.py")
+    rows = module.main(["--quick", "--out", str(tmp_path / "times")])
+    assert len(rows) == 3 and all(r["seconds"] > 0 for r in rows)
+    assert (tmp_path / "times.md").read_text().count("\n| ") == 4
