@@ -501,6 +501,33 @@ def test_record_episode_of_a_single_pointmass_env(tmp_path):
         record_episode(env, PDController(env), tmp_path / "x.gif", max_steps=1, size=(0, 10))
 
 
+def test_record_episode_steps_through_a_residual_wrapper(tmp_path):
+    """A residual policy acts on the wrapper's observation (with the anchor's action) and its
+    action is added to the anchor's: with a zero residual the robots move as the anchor moves them."""
+    from diffenvs.registry import classical_controller
+    from diffenvs.wrappers.residual import ResidualEnv
+
+    def run(residual: bool):
+        env = gym.make_vec("DiffPointMass-Reach-v0", num_envs=2, render_mode="rgb_array")
+        anchor = classical_controller(env)
+        if residual:
+            env = ResidualEnv(env, anchor)
+            seen = []
+
+            def policy(obs):
+                seen.append(obs.shape[-1])
+                return torch.zeros(obs.shape[0], 2)
+        else:
+            policy = anchor
+        env.reset(seed=4)
+        record_episode(env, policy, tmp_path / f"r{residual}.gif", max_steps=6, every=3)
+        if residual:
+            assert set(seen) == {4 + 2}  # the observation and the anchor's action
+        return env.unwrapped.get_state()["pos"]
+
+    torch.testing.assert_close(run(True), run(False))
+
+
 def test_record_episode_needs_rgb_array(tmp_path):
     env = DiffVectorEnv(1, "quadrotor", "hover")
     with pytest.raises(ValueError, match="render_mode='rgb_array'"):

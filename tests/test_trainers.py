@@ -248,8 +248,15 @@ def test_cli_train_eval_presets(tmp_path, capsys):
         with pytest.raises(SystemExit, match=f"was trained with other settings.*{phrase}"):
             main(["shac", *extra, *common])
     gif = str(tmp_path / "flight.gif")
-    result = main(["eval", f"{log_dir}/checkpoint.pt", "--episodes", "2", "--gif", gif])
+    result = main(["eval", f"{log_dir}/checkpoint.pt", "--episodes", "2", "--gif", gif, "--gif-size", "160x120",
+                   "--gif-every", "4"])
     assert "eval_metric" in result and (tmp_path / "flight.gif").exists()
+    from PIL import Image
+
+    with Image.open(gif) as im:
+        assert im.size == (160, 120) and im.n_frames == 1 + 12 // 4  # episodes of 12 steps
+    with pytest.raises(SystemExit):
+        main(["eval", f"{log_dir}/checkpoint.pt", "--gif", gif, "--gif-size", "160"])
     main(["presets", "abpt", "--env", "DiffQuad-Racing-v0"])
     assert "replay_size': 50000" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown setting"):

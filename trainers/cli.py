@@ -75,6 +75,17 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _size(text: str) -> tuple[int, int]:
+    """``"320x240"`` -> ``(320, 240)``."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT in pixels, e.g. 320x240, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return width, height
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -295,7 +306,8 @@ def evaluate_checkpoint(args) -> dict[str, float]:
         index = args.gif_env
         renv = make_train_env(cfg, num_envs=min(args.episodes, 8) if index is None else index + 1)
         renv.reset(seed=args.seed)
-        path = record_episode(renv, trainer.policy, args.gif, env_index=index, max_steps=args.gif_steps)
+        path = record_episode(renv, trainer.policy, args.gif, env_index=index, max_steps=args.gif_steps,
+                              every=args.gif_every, size=args.gif_size)
         print(f"animation: {path}", flush=True)
     return result
 
@@ -339,6 +351,9 @@ def main(argv: list[str] | None = None):
                     help="film env INDEX alone (its own frame) instead of up to 8 envs together")
     ev.add_argument("--gif-steps", type=_positive_int, default=None, metavar="N",
                     help="film N env steps (default: one episode length)")
+    ev.add_argument("--gif-every", type=_positive_int, default=2, metavar="K", help="keep every K-th frame")
+    ev.add_argument("--gif-size", type=_size, default=None, metavar="WxH",
+                    help="scale the animation's pictures to W x H pixels, e.g. 320x240 (default: the renderer's)")
     ex = _sub(sub, "export")
     ex.add_argument("checkpoint", help="a checkpoint.pt written by a training run")
     ex.add_argument("--out", required=True, help="the file to write (.pt2; a torch.export program obs -> action, "

@@ -72,7 +72,10 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
 
     Args:
         env: a :class:`~diffenvs.vector_env.DiffVectorEnv` (or :class:`~diffenvs.single_env.DiffEnv`, or a
-            Gymnasium wrapper of one) built with ``render_mode="rgb_array"``. It is reset
+            Gymnasium wrapper of one) built with ``render_mode="rgb_array"``. A diffenvs
+            wrapper with the batched protocol (``obs``, ``step_differentiable``; e.g.
+            :class:`~diffenvs.wrappers.residual.ResidualEnv`) is stepped through, so that the
+            policy sees and drives it as in training. It is reset
             first if it has never been reset, else it continues from its current state.
         policy: maps the observation ``env.obs`` (batched tensors) to ``(N, action_dim)``
             actions, e.g. the robot's classical controller.
@@ -96,8 +99,11 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
         raise ValueError(f"every must be a positive int, got {every!r}")
     if max_steps is None:
         max_steps = base.max_episode_steps or 256
+    # Act and step through the wrappers that change observations or actions (e.g. a residual
+    # policy's ResidualEnv adds the anchor); draw from the env underneath.
+    stepper = env if hasattr(type(env), "step_differentiable") and hasattr(type(env), "obs") else base
     if base._state is None:
-        base.reset()
+        stepper.reset()
     if env_index is None:
         picture = base.render_overview
     else:
@@ -110,8 +116,8 @@ def record_episode(env, policy: Callable[[torch.Tensor], torch.Tensor], path: st
     frames = [picture()]
     with torch.no_grad():
         for i in range(int(max_steps)):
-            actions = torch.as_tensor(policy(base.obs), dtype=base.dtype, device=base.device)
-            _, _, terminated, truncated, _ = base.step_differentiable(actions)
+            actions = torch.as_tensor(policy(stepper.obs), dtype=base.dtype, device=base.device)
+            _, _, terminated, truncated, _ = stepper.step_differentiable(actions)
             finished = not base.autoreset and bool((terminated | truncated).all())
             if (i + 1) % every == 0 or finished:
                 frames.append(picture())
