@@ -559,8 +559,12 @@ def collect(out: str, runs: list[Run] | None = None) -> str:
 
 
 def run_sweep(spec: str | dict[str, Any], out: str, backend: str = "local", workers: int | None = None,
-              keep_checkpoints: bool = False, ray_init: dict[str, Any] | None = None) -> str:
+              keep_checkpoints: bool = False, ray_init: dict[str, Any] | None = None,
+              threads: int | None = None) -> str:
     """Run every unfinished run of ``spec``; returns the path of ``results.csv``.
+
+    ``threads``: torch threads of each run (default: the cores divided among the workers;
+    give 1 when other work shares the machine, so that threads do not outnumber cores).
 
     Raises ``ValueError`` (before creating anything) for an invalid spec, and
     :class:`SweepFailed` once every run has ended if some failed (``results.csv`` is
@@ -575,7 +579,7 @@ def run_sweep(spec: str | dict[str, Any], out: str, backend: str = "local", work
         json.dump(spec, fh, indent=2)
     cores = os.cpu_count() or 1
     workers = workers or max(1, cores // 2)
-    threads = max(1, cores // workers)
+    threads = threads or max(1, cores // workers)
     todo = [r for r in runs if not is_finished(r, out)]
     extend = sum(os.path.exists(os.path.join(r.log_dir(out), "done.json")) for r in todo)
     print(f"sweep {spec.get('name', '')}: {len(runs)} runs, {len(runs) - len(todo)} already done, "
@@ -654,7 +658,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("spec", help="a .toml or .json sweep spec")
     parser.add_argument("--out", required=True, help="results folder (resumable)")
     parser.add_argument("--backend", default="local", choices=["local", "ray"])
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None, help="runs at a time (default: half the cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per run (default: the cores divided among the workers; use 1 when other "
+                             "work shares the machine)")
     parser.add_argument("--keep-checkpoints", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="check the spec, list the runs and exit")
     args = parser.parse_args(argv)
@@ -668,7 +675,7 @@ def main(argv: list[str] | None = None) -> str:
             print(run.key, run.total_steps, run.preset, run.settings)
         return ""
     try:
-        path = run_sweep(spec, args.out, args.backend, args.workers, args.keep_checkpoints)
+        path = run_sweep(spec, args.out, args.backend, args.workers, args.keep_checkpoints, threads=args.threads)
     except SweepFailed as exc:
         print(exc, file=sys.stderr, flush=True)
         sys.exit(1)
