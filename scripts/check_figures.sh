@@ -22,6 +22,8 @@ mkdir -p "$OUT/nav_tune_fast2"
 run $R/nav_tune_fast2/results.csv --out "$OUT/nav_tune_fast2" --figs runs
 mkdir -p "$OUT/quadruped"
 run $R/quadruped/results.csv --out "$OUT/quadruped" --figs runs
+mkdir -p "$OUT/quadruped_nav"
+run $R/quadruped_nav/results.csv --out "$OUT/quadruped_nav" --figs runs
 run --out "$OUT" --fig5 $R/figure5/params_s*.csv --fig5-gradient $R/figure5/gradient_s*.csv
 mkdir -p "$OUT/tracking_long"
 run $R/tracking_long/results.csv --out "$OUT/tracking_long" --figs 4
