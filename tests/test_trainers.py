@@ -501,6 +501,14 @@ def test_help_lists_every_subcommand_with_an_example(capsys):
     assert "example:" in out and "(default: DiffQuad-Hover-v0)" in out and "--overwrite" in out
     # Every --set field with its type and default, nested ones included.
     assert "settings for --set" in out and "  lr: float = 0.01" in out and "  net.layer_norm: bool = False" in out
+    for name in ("sweep", "figures"):  # parsed by their own modules: an example, help on every option, no reST
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        out = capsys.readouterr().out
+        assert "example" in out and ":mod:" not in out and "``" not in out
+        helps = {"sweep": ("results folder", "Ray tasks", "runs at a time", "torch threads", "keep each finished"),
+                 "figures": ("folder for the PNG", "which: 4, 7, 8, 9", "only these env ids")}[name]
+        assert all(h in " ".join(out.split()) for h in helps), out
 
 
 def test_log_counts_are_integers_and_tensorboard_tags_are_grouped(tmp_path):

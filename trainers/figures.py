@@ -521,10 +521,18 @@ def _mean_std(rows, key) -> str:
 def main(argv: list[str] | None = None) -> list[str]:
     """``diffenvs-train figures [RESULTS.csv ...] --out DIR [--figs 4 7 8 9 abpt-variants runs] [--envs ID ...]
     [--fig5 CSV ... [--fig5-gradient CSV ...]]``."""
-    parser = argparse.ArgumentParser(prog="diffenvs-train figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="diffenvs-train figures", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw the results figures and summary tables (PNG and Markdown) from the results.csv of sweeps.",
+        epilog="examples:\n"
+               "  diffenvs-train figures benchmarks/results/figure4/results.csv --out figures --figs 4\n"
+               "  diffenvs-train figures benchmarks/results/quadruped/results.csv --out figures --figs runs")
     parser.add_argument("results", nargs="*", help="results.csv files of sweeps (none for Figure 5 alone)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"])
+    parser.add_argument("--out", required=True, help="folder for the PNG figures and Markdown tables")
+    parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"],
+                        help="which: 4, 7, 8, 9 (the ABPT paper's figures; each drawn when the results hold its "
+                             "runs), abpt-variants (every ABPT variant against base), runs (every run of each env: "
+                             "its main metric and success against env steps and wall-clock) (default: 4 7 8 9)")
     parser.add_argument("--fig5", nargs="+", default=None,
                         help="CSVs (one per seed) of trainers.experiments.parameter_difference")
     parser.add_argument("--fig5-gradient", nargs="+", default=None,

@@ -654,15 +654,22 @@ def main(argv: list[str] | None = None) -> str:
     """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="diffenvs-train sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="diffenvs-train sweep", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a declarative sweep (algorithms x envs x seeds x variants of a TOML or JSON spec), one "
+                    "process per run; resumable, and a raised budget extends finished runs.",
+        epilog="example:\n  diffenvs-train sweep benchmarks/sweeps/quadruped.toml --out results/quadruped --workers 2 "
+               "--keep-checkpoints")
     parser.add_argument("spec", help="a .toml or .json sweep spec")
     parser.add_argument("--out", required=True, help="results folder (resumable)")
-    parser.add_argument("--backend", default="local", choices=["local", "ray"])
+    parser.add_argument("--backend", default="local", choices=["local", "ray"],
+                        help="local processes, or Ray tasks (pip install ray) (default: local)")
     parser.add_argument("--workers", type=int, default=None, help="runs at a time (default: half the cores)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per run (default: the cores divided among the workers; use 1 when other "
                              "work shares the machine)")
-    parser.add_argument("--keep-checkpoints", action="store_true")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep each finished run's checkpoint.pt (for evaluation, and to extend the run later)")
     parser.add_argument("--dry-run", action="store_true", help="check the spec, list the runs and exit")
     args = parser.parse_args(argv)
     try:
