@@ -29,11 +29,10 @@ import math
 import gymnasium as gym
 import numpy as np
 import torch
-from report import sweep_checkpoints, write_report
+from quadruped_references import policies
+from report import add_run_options, apply_run_options, sweep_checkpoints, write_report
 
 import diffenvs  # noqa: F401  (registers the ids)
-from diffenvs.registry import classical_controller
-from trainers import load_policy
 from trainers.core.loop import algorithm_class, make_train_env
 
 ENV = "DiffQuadruped-Nav-v0"
@@ -112,14 +111,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--episodes", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: every seed "
                         "with a checkpoint; the references use 0 1 2)")
-    parser.add_argument("--max-episode-steps", type=int, default=None, help="shorter episodes (tests)")
     parser.add_argument("--no-references", action="store_true")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default=None, help="path stem of the .md and .json outputs")
+    add_run_options(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    kwargs = {} if args.max_episode_steps is None else {"max_episode_steps": args.max_episode_steps}
+    kwargs = apply_run_options(args)
     rows: dict[str, dict] = {}
 
     def record(name, make_policy_env, seeds, blind=True):
@@ -150,15 +145,11 @@ def main(argv=None) -> dict:
         def reference(kind):
             def make(seed):
                 env = gym.make_vec(ENV, num_envs=args.episodes, **kwargs).unwrapped
-                if kind == "stand":
-                    return (lambda obs: torch.zeros(obs["state"].shape[0], env.action_dim)), env
-                if kind == "trot reference":
-                    return classical_controller(env), env
-                return load_policy(ANCHOR, env), env
+                return policies(env, ANCHOR)[kind], env
             return make
 
-        for kind in ("stand", "trot reference", "anchor alone"):
-            record(kind, reference(kind), args.seeds or [0, 1, 2], blind=False)
+        for kind, name in (("stand", "stand"), ("trot_reference", "trot reference"), ("anchor", "anchor alone")):
+            record(name, reference(kind), args.seeds or [0, 1, 2], blind=False)
 
     head = ["policy", "return", "success", "collision-free", "no fall", "speed error, m/s", "distance, m",
             "turning, rad", "sideways, m", "collision-free blindfolded", "distance blindfolded, m"]

@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from quadruped_kicks import survival
-from report import write_report
+from report import add_run_options, apply_run_options, write_report
 
 import diffenvs  # noqa: F401  (registers the ids)
 from diffenvs.registry import classical_controller
@@ -35,7 +35,8 @@ ANCHOR = "quadruped-trot"  # the named anchor shipped in trainers/anchors
 
 
 def policies(env, anchor: str) -> dict:
-    return {"stand": lambda obs: torch.zeros(obs.shape[0], env.action_dim, dtype=obs.dtype, device=obs.device),
+    """Zero actions, the open-loop trot reference and the anchor alone (any observation, Dict included)."""
+    return {"stand": lambda obs: torch.zeros(env.num_envs, env.action_dim, dtype=env.dtype, device=env.device),
             "trot_reference": classical_controller(env), "anchor": load_policy(anchor, env)}
 
 
@@ -45,18 +46,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--anchor", default=ANCHOR)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (eval seed + 10000)")
     parser.add_argument("--episodes", type=int, default=32)
-    parser.add_argument("--max-episode-steps", type=int, default=None, help="shorter episodes (tests)")
     parser.add_argument("--kick-speeds", type=float, nargs="*", default=[0.5, 1.0, 1.5, 2.0])
     parser.add_argument("--kick-envs", type=int, default=64)
     parser.add_argument("--kicks", type=int, default=8)
     parser.add_argument("--kick-period", type=float, default=2.0)
     parser.add_argument("--kick-seed", type=int, default=30_000)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default=None, help="path stem of the .md and .json outputs")
+    add_run_options(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    kwargs = {} if args.max_episode_steps is None else {"max_episode_steps": args.max_episode_steps}
+    kwargs = apply_run_options(args)
     env = gym.make_vec(args.env, num_envs=args.episodes, **kwargs).unwrapped
     rows = {}
     for name, policy in policies(env, args.anchor).items():

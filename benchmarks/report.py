@@ -29,3 +29,19 @@ def write_report(out: str | None, table: str, result: dict[str, Any], indent: in
         with open(out + ".json", "w") as fh:
             json.dump(result, fh, indent=indent)
     return result
+
+
+def add_run_options(parser) -> None:
+    """The options the quadruped evaluation scripts share: shorter episodes, torch threads, outputs."""
+    parser.add_argument("--max-episode-steps", type=int, default=None, help="shorter episodes (tests)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=None, help="path stem of the .md and .json outputs")
+
+
+def apply_run_options(args) -> dict[str, Any]:
+    """Set the torch threads of ``args``; returns the env keyword arguments (episode length)."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return {} if args.max_episode_steps is None else {"max_episode_steps": args.max_episode_steps}
