@@ -45,11 +45,13 @@ def test_expand_and_spec_files():
         expand(spec(variants=[{"name": "x", "seed": [1]}]))
     root = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "sweeps")
     counts = {name: len(expand(load_spec(os.path.join(root, name)))) for name in sorted(os.listdir(root))}
-    assert counts == {"figure4.toml": 48, "figure4_paper_a.toml": 40, "figure4_paper_b.toml": 20,
-                      "figure4_paper_c.toml": 20, "figure7.toml": 36, "figure8.toml": 12, "figure9.toml": 60,
+    assert counts == {"abpt_confounds.toml": 20, "figure4.toml": 48, "figure4_paper_a.toml": 40,
+                      "figure4_paper_b.toml": 20, "figure4_paper_c.toml": 20, "figure7.toml": 36,
+                      "figure7_paper.toml": 60, "figure8.toml": 12, "figure8_paper.toml": 20, "figure9.toml": 60,
                       "nav.toml": 43, "nav_tune.toml": 16, "nav_tune_fast.toml": 12, "nav_tune_fast2.toml": 72,
                       "nav_tune_noise.toml": 52, "quadruped.toml": 12, "quadruped_anchor.toml": 3,
-                      "quadruped_nav.toml": 9, "racing_abpt.toml": 25, "tracking_long.toml": 2}
+                      "quadruped_nav.toml": 9, "racing_abpt.toml": 25, "racing_confirm.toml": 40,
+                      "racing_questions.toml": 48, "residual_quadrotor.toml": 48, "tracking_long.toml": 2}
 
 
 def test_tiny_sweep_is_resumable_and_gathers_one_table(tmp_path):

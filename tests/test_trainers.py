@@ -181,6 +181,39 @@ def test_abpt_actor_critic_option(tmp_path):
     assert all(p.grad is None for p in trainer.critic_target.parameters())
 
 
+def test_abpt_zero_step_weight_and_critic_reduce(tmp_path):
+    """``zero_step_weight`` w gives ``(1 - w) J^N + w J^0``; ``critic_reduce`` picks how the
+    action values combine (min / mean of two critics, or one critic)."""
+    for bad, match in (({"critic_reduce": "max"}, "critic_reduce"), ({"zero_step_weight": 1.5}, "zero_step_weight")):
+        with pytest.raises(ValueError, match=match):
+            make_config("abpt", "DiffQuad-Hover-v0", **bad)
+    for reduce, heads in (("min", 2), ("mean", 2), ("one", 1)):
+        trainer = _abpt(tmp_path / reduce, "DiffQuad-Hover-v0", critic_reduce=reduce, zero_step_weight=0.9)
+        assert len(trainer.critic.q) == heads
+        ro = rollout(trainer.env, trainer.actor, trainer.norm, trainer.cfg.horizon)
+        parts = trainer.actor_objective(ro)
+        with torch.no_grad():
+            q = trainer.critic(ro.obs[0], ro.actions[0])
+            value = {"min": q.min(0).values, "mean": q.mean(0), "one": q[0]}[reduce]
+        torch.testing.assert_close(parts["j_0"].detach(), value - trainer.alpha * ro.log_probs[0])
+        torch.testing.assert_close(parts["objective"], 0.1 * parts["j_n"] + 0.9 * parts["j_0"])
+        trainer.train_iteration()  # fits the critic(s) with the same reduction
+
+
+def test_abpt_critic_warmup_holds_the_actor(tmp_path):
+    """During ``critic_warmup`` iterations the critic learns and the actor does not move."""
+    trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", critic_warmup=2)
+    actor0 = [p.detach().clone() for p in trainer.actor.parameters()]
+    critic0 = [p.detach().clone() for p in trainer.critic.parameters()]
+    for _ in range(2):
+        stats = trainer.train_iteration()
+        assert stats["grad_norm"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(actor0, trainer.actor.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(critic0, trainer.critic.parameters()))
+    assert trainer.train_iteration()["grad_norm"] > 0  # the third iteration steps the actor
+    assert not all(torch.equal(a, b) for a, b in zip(actor0, trainer.actor.parameters()))
+
+
 def test_state_replay_starts_episodes_from_visited_states(tmp_path):
     trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", replay_prob=1.0)
     trainer.train_iteration()

@@ -15,7 +15,11 @@ is the value gradient, and the mean with J^N averages value and first-order grad
 replay buffer and used only to start new episodes (Algorithm 1).
 
 Ablations (Appendix D.1): ``zero_step=False`` (no 0-step return), ``entropy=False``
-(κ = 0), ``state_replay=False``.
+(κ = 0), ``state_replay=False``. Beyond the paper, for the studies of the Results page:
+``zero_step_weight`` w mixes ``J = (1 - w) J^N + w J^0`` (the paper's w = 1/2),
+``critic_reduce`` combines the twin critics by their minimum (the paper), their mean or
+uses one critic only, and ``critic_warmup`` fits the critic for some iterations before the
+actor's first step.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from torch import Tensor
 from .core.critic import CriticConfig, CriticTrainer
 from .core.networks import QCritic
 from .core.returns import discounted_return, td_lambda_targets
+
+#: ``critic_reduce`` choices: how twin action values ``(k, N)`` become one ``(N,)``.
+CRITIC_REDUCE = {"min": lambda q: q.min(0).values, "mean": lambda q: q.mean(0), "one": lambda q: q[0]}
 
 
 @dataclass
@@ -54,6 +61,15 @@ class ABPTConfig(CriticConfig):
         actor_critic: which critic values the actor's returns J^N and J^0: ``"online"``
             (the critic being fitted, default) or ``"target"`` (its soft-updated copy, as
             SHAC does for its terminal values; both are held fixed in the actor step).
+        zero_step_weight: weight w of the 0-step return, ``J = (1 - w) J^N + w J^0``
+            (eq. 9 is w = 0.5; used only with ``zero_step``).
+        critic_reduce: how the action values combine into ``Q(s, a)`` everywhere (the
+            actor's returns and the critic's targets): ``"min"`` of the twin critics (eq. 15,
+            default), their ``"mean"``, or ``"one"`` (a single critic is built and fitted).
+        critic_warmup: iterations at the start in which rollouts fill the critic's data
+            and the replay buffer and the critic (and κ) are fitted, but the actor is not
+            stepped (0: the actor learns from the first iteration, as in the paper). The
+            warm-up's env steps count toward the budget.
     """
 
     zero_step: bool = True
@@ -65,10 +81,15 @@ class ABPTConfig(CriticConfig):
     target_entropy: float | None = None
     alpha_lr: float = 0.1
     actor_critic: str = "online"
+    zero_step_weight: float = 0.5
+    critic_reduce: str = "min"
+    critic_warmup: int = 0
 
     def __post_init__(self):
         if self.actor_critic not in ("online", "target"):
             raise ValueError(f"unknown actor_critic {self.actor_critic!r}; choose 'online' or 'target'")
+        if self.critic_reduce not in CRITIC_REDUCE:
+            raise ValueError(f"unknown critic_reduce {self.critic_reduce!r}; choose one of {sorted(CRITIC_REDUCE)}")
 
 
 class StateBuffer:
@@ -106,7 +127,9 @@ class ABPT(CriticTrainer):
 
     def build(self) -> None:
         cfg = self.cfg
-        self.critic = QCritic(self.obs_dim, self.act_dim, cfg.net).to(self.device)
+        heads = 1 if cfg.critic_reduce == "one" else 2
+        self.critic = QCritic(self.obs_dim, self.act_dim, cfg.net, heads=heads).to(self.device)
+        self.reduce_q = CRITIC_REDUCE[cfg.critic_reduce]
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, weight_decay=cfg.weight_decay)
         self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=self.device))
@@ -139,9 +162,14 @@ class ABPT(CriticTrainer):
         return self.log_alpha.exp().detach() if self.cfg.entropy else torch.zeros((), device=self.device)
 
     def soft_value(self, obs: Tensor, critic) -> Tensor:
-        """``V(s) = min_j Q_j(s, a) - κ log π(a|s)`` with one reparameterised ``a ~ π(s)`` (eq. 15)."""
+        """``V(s) = min_j Q_j(s, a) - κ log π(a|s)`` with one reparameterised ``a ~ π(s)`` (eq. 15;
+        the minimum is ``critic_reduce``)."""
         action, log_prob = self.actor(obs)
-        return critic(obs, action).min(0).values - self.alpha * log_prob
+        return self.reduce_q(critic(obs, action)) - self.alpha * log_prob
+
+    def warming_up(self) -> bool:
+        """Whether the actor is still held fixed (the first ``critic_warmup`` iterations)."""
+        return self.env_steps < self.cfg.critic_warmup * self.steps_per_iteration
 
     def replay_starts(self) -> None:
         """Start a ``replay_prob`` fraction of the envs from random visited states (Algorithm 1,
@@ -157,9 +185,12 @@ class ABPT(CriticTrainer):
         cfg = self.cfg
         self.replay_starts()
         ro = self.rollout(record_states=self.buffer is not None)
-        objective = self.actor_objective(ro)["objective"]
-        loss = -objective.mean() / cfg.horizon
-        grad_norm = self.step_actor(loss)
+        if self.warming_up():
+            loss, grad_norm = torch.zeros(()), 0.0
+        else:
+            objective = self.actor_objective(ro)["objective"]
+            loss = -objective.mean() / cfg.horizon
+            grad_norm = self.step_actor(loss)
 
         if cfg.entropy:
             self.set_lr(self.alpha_opt, cfg.alpha_lr)
@@ -179,15 +210,17 @@ class ABPT(CriticTrainer):
                 "lr": self.actor_opt.param_groups[0]["lr"]}
 
     def actor_objective(self, ro) -> dict[str, Tensor]:
-        """Per-env ``J^N``, ``J^0`` and the objective ``(J^N + J^0) / 2`` (or ``J^N`` alone)."""
+        """Per-env ``J^N``, ``J^0`` and the objective ``(1 - w) J^N + w J^0`` (w = 1/2 in the
+        paper; ``J^N`` alone without the 0-step return)."""
         # N-step return with differentiable terminal values from the current critics.
         critic = self.critic if self.cfg.actor_critic == "online" else self.critic_target
         next_values = self.soft_value(ro.next_obs, critic) * (~ro.terminated)
         j_n = discounted_return(ro.rewards, ro.dones, next_values, self.cfg.gamma)
         out = {"j_n": j_n, "next_values": next_values}
         if self.cfg.zero_step:
-            out["j_0"] = critic(ro.obs[0], ro.actions[0]).min(0).values - self.alpha * ro.log_probs[0]
-            out["objective"] = 0.5 * (j_n + out["j_0"])
+            out["j_0"] = self.reduce_q(critic(ro.obs[0], ro.actions[0])) - self.alpha * ro.log_probs[0]
+            w = self.cfg.zero_step_weight
+            out["objective"] = (1 - w) * j_n + w * out["j_0"]  # w = 0.5: bit for bit 0.5 (J^N + J^0)
         else:
             out["objective"] = j_n
         return out

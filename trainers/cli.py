@@ -7,10 +7,12 @@ Train::
     diffenvs-train ppo --env DiffQuad-Landing-v0 --residual classical
     diffenvs-train abpt --env DiffQuad-Hover-v0 --resume          # continue runs/abpt-...-s0
 
-Sweeps and the paper's figures (see :mod:`trainers.sweep`, :mod:`trainers.figures`)::
+Sweeps, the paper's figures and verdicts on claims (see :mod:`trainers.sweep`,
+:mod:`trainers.figures`, :mod:`trainers.verdicts`)::
 
     diffenvs-train sweep benchmarks/sweeps/figure4.toml --out benchmarks/results/figure4
     diffenvs-train figures benchmarks/results/figure4/results.csv --out docs/_static/results
+    diffenvs-train verdicts benchmarks/claims/figure4_paper.toml --out verdicts.md
 
 Evaluate a checkpoint (task success metrics; optional animation)::
 
@@ -24,7 +26,6 @@ List presets::
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
@@ -34,31 +35,10 @@ import diffenvs
 from diffenvs.registry import find_spec
 
 from . import ALGORITHMS, make_config, trainer_class
+from .core.config import parse_set_items
 from .core.loop import default_log_dir, previous_run
 from .core.summary import print_summary, run_summary, write_summary
 from .presets import PRESET_NAMES, env_preset_names, preset
-
-
-def _parse_value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _parse_sets(items: list[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value.strip())
-    return out
 
 
 def _positive_int(text: str) -> int:
@@ -117,6 +97,8 @@ _ABOUT = {
               "diffenvs-train sweep benchmarks/sweeps/quadruped.toml --out results/quadruped --workers 2"),
     "figures": ("draw the results figures and tables from sweeps' results.csv",
                 "diffenvs-train figures results/quadruped/results.csv --out figures --figs runs"),
+    "verdicts": ("judge claims about sweep results by a stated rule (bootstrap intervals over seeds)",
+                 "diffenvs-train verdicts benchmarks/claims/figure4_paper.toml --out verdicts.md"),
 }
 
 
@@ -192,7 +174,7 @@ def _settings(args) -> dict[str, Any]:
         s["tensorboard"] = False
     if args.overwrite:
         s["overwrite"] = True
-    s.update(_parse_sets(args.set))
+    s.update(parse_set_items(args.set))
     return s
 
 
@@ -336,6 +318,10 @@ def main(argv: list[str] | None = None):
         from .figures import main as figures_main
 
         return figures_main(argv[1:])
+    if argv and argv[0] == "verdicts":
+        from .verdicts import main as verdicts_main
+
+        return verdicts_main(argv[1:])
     parser = argparse.ArgumentParser(prog="diffenvs-train", description="Train and evaluate policies on diffenvs "
                                      "envs. Each subcommand has its own --help.", formatter_class=_Formatter,
                                      epilog="example:\n  " + _ABOUT["shac"][1])
@@ -361,7 +347,7 @@ def main(argv: list[str] | None = None):
     pr = _sub(sub, "presets")
     pr.add_argument("algo", nargs="?", choices=sorted(ALGORITHMS), help="one algorithm (default: all)")
     pr.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
-    for name in ("sweep", "figures"):  # parsed by their own modules (see the top of main); listed for --help
+    for name in ("sweep", "figures", "verdicts"):  # parsed by their own modules (top of main); listed for --help
         _sub(sub, name)
     args = parser.parse_args(argv)
     if args.command == "eval":

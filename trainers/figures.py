@@ -289,6 +289,66 @@ def figure5_table(csv_paths: str | list[str], gradient_csvs: str | list[str] | N
     return "\n".join(lines)
 
 
+CRITIC_LABEL = {"min": "min of twin critics (ABPT)", "mean": "mean of twin critics", "q0": "critic 1 alone",
+                "q1": "critic 2 alone"}
+
+
+def _probe_medians(rows, critic: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(env steps, values (seeds, probes in time))``: per seed and probe time, the median
+    over probe states of ``key``; on the probe times all seeds share."""
+    series = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["critic"] == critic:
+            series[r["seed"]][float(r["env_steps"])].append(float(r[key]))
+    common = sorted(set.intersection(*(set(v) for v in series.values())))
+    return np.array(common), np.array([[np.median(v[x]) for x in common] for v in series.values()])
+
+
+def figure_critic_gradient(csv_paths: str | list[str], out_png: str) -> str:
+    """The critic's action gradient against finite differences of Monte-Carlo returns over
+    training (CSVs of :func:`trainers.experiments.critic_gradient`, one per seed): cosine,
+    norm ratio and value bias, medians over probe states, mean over seeds (best/worst seed
+    shaded); the dotted line is the cosine between two halves of the finite differences
+    (how well the reference itself is determined)."""
+    plt = _plt()
+    rows = _read_csvs(csv_paths)
+    critics = [c for c in CRITIC_LABEL if any(r["critic"] == c for r in rows)]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    for i, critic in enumerate(critics):
+        for ax, key in zip(axes, ("cosine", "norm_ratio", "q_minus_mc")):
+            grid, vals = _probe_medians(rows, critic, key)
+            _band(ax, grid, vals, CRITIC_LABEL[critic], f"C{i}")
+    grid, vals = _probe_medians(rows, critics[0], "fd_self_cosine")
+    axes[0].plot(grid, vals.mean(0), "k:", lw=1.2, label="finite differences, half vs half")
+    for ax, ylabel in zip(axes, ("cosine(∂Q/∂a, finite differences)", "|∂Q/∂a| / |finite differences|",
+                                 "Q(s₀, a₀) − Monte-Carlo return")):
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(ylabel)
+    axes[0].axhline(0, color="0.7", lw=0.8)
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    return _save(fig, out_png)
+
+
+def critic_gradient_table(csv_paths: str | list[str]) -> str:
+    """Markdown: per critic reduction, the median over all probes (all seeds, all times) and
+    over the second half of training of the cosine, norm ratio and value bias."""
+    rows = _read_csvs(csv_paths)
+    last = max(float(r["env_steps"]) for r in rows)
+    lines = ["| critic | probes | cosine, median (2nd half) | norm ratio, median (2nd half) | "
+             "Q − MC return, median (2nd half) |", "|---|---|---|---|---|"]
+    for critic in (c for c in CRITIC_LABEL if any(r["critic"] == c for r in rows)):
+        sel = [r for r in rows if r["critic"] == critic]
+        late = [r for r in sel if float(r["env_steps"]) > last / 2]
+        cells = [f"{np.median([float(r[k]) for r in sel]):.3g} ({np.median([float(r[k]) for r in late]):.3g})"
+                 for k in ("cosine", "norm_ratio", "q_minus_mc")]
+        lines.append(f"| {CRITIC_LABEL[critic]} | {len(sel)} | " + " | ".join(cells) + " |")
+    self_cos = [float(r["fd_self_cosine"]) for r in rows if r["critic"] == "min"]
+    lines.append(f"\nFinite differences, half of the noise draws against the other half: median cosine "
+                 f"{np.median(self_cos):.3g} over {len(self_cos)} probes.")
+    return "\n".join(lines)
+
+
 def summary_table(rows, variant: str = "base") -> str:
     """Markdown: per task and algorithm, the final evaluation return (mean over seeds),
     success rate and main metric (mean ± std over seeds), and the env steps / seconds until
@@ -537,6 +597,8 @@ def main(argv: list[str] | None = None) -> list[str]:
                         help="CSVs (one per seed) of trainers.experiments.parameter_difference")
     parser.add_argument("--fig5-gradient", nargs="+", default=None,
                         help="CSVs (one per seed) of trainers.experiments.gradient_bias")
+    parser.add_argument("--critic-gradient", nargs="+", default=None,
+                        help="CSVs (one per seed) of trainers.experiments.critic_gradient")
     parser.add_argument("--envs", nargs="+", default=None, help="only these env ids")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -585,6 +647,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     if args.fig5:
         written.append(figure5(args.fig5, os.path.join(args.out, "figure5.png"), args.fig5_gradient))
         written.append(_write(os.path.join(args.out, "summary_fig5.md"), figure5_table(args.fig5, args.fig5_gradient)))
+    if args.critic_gradient:
+        written.append(figure_critic_gradient(args.critic_gradient, os.path.join(args.out, "critic_gradient.png")))
+        written.append(_write(os.path.join(args.out, "summary_critic_gradient.md"),
+                              critic_gradient_table(args.critic_gradient)))
     for path in written:
         print(path)
     return written

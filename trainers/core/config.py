@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -129,11 +130,11 @@ def merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 _POSITIVE_INT = {"num_envs", "total_steps", "eval_envs", "horizon", "critic_updates", "critic_minibatches", "n_steps",
                  "batch_size", "n_epochs", "replay_size", "feature_dim"}
 _NON_NEGATIVE = {"eval_every", "checkpoint_every", "weight_decay", "max_grad_norm", "ent_coef", "vf_coef",
-                 "init_log_std", "log_std_init"}
+                 "init_log_std", "log_std_init", "critic_warmup"}
 _POSITIVE = {"lr", "learning_rate", "critic_lr", "alpha_lr", "clip_range", "init_alpha", "std_scale",
              "last_layer_scale"}
 _UNIT = {"gamma", "lam", "tau", "gae_lambda"}  # (0, 1]
-_PROBABILITY = {"replay_prob"}  # [0, 1]
+_PROBABILITY = {"replay_prob", "zero_step_weight"}  # [0, 1]
 
 
 def check_setting(cls: type, key: str, value: Any, label: str) -> None:
@@ -155,3 +156,27 @@ def check_setting(cls: type, key: str, value: Any, label: str) -> None:
         raise ValueError(f"setting {label!r} must lie in (0, 1], got {value!r}")
     if key in _PROBABILITY and not 0 <= value <= 1:
         raise ValueError(f"setting {label!r} must lie in [0, 1], got {value!r}")
+
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_set_items(items: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` (the ``--set`` options) as a dict, values parsed as Python
+    literals (``true``/``false``/``none`` too; anything else stays a string)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out

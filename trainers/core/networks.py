@@ -197,14 +197,15 @@ class Actor(nn.Module):
         log_std = self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX) + self.log_std_scale
         return self.mean(h), log_std
 
-    def forward(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
-        """Sample ``(action, log_prob)``; ``deterministic`` returns ``tanh(μ)`` and its log-density."""
+    def forward(self, obs: Tensor, deterministic: bool = False, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Sample ``(action, log_prob)``; ``deterministic`` returns ``tanh(μ)`` and its log-density;
+        ``noise`` (standard normal, shaped like the action) replaces the drawn noise."""
         mu, log_std = self.distribution(obs)
         std = log_std.exp()
         if deterministic:
             u = mu
         else:
-            u = mu + std * torch.randn_like(mu)
+            u = mu + std * (torch.randn_like(mu) if noise is None else noise)
         a = torch.tanh(u)
         # log N(u; μ, σ) minus the tanh Jacobian, summed over action dims.
         log_prob = (-0.5 * ((u - mu) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
@@ -229,14 +230,15 @@ class VCritic(nn.Module):
 
 
 class QCritic(nn.Module):
-    """Twin action-value functions ``Q_φ(s, a)``; ``forward`` returns both, ``(2, N)``."""
+    """Twin action-value functions ``Q_φ(s, a)``; ``forward`` returns all, ``(heads, N)``
+    (``heads=1``: a single critic)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig()):
+    def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig(), heads: int = 2):
         super().__init__()
         self.q = nn.ModuleList(
             nn.Sequential(mlp([obs_dim + act_dim, cfg.feature_dim, *cfg.hidden], cfg.layer_norm),
                           nn.Linear(cfg.hidden[-1], 1))
-            for _ in range(2)
+            for _ in range(heads)
         )
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
