@@ -27,6 +27,7 @@ run $R/quadruped_nav/results.csv --out "$OUT/quadruped_nav" --figs runs
 run --out "$OUT" --fig5 $R/figure5/params_s*.csv --fig5-gradient $R/figure5/gradient_s*.csv
 mkdir -p "$OUT/tracking_long"
 run $R/tracking_long/results.csv --out "$OUT/tracking_long" --figs 4
+"$PY" -m trainers verdicts benchmarks/claims/figure4_paper.toml --out "$OUT/verdicts_figure4_paper.md" > /dev/null
 status=0
 for f in $(cd "$OUT" && find . -type f | sort); do
   committed="docs/_static/results/${f#./}"

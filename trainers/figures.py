@@ -351,12 +351,12 @@ def critic_gradient_table(csv_paths: str | list[str]) -> str:
 
 def summary_table(rows, variant: str = "base") -> str:
     """Markdown: per task and algorithm, the final evaluation return (mean over seeds),
-    success rate and main metric (mean ± std over seeds), and the env steps / seconds until
-    the mean evaluation-return curve first reaches 90 % of the way from its start to the
-    best final return of that task."""
+    success rate (mean ± std over seeds, and each seed's), main metric (mean ± std over
+    seeds), and the env steps / seconds until the mean evaluation-return curve first
+    reaches 90 % of the way from its start to the best final return of that task."""
     rows = [r for r in rows if r["variant"] == variant]
-    lines = ["| task | algorithm | seeds | final eval return | final success | final metric | steps to 90 % | "
-             "seconds to 90 % |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | algorithm | seeds | final eval return | final success | success per seed | final metric | "
+             "steps to 90 % | seconds to 90 % |", "|---|---|---|---|---|---|---|---|---|"]
     for env in _present(rows, "env", TASK_ORDER):
         stats = {}
         for algo in _present([r for r in rows if r["env"] == env], "algo", ALGO_ORDER):
@@ -371,8 +371,10 @@ def summary_table(rows, variant: str = "base") -> str:
         best = max(s[1][-1] for s in stats.values())
         for algo, (grid, mean, tgrid, tmean, n, ends) in stats.items():
             steps, secs = _to_90(grid, mean, best, "{:,.0f}"), _to_90(tgrid, tmean, best, "{:.0f}", start=mean[0])
+            per_seed = " / ".join(f"{r['eval_success']:.2g}" for r in ends)
             lines.append(f"| {TASK_LABEL.get(env, env)} | {ALGO_LABEL.get(algo, algo)} | {n} | {mean[-1]:.3g} | "
-                         f"{_mean_std(ends, 'eval_success')} | {_mean_std(ends, 'eval_metric')} | {steps} | {secs} |")
+                         f"{_mean_std(ends, 'eval_success')} | {per_seed} | {_mean_std(ends, 'eval_metric')} | "
+                         f"{steps} | {secs} |")
     return "\n".join(lines)
 
 
