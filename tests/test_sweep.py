@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import diffenvs
 from trainers import sweep
 from trainers.sweep import SweepFailed, collect, expand, load_spec, run_sweep
 
@@ -66,7 +67,10 @@ def test_tiny_sweep_is_resumable_and_gathers_one_table(tmp_path):
     stamps = [os.path.getmtime(p) for p in done]
     run_sweep(spec(), out)  # nothing to redo
     assert [os.path.getmtime(p) for p in done] == stamps
-    assert json.load(open(done[0]))["run"] == "base/bptt/DiffQuad-Hover-v0/s0"
+    first = json.load(open(done[0]))
+    assert first["run"] == "base/bptt/DiffQuad-Hover-v0/s0"
+    assert first["code"]["diffenvs"] == diffenvs.__version__  # and the git commit in a checkout
+    assert "commit" not in first["code"] or len(first["code"]["commit"]) == 40
 
 
 @pytest.mark.parametrize("change, message", [

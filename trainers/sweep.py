@@ -85,7 +85,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import diffenvs  # noqa: F401  (registers the env ids)
+import diffenvs  # registers the env ids; its version goes into done.json
 from diffenvs.fileio import atomic_path
 from diffenvs.registry import env_specs, find_spec
 
@@ -380,7 +380,7 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False,
         if code != 0:
             raise RuntimeError(_exit_text(code))
         seconds = time.perf_counter() - t0 + (earlier["process_seconds"] if earlier else 0.0)
-        summary = {"run": run.key, **asdict(run), "process_seconds": round(seconds, 1)}
+        summary = {"run": run.key, **asdict(run), "process_seconds": round(seconds, 1), "code": code_version()}
         if earlier:
             summary["extended_from"] = earlier.get("extended_from", []) + [earlier["total_steps"]]
         with atomic_path(done_path) as tmp, open(tmp, "w") as fh:
@@ -390,6 +390,25 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False,
         if os.path.exists(ckpt):
             os.remove(ckpt)
     return summary
+
+
+@functools.cache
+def code_version() -> dict[str, Any]:
+    """The code a run used: the package version and, in a git checkout, the commit and
+    whether the working tree had changes (recorded in each run's ``done.json``)."""
+
+    out: dict[str, Any] = {"diffenvs": diffenvs.__version__}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", "diffenvs",
+                                 "trainers"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return out
+    if commit.returncode == 0:
+        out["commit"] = commit.stdout.strip()
+        out["modified"] = bool(status.stdout.strip())
+    return out
 
 
 def is_finished(run: Run, out: str) -> bool:
