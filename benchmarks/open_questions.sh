@@ -28,3 +28,8 @@ for s in 0 1 2; do
   run "$OUT/figure5_warm_s$s.csv" figure5 --seed "$s" --iterations 200 --set critic_warmup=50 --weights 0.5 0 0.9
   run "$OUT/gradient_warm_s$s.csv" gradient-bias --seed "$s" --iterations 200 --probe-every 10 --set critic_warmup=50
 done
+# (b) at a 5x smaller perturbation (seed 0): does the comparison depend on the finite-difference scale?
+for lr in 0.01 0.002; do
+  run "$OUT/critic_gradient_lr${lr}_eps0.01_s0.csv" critic-gradient --env DiffQuad-Racing-v0 --seed 0 --iterations 200 \
+    --set lr=$lr --eps 0.01
+done
