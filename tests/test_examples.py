@@ -56,6 +56,18 @@ def test_benchmark_quick(monkeypatch):
     assert result["rows"][0]["fwd"] > 0
 
 
+def test_peer_benchmark_quick(monkeypatch, tmp_path):
+    """The side-by-side benchmark runs; peers that are not installed are skipped with a note."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    module = load(ROOT / "benchmarks" / "bench_peers.py")
+    result = module.main(["--quick", "--json", str(tmp_path / "peers.json")])
+    row = result["rows"][0]
+    assert row["N"] == 4 and row["diffenvs step()"] > 0 and row["diffenvs fwd+bwd"] > 0
+    for name in ("l2f", "crazyflow"):
+        assert name in row or any(note.startswith(f"{name} skipped") for note in result["notes"])
+    assert "| 4 |" in (tmp_path / "peers.md").read_text()
+
+
 def test_registered_envs_meet_the_contract():
     import gymnasium as gym
 
