@@ -144,12 +144,14 @@ def critic_gradient(env_id: str = "DiffQuad-Racing-v0", iterations: int = 400, p
                     seed: int = 0, out: str | None = None, probes: int = 16, samples: int = 8, eps: float = 0.05,
                     mc_steps: int = 400, **settings) -> list[dict]:
     """Rows ``(seed, iteration, env_steps, probe, critic, cosine, norm_ratio, fd_self_cosine,
-    q_minus_mc)`` per probe state and critic reduction (``min``, ``mean``, ``q0``, ``q1``); also
+    q_minus_mc, action_peak)`` per probe state and critic reduction (``min``, ``mean``, ``q0``, ``q1``); also
     written to ``out`` (CSV). ``cosine`` and ``norm_ratio`` compare ``∂Q/∂a`` with the
     finite-difference gradient of the Monte-Carlo soft return; ``fd_self_cosine`` is the
     cosine between the finite-difference gradients of two halves of the noise draws (how
     well the reference itself is determined); ``q_minus_mc`` is ``Q(s_0, a_0)`` minus the
-    Monte-Carlo return of the unperturbed action (the critic's bias)."""
+    Monte-Carlo return of the unperturbed action (the critic's bias); ``action_peak`` is the
+    largest ``|a|`` of the sampled first action (above ``1 - eps`` it was moved inward to
+    make room for the perturbation, so the probe is not at the policy's own action)."""
     settings = {**_QUIET, "preset": "paper", **settings}
     trainer = make_trainer("abpt", env_id=env_id, seed=seed, **settings)
     act_dim = trainer.act_dim
@@ -165,11 +167,11 @@ def critic_gradient(env_id: str = "DiffQuad-Racing-v0", iterations: int = 400, p
         if it % probe_every:
             continue
         gen = torch.Generator(device=trainer.device).manual_seed(seed * 100_003 + it)
-        for p, critic, cos, ratio, self_cos, bias in _probe_critic(trainer, probe_env, probes, samples, eps,
-                                                                    mc_steps, gen):
+        for p, critic, cos, ratio, self_cos, bias, peak in _probe_critic(trainer, probe_env, probes, samples, eps,
+                                                                          mc_steps, gen):
             rows.append({"seed": seed, "iteration": it, "env_steps": trainer.env_steps, "probe": p,
                          "critic": critic, "cosine": cos, "norm_ratio": ratio, "fd_self_cosine": self_cos,
-                         "q_minus_mc": bias})
+                         "q_minus_mc": bias, "action_peak": peak, "eps": eps})
     _write_csv(out, rows)
     return rows
 
@@ -195,38 +197,51 @@ def mc_soft_return(trainer, env, start: dict, first_actions: torch.Tensor, noise
     return ret
 
 
+def fd_action_gradient(trainer, env, start: dict, a0: torch.Tensor, eps: float, samples: int, steps: int,
+                       gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Central differences in the first action of :func:`mc_soft_return` from ``P`` states
+    ``start`` and first actions ``a0`` ``(P, A)``: ``(per-sample gradients (P, A, samples),
+    returns (P, A, 2, samples))`` (sign ``+ε`` then ``-ε``). ``env`` holds ``P·A·2·samples``
+    envs; every perturbation of a state sees the same action noise (common random numbers),
+    drawn from ``gen`` as ``(P, 1, 1, samples, A)`` per step."""
+    probes, act_dim = a0.shape
+    shape = (probes, act_dim, 2, samples)
+    idx = torch.arange(probes, device=a0.device).view(probes, 1, 1, 1).expand(shape).reshape(-1)
+    step = torch.zeros(*shape, act_dim, device=a0.device, dtype=a0.dtype)
+    eye = torch.eye(act_dim, device=a0.device, dtype=a0.dtype)
+    step[:, :, 0] = eps * eye.view(1, act_dim, 1, act_dim)
+    step[:, :, 1] = -eps * eye.view(1, act_dim, 1, act_dim)
+
+    def noise(t: int) -> torch.Tensor:
+        draw = torch.randn(probes, 1, 1, samples, act_dim, generator=gen, device=a0.device, dtype=a0.dtype)
+        return draw.expand(*shape, act_dim).reshape(-1, act_dim)
+
+    with torch.no_grad():
+        first = (a0.view(probes, 1, 1, 1, act_dim) + step).reshape(-1, act_dim)
+        ret = mc_soft_return(trainer, env, {k: v[idx] for k, v in start.items()}, first, noise, steps)
+        env.detach()
+        ret = ret.view(shape)
+    return (ret[:, :, 0] - ret[:, :, 1]) / (2 * eps), ret
+
+
 def _probe_critic(trainer, probe_env, probes, samples, eps, mc_steps, gen):
     """One probe of :func:`critic_gradient`: yields ``(probe, critic, cosine, norm_ratio,
-    fd_self_cosine, q_minus_mc)`` for each critic reduction and probe state."""
+    fd_self_cosine, q_minus_mc, action_peak)`` for each critic reduction and probe state."""
     act_dim = trainer.act_dim
     with torch.no_grad():
         start = {k: v.detach()[:probes] for k, v in trainer.env.get_state().items()}
         obs0 = trainer.norm(trainer.flatten(trainer.env.obs).detach()[:probes])
         draw = torch.randn(probes, act_dim, generator=gen, device=obs0.device)
-        a0 = trainer.actor(obs0, noise=draw)[0].clamp(-1 + eps, 1 - eps)  # room for ±ε inside tanh's range
+        sampled = trainer.actor(obs0, noise=draw)[0]
+        a0 = sampled.clamp(-1 + eps, 1 - eps)  # room for ±ε inside tanh's range
+        peak = sampled.abs().amax(-1)  # > 1 - ε: the probe moved a saturated action inward
     a = a0.clone().requires_grad_(True)
     q = trainer.critic(obs0, a)  # (heads, probes)
     reductions = {"min": q.min(0).values, "mean": q.mean(0), **{f"q{i}": q[i] for i in range(q.shape[0])}}
     grads = {k: torch.autograd.grad(v.sum(), a, retain_graph=True)[0] for k, v in reductions.items()}
-    # Layout of the probe batch: (probe, action dim, sign, sample).
-    shape = (probes, act_dim, 2, samples)
-    idx = torch.arange(probes, device=a0.device).view(probes, 1, 1, 1).expand(shape).reshape(-1)
-    step = torch.zeros(*shape, act_dim, device=a0.device)
-    eye = torch.eye(act_dim, device=a0.device)
-    step[:, :, 0] = eps * eye.view(1, act_dim, 1, act_dim)
-    step[:, :, 1] = -eps * eye.view(1, act_dim, 1, act_dim)
-
-    def noise(t: int) -> torch.Tensor:  # the same for every perturbation of a state (common random numbers)
-        draw = torch.randn(probes, 1, 1, samples, act_dim, generator=gen, device=a0.device)
-        return draw.expand(*shape, act_dim).reshape(-1, act_dim)
-
+    fd, ret = fd_action_gradient(trainer, probe_env, start, a0, eps, samples, mc_steps, gen)
+    g_fd = fd.mean(-1)
     with torch.no_grad():
-        first = (a0.view(probes, 1, 1, 1, act_dim) + step).reshape(-1, act_dim)
-        ret = mc_soft_return(trainer, probe_env, {k: v[idx] for k, v in start.items()}, first, noise, mc_steps)
-        probe_env.detach()
-        ret = ret.view(shape)
-        fd = (ret[:, :, 0] - ret[:, :, 1]) / (2 * eps)  # (probes, act_dim, samples)
-        g_fd = fd.mean(-1)
         half = samples // 2
         self_cos = torch.nn.functional.cosine_similarity(fd[..., :half].mean(-1), fd[..., half:].mean(-1), dim=-1)
         mc = ret.mean((1, 2, 3))  # ≈ the return of a_0 itself (the perturbations cancel to first order)
@@ -235,7 +250,7 @@ def _probe_critic(trainer, probe_env, probes, samples, eps, mc_steps, gen):
             ratio = g.norm(dim=-1) / g_fd.norm(dim=-1).clamp_min(1e-12)
             bias = reductions[name].detach() - mc
             for p in range(probes):
-                yield p, name, float(cos[p]), float(ratio[p]), float(self_cos[p]), float(bias[p])
+                yield p, name, float(cos[p]), float(ratio[p]), float(self_cos[p]), float(bias[p]), float(peak[p])
 
 
 def _write_csv(out: str | None, rows: list[dict]) -> None:

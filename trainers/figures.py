@@ -343,6 +343,13 @@ def critic_gradient_table(csv_paths: str | list[str]) -> str:
         cells = [f"{np.median([float(r[k]) for r in sel]):.3g} ({np.median([float(r[k]) for r in late]):.3g})"
                  for k in ("cosine", "norm_ratio", "q_minus_mc")]
         lines.append(f"| {CRITIC_LABEL[critic]} | {len(sel)} | " + " | ".join(cells) + " |")
+    if all("action_peak" in r for r in rows):
+        eps = float(rows[0].get("eps") or 0.05)
+        inside = [r for r in rows if r["critic"] == "min" and float(r["action_peak"]) <= 1 - eps]
+        cos = [float(r["cosine"]) for r in inside]
+        lines.append(f"\nProbes whose sampled action was not saturated (|a| ≤ {1 - eps:g} in every dimension): "
+                     f"{len(inside)} of {sum(r['critic'] == 'min' for r in rows)}"
+                     + (f", median cosine (min of twin critics) {np.median(cos):.3g}." if cos else "."))
     self_cos = [float(r["fd_self_cosine"]) for r in rows if r["critic"] == "min"]
     lines.append(f"\nFinite differences, half of the noise draws against the other half: median cosine "
                  f"{np.median(self_cos):.3g} over {len(self_cos)} probes.")
