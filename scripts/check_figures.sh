@@ -27,6 +27,10 @@ run $R/quadruped_nav/results.csv --out "$OUT/quadruped_nav" --figs runs
 run --out "$OUT" --fig5 $R/figure5/params_s*.csv --fig5-gradient $R/figure5/gradient_s*.csv
 mkdir -p "$OUT/tracking_long"
 run $R/tracking_long/results.csv --out "$OUT/tracking_long" --figs 4
+for lr in 0.01 0.002; do
+  mkdir -p "$OUT/critic_gradient_lr$lr"
+  run --out "$OUT/critic_gradient_lr$lr" --critic-gradient $R/open_questions/critic_gradient_lr${lr}_s[0-9].csv
+done
 "$PY" -m trainers verdicts benchmarks/claims/figure4_paper.toml --out "$OUT/verdicts_figure4_paper.md" > /dev/null
 status=0
 for f in $(cd "$OUT" && find . -type f | sort); do
