@@ -92,3 +92,24 @@ def test_discounted_return_matches_a_naive_loop_and_is_differentiable():
         assert out[n].item() == pytest.approx(total)
     grad = torch.autograd.grad(out.sum(), r)[0]
     assert grad[0, 0].item() == 1.0
+
+
+def test_bootstrap_rows_are_the_values_the_return_uses():
+    """Evaluating next values only at bootstrap_rows gives the same return and gradient as
+    evaluating every row: the other rows are multiplied by zero."""
+    from trainers.core.returns import bootstrap_rows, scatter_values
+
+    dones = torch.tensor([[False, True, False], [True, False, False], [False, False, True]])
+    terminated = torch.tensor([[False, True, False], [False, False, False], [False, False, True]])
+    t, n = bootstrap_rows(dones, terminated)
+    # Episode ends that were not terminated, and the horizon's last step unless terminated there.
+    assert list(zip(t.tolist(), n.tolist())) == [(1, 0), (2, 0), (2, 1)]
+    rewards = torch.rand(3, 3, dtype=torch.float64)
+    values = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
+    full = discounted_return(rewards, dones, values * ~terminated, 0.9)
+    part = discounted_return(rewards, dones, scatter_values((t, n), values[t, n], dones.shape), 0.9)
+    torch.testing.assert_close(part, full)
+    g_full, = torch.autograd.grad(full.sum(), values)
+    g_part, = torch.autograd.grad(part.sum(), values)
+    torch.testing.assert_close(g_part, g_full)
+    assert g_full[0].abs().sum() == 0 and g_full[2, 1] > 0

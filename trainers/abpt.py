@@ -33,7 +33,7 @@ from torch import Tensor
 
 from .core.critic import CriticConfig, CriticTrainer
 from .core.networks import QCritic
-from .core.returns import discounted_return, td_lambda_targets
+from .core.returns import bootstrap_rows, discounted_return, scatter_values, td_lambda_targets
 
 #: ``critic_reduce`` choices: how twin action values ``(k, N)`` become one ``(N,)``.
 CRITIC_REDUCE = {"min": lambda q: q.min(0).values, "mean": lambda q: q.mean(0), "one": lambda q: q[0]}
@@ -214,7 +214,14 @@ class ABPT(CriticTrainer):
         paper; ``J^N`` alone without the 0-step return)."""
         # N-step return with differentiable terminal values from the current critics.
         critic = self.critic if self.cfg.actor_critic == "online" else self.critic_target
-        next_values = self.soft_value(ro.next_obs, critic) * (~ro.terminated)
+        # Only the next values that the return bootstraps from are evaluated (the segment
+        # ends, about one row in a horizon), with the action noise every row would have drawn.
+        noise = torch.randn(*ro.next_obs.shape[:-1], self.act_dim, dtype=ro.next_obs.dtype, device=self.device)
+        rows = bootstrap_rows(ro.dones, ro.terminated)
+        obs = ro.next_obs[rows]
+        action, log_prob = self.actor(obs, noise=noise[rows])
+        values = self.reduce_q(critic(obs, action)) - self.alpha * log_prob
+        next_values = scatter_values(rows, values, ro.dones.shape)
         j_n = discounted_return(ro.rewards, ro.dones, next_values, self.cfg.gamma)
         out = {"j_n": j_n, "next_values": next_values}
         if self.cfg.zero_step:

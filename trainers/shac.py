@@ -17,7 +17,7 @@ import torch
 from .core.critic import CriticConfig, CriticTrainer
 from .core.first_order import Rollout
 from .core.networks import VCritic
-from .core.returns import discounted_return, td_lambda_targets
+from .core.returns import bootstrap_rows, discounted_return, scatter_values, td_lambda_targets
 
 
 @dataclass
@@ -47,8 +47,10 @@ class SHAC(CriticTrainer):
     def train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
         ro = self.rollout()
-        # Terminal values: differentiable in the next states (through the simulator).
-        next_values = self.critic_target(ro.next_obs) * (~ro.terminated)
+        # Terminal values: differentiable in the next states (through the simulator), and
+        # evaluated only where the return bootstraps (the segment ends).
+        rows = bootstrap_rows(ro.dones, ro.terminated)
+        next_values = scatter_values(rows, self.critic_target(ro.next_obs[rows]), ro.dones.shape)
         objective = discounted_return(ro.rewards, ro.dones, next_values, cfg.gamma)
         loss = -objective.mean() / cfg.horizon
         grad_norm = self.step_actor(loss)

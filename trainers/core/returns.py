@@ -19,6 +19,20 @@ import torch
 from torch import Tensor
 
 
+def bootstrap_rows(dones: Tensor, terminated: Tensor) -> tuple[Tensor, Tensor]:
+    """``(t, n)`` indices of the ``(H, N)`` steps whose next value :func:`discounted_return`
+    uses: where a segment ends (an episode end, or the horizon's last step) and the episode
+    was not terminated (a terminated episode has no value after its end)."""
+    ends = dones.clone()
+    ends[-1] = True
+    return (ends & ~terminated).nonzero(as_tuple=True)
+
+
+def scatter_values(rows: tuple[Tensor, Tensor], values: Tensor, shape: torch.Size) -> Tensor:
+    """``(H, N)`` zeros with ``values`` at ``rows`` (differentiable in ``values``)."""
+    return values.new_zeros(shape).index_put(rows, values)
+
+
 def discounted_return(rewards: Tensor, dones: Tensor, next_values: Tensor, gamma: float) -> Tensor:
     """``(N,)`` differentiable objective of one horizon, as SHAC/ABPT maximise it (eqs. 7, 10).
 
