@@ -52,7 +52,9 @@ class _FiniteRowsGrad(torch.autograd.Function):
             return grads
         n = present[0].shape[0]
         ok = torch.isfinite(torch.cat([g.reshape(n, -1) for g in present], 1)).all(-1)
-        if ok.device.type == "cpu" and bool(ok.all()):  # the usual case, and no device sync on CPU
+        # The usual case, tested on the host at no cost on CPU (not while compiling: a
+        # data-dependent branch would split the compiled backward; the selects run instead).
+        if ok.device.type == "cpu" and not torch.compiler.is_compiling() and bool(ok.all()):
             return grads
         return tuple(None if g is None else torch.where(ok.view(-1, *([1] * (g.dim() - 1))), g, 0.0) for g in grads)
 
