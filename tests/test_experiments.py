@@ -9,15 +9,21 @@ from trainers.experiments import critic_gradient, mc_soft_return
 TINY = dict(num_envs=4, horizon=8, critic_updates=2, eval_every=0, progress=False, tensorboard=False)
 
 
-def test_monte_carlo_return_finite_differences_match_its_autodiff_gradient(tmp_path):
-    """The finite differences that the critic is checked against are right: on a smooth task
-    (Hover, no termination within the horizon, float64) the central differences of the
-    Monte-Carlo soft return in the first action equal its autodiff gradient."""
+def _float64_trainer(tmp_path):
+    """A tiny ABPT trainer on Hover in float64 (no termination within the horizon), one iteration in."""
     f64 = {"dtype": torch.float64, "max_episode_steps": 1000}
     trainer = make_trainer("abpt", "DiffQuad-Hover-v0", log_dir=str(tmp_path), env_kwargs=f64, **TINY)
     for module in (trainer.actor, trainer.critic, trainer.critic_target, trainer.obs_norm):
         module.double()
     trainer.train_iteration()
+    return trainer
+
+
+def test_monte_carlo_return_finite_differences_match_its_autodiff_gradient(tmp_path):
+    """The finite differences that the critic is checked against are right: on a smooth task
+    (Hover, no termination within the horizon, float64) the central differences of the
+    Monte-Carlo soft return in the first action equal its autodiff gradient."""
+    trainer = _float64_trainer(tmp_path)
     act_dim, eps, steps = trainer.act_dim, 1e-6, 6
     env = make_train_env(trainer.cfg, num_envs=2 * act_dim + 1)
     env.reset(seed=1)
@@ -79,11 +85,7 @@ def test_probe_layout_finite_differences_match_autodiff(tmp_path):
     give, per state, the autodiff gradient of that state's own Monte-Carlo return."""
     from trainers.experiments import fd_action_gradient
 
-    f64 = {"dtype": torch.float64, "max_episode_steps": 1000}
-    trainer = make_trainer("abpt", "DiffQuad-Hover-v0", log_dir=str(tmp_path), env_kwargs=f64, **TINY)
-    for module in (trainer.actor, trainer.critic, trainer.critic_target, trainer.obs_norm):
-        module.double()
-    trainer.train_iteration()
+    trainer = _float64_trainer(tmp_path)
     probes, act_dim, steps, eps = 3, trainer.act_dim, 5, 1e-6
     start = {k: v.detach()[:probes] for k, v in trainer.env.get_state().items()}
     a0 = torch.tensor([[0.1, -0.2, 0.3, 0.0], [0.5, 0.4, -0.1, 0.2], [-0.3, 0.0, 0.1, -0.4]], dtype=torch.float64)

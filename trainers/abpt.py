@@ -161,10 +161,10 @@ class ABPT(CriticTrainer):
     def alpha(self) -> Tensor:
         return self.log_alpha.exp().detach() if self.cfg.entropy else torch.zeros((), device=self.device)
 
-    def soft_value(self, obs: Tensor, critic) -> Tensor:
+    def soft_value(self, obs: Tensor, critic, noise: Tensor | None = None) -> Tensor:
         """``V(s) = min_j Q_j(s, a) - κ log π(a|s)`` with one reparameterised ``a ~ π(s)`` (eq. 15;
-        the minimum is ``critic_reduce``)."""
-        action, log_prob = self.actor(obs)
+        the minimum is ``critic_reduce``; ``noise``: the action noise, drawn if ``None``)."""
+        action, log_prob = self.actor(obs, noise=noise)
         return self.reduce_q(critic(obs, action)) - self.alpha * log_prob
 
     def warming_up(self) -> bool:
@@ -218,9 +218,7 @@ class ABPT(CriticTrainer):
         # ends, about one row in a horizon), with the action noise every row would have drawn.
         noise = torch.randn(*ro.next_obs.shape[:-1], self.act_dim, dtype=ro.next_obs.dtype, device=self.device)
         rows = bootstrap_rows(ro.dones, ro.terminated)
-        obs = ro.next_obs[rows]
-        action, log_prob = self.actor(obs, noise=noise[rows])
-        values = self.reduce_q(critic(obs, action)) - self.alpha * log_prob
+        values = self.soft_value(ro.next_obs[rows], critic, noise[rows])
         next_values = scatter_values(rows, values, ro.dones.shape)
         j_n = discounted_return(ro.rewards, ro.dones, next_values, self.cfg.gamma)
         out = {"j_n": j_n, "next_values": next_values}

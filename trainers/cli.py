@@ -26,6 +26,7 @@ List presets::
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -307,21 +308,15 @@ def list_presets(args) -> None:
             print(f"{algo} {name} {args.env}: {settings}")
 
 
+#: Subcommands whose module parses its own arguments (its ``main(argv)``), imported on use.
+_OWN_PARSERS = {"sweep": ".sweep", "figures": ".figures", "verdicts": ".verdicts"}
+
+
 def main(argv: list[str] | None = None):
     """Entry point of ``diffenvs-train`` / ``python -m trainers`` (see the module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "sweep":
-        from .sweep import main as sweep_main
-
-        return sweep_main(argv[1:])
-    if argv and argv[0] == "figures":
-        from .figures import main as figures_main
-
-        return figures_main(argv[1:])
-    if argv and argv[0] == "verdicts":
-        from .verdicts import main as verdicts_main
-
-        return verdicts_main(argv[1:])
+    if argv and argv[0] in _OWN_PARSERS:
+        return importlib.import_module(_OWN_PARSERS[argv[0]], __package__).main(argv[1:])
     parser = argparse.ArgumentParser(prog="diffenvs-train", description="Train and evaluate policies on diffenvs "
                                      "envs. Each subcommand has its own --help.", formatter_class=_Formatter,
                                      epilog="example:\n  " + _ABOUT["shac"][1])
@@ -347,7 +342,7 @@ def main(argv: list[str] | None = None):
     pr = _sub(sub, "presets")
     pr.add_argument("algo", nargs="?", choices=sorted(ALGORITHMS), help="one algorithm (default: all)")
     pr.add_argument("--env", default="DiffQuad-Hover-v0", help="registered env id")
-    for name in ("sweep", "figures", "verdicts"):  # parsed by their own modules (top of main); listed for --help
+    for name in _OWN_PARSERS:  # parsed by their own modules (top of main); listed for --help
         _sub(sub, name)
     args = parser.parse_args(argv)
     if args.command == "eval":

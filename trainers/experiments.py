@@ -45,6 +45,7 @@ from torch.nn.utils import parameters_to_vector
 from diffenvs.contract import state_clone
 
 from . import make_trainer
+from .abpt import CRITIC_REDUCE
 from .core.config import parse_set_items
 from .core.logger import write_csv
 from .core.loop import make_train_env
@@ -237,7 +238,8 @@ def _probe_critic(trainer, probe_env, probes, samples, eps, mc_steps, gen):
         peak = sampled.abs().amax(-1)  # > 1 - ε: the probe moved a saturated action inward
     a = a0.clone().requires_grad_(True)
     q = trainer.critic(obs0, a)  # (heads, probes)
-    reductions = {"min": q.min(0).values, "mean": q.mean(0), **{f"q{i}": q[i] for i in range(q.shape[0])}}
+    reductions = {**{name: CRITIC_REDUCE[name](q) for name in ("min", "mean")},
+                  **{f"q{i}": q[i] for i in range(q.shape[0])}}
     grads = {k: torch.autograd.grad(v.sum(), a, retain_graph=True)[0] for k, v in reductions.items()}
     fd, ret = fd_action_gradient(trainer, probe_env, start, a0, eps, samples, mc_steps, gen)
     g_fd = fd.mean(-1)

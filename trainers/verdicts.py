@@ -44,7 +44,6 @@ import numpy as np
 from .figures import _group, load
 from .sweep import load_spec
 
-VERDICTS = ("holds", "does not hold", "tie", "inconclusive")
 RESAMPLES = 10_000
 
 
