@@ -7,6 +7,10 @@ Every rate is drones x 50 Hz control steps per second (one step of ``DiffQuad-Ho
 * ``diffenvs fwd``: ``step_differentiable`` without gradients (tensors in and out), eager
   and with ``compile=True``;
 * ``diffenvs fwd+bwd``: a 96-step differentiable unroll and its backward, per env step;
+* ``diffenvs rollout``: ``rollout(actions)`` of 16 steps in one call without gradients, and
+  ``rollout fwd+bwd``, a 96-step ``rollout`` and its backward; with ``compile=True`` these run
+  as compiled chunks of ``rollout_chunk`` (8) steps. The first call's compilation time is
+  given in the notes (PyTorch caches it on disk, so later processes compile in seconds);
 * ``l2f``: the C++ Learning-to-Fly simulator's vector environment (pybind11); it integrates
   with RK4 at its own 100 Hz, so one 50 Hz step is two of its steps. Its vector sizes are
   powers of two: N = 100 runs its 128-drone batch and N = 16384 two 8192-drone batches
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from types import SimpleNamespace
 
 import gymnasium as gym
@@ -39,6 +44,7 @@ import diffenvs  # noqa: F401  (registers the ids)
 
 ENV_ID = "DiffQuad-Hover-v0"
 HORIZON = 96
+ROLLOUT = 16  # steps per forward rollout() call
 
 
 # ----------------------------------------------------------------------------- diffenvs
@@ -52,6 +58,12 @@ class Ours:
         self.a = torch.full((n, self.env.action_dim), self.env.robot.vehicle.hover_action, dtype=self.env.dtype)
         self.a_np = self.a.numpy().astype(np.float32)
         self.acts = self.a.expand(HORIZON, *self.a.shape).clone().requires_grad_()
+        self.roll = self.a.expand(ROLLOUT, *self.a.shape).contiguous()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            self.env.rollout(self.roll)
+        self.env.rollout(self.acts)[1].sum().backward()
+        self.first_rollout_s = time.perf_counter() - t0  # compilation, when compiled
 
     def measures(self, min_time: float) -> dict[str, float]:
         env, steps = self.env, 20
@@ -73,11 +85,21 @@ class Ours:
                 total = total + env.step_differentiable(at)[1].sum()
             total.backward()
 
+        def rollout():
+            with torch.no_grad():
+                env.rollout(self.roll)
+
+        def rollout_bwd():
+            env.detach()
+            env.rollout(self.acts)[1].sum().backward()
+
         out = {}
         if not self.compile:
             out["diffenvs step()"] = rate(numpy_step, steps * self.n, min_time)
         out[f"diffenvs {tag}fwd"] = rate(fwd, steps * self.n, min_time, warmup=3)
         out[f"diffenvs {tag}fwd+bwd"] = rate(fwd_bwd, HORIZON * self.n, min_time, warmup=2)
+        out[f"diffenvs {tag}rollout"] = rate(rollout, ROLLOUT * self.n, min_time)
+        out[f"diffenvs {tag}rollout fwd+bwd"] = rate(rollout_bwd, HORIZON * self.n, min_time)
         return out
 
 
@@ -222,6 +244,8 @@ def main(argv=None) -> dict:
     for n in args.sizes:
         sims[n], more = build(n, not args.no_compile, args.peers)
         notes += [m for m in more if m not in notes]
+        notes += [f"N = {n}: first rollout() calls (fwd and fwd+bwd) took {sim.first_rollout_s:.1f} s"
+                  f"{' (compilation)' if sim.compile else ''}" for sim in sims[n] if isinstance(sim, Ours)]
     for _ in range(args.rounds):
         for n in args.sizes:
             for sim in sims[n]:
@@ -239,6 +263,11 @@ def main(argv=None) -> dict:
                   + " |", "|---|" + "---|" * (len(ours) * len(theirs))]
         lines += ["| " + " | ".join([str(r["N"])] + [f"{r[a] / r[b]:.2f}" for a in ours for b in theirs]) + " |"
                   for r in rows]
+    pairs = [(k, k.removesuffix(" fwd+bwd")) for k in keys if k.endswith("rollout fwd+bwd")]
+    if pairs:
+        lines += ["", "backward cost (forward+backward rate / forward rate):", "",
+                  "| N | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |", "|---|" + "---|" * len(pairs)]
+        lines += ["| " + " | ".join([str(r["N"])] + [f"{r[a] / r[b]:.2f}" for a, b in pairs]) + " |" for r in rows]
     text = "\n".join(lines + [""] + notes)
     print(text)
     result = {"machine": machine(), "rounds": args.rounds, "rows": rows, "notes": notes}

@@ -7,20 +7,27 @@ import torch
 from torch import Tensor
 
 
-def check_action_tensor(actions, env) -> None:
-    """Validate a ``step_differentiable`` action tensor's type, shape, dtype and device.
+def check_action_tensor(actions, env, *, stacked: bool = False) -> None:
+    """Validate a ``step_differentiable`` action tensor's type, shape, dtype and device
+    (``stacked``: a ``(steps, num_envs, action_dim)`` tensor for :meth:`~diffenvs.vector_env.DiffVectorEnv.rollout`).
 
     Finiteness is checked by the step itself (see :func:`check_finite_flag`), so that
     the check fuses into the compiled step.
     """
+    who, layout = ("rollout()", "(steps, num_envs, action_dim)") if stacked else \
+        ("step_differentiable()", "(num_envs, action_dim)")
+    expected = (env.num_envs, env.action_dim)
     if not isinstance(actions, Tensor):
         raise TypeError(
-            f"step_differentiable() expects a torch.Tensor of shape ({env.num_envs}, {env.action_dim}), got "
-            f"{type(actions).__name__}; use step() for numpy actions"
+            f"{who} expects a torch.Tensor of shape {layout}, got {type(actions).__name__}"
+            + ("" if stacked else "; use step() for numpy actions")
         )
-    expected = (env.num_envs, env.action_dim)
-    if tuple(actions.shape) != expected:
-        raise ValueError(f"actions must have shape {expected} (num_envs, action_dim), got {tuple(actions.shape)}")
+    if stacked:
+        if actions.dim() != 3 or tuple(actions.shape[1:]) != expected or actions.shape[0] < 1:
+            raise ValueError(f"actions must have shape (steps, {expected[0]}, {expected[1]}) {layout} with "
+                             f"steps >= 1, got {tuple(actions.shape)}")
+    elif tuple(actions.shape) != expected:
+        raise ValueError(f"actions must have shape {expected} {layout}, got {tuple(actions.shape)}")
     if actions.dtype != env.dtype:
         raise TypeError(
             f"actions have dtype {actions.dtype} but the env runs in {env.dtype}; cast with actions.to(env.dtype)"
@@ -40,8 +47,12 @@ def check_finite_flag(finite: Tensor, actions: Tensor) -> None:
     """
     if finite.device.type == "cpu":
         if not finite:
-            rows = (~torch.isfinite(actions)).any(-1).nonzero().flatten().tolist()
-            raise ValueError(f"actions contain NaN or inf in env row(s) {rows[:10]}; check the policy output")
+            bad = (~torch.isfinite(actions)).any(-1).nonzero()
+            if actions.dim() == 3:  # a rollout's (steps, num_envs, action_dim) actions
+                where = "(step, env row) " + ", ".join(str(tuple(p)) for p in bad[:10].tolist())
+            else:
+                where = f"env row(s) {bad.flatten()[:10].tolist()}"
+            raise ValueError(f"actions contain NaN or inf in {where}; check the policy output")
     else:
         torch._assert_async(finite, "actions contain NaN or inf")
 

@@ -196,6 +196,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         self._pool_batches = max(1, min(16, 65536 // num_envs))
         self._pool: list[tuple[State, Obs]] = []
         self._pool_next = self._pool_batches
+        self._pool_stack: tuple[State, Obs | None] | None = None
         self._pool_rng: Tensor | None = None  # generator state the pool was sampled from
         self._episode_return = torch.zeros(num_envs, dtype=self.dtype, device=self.device)
         # Running counts of diverged and out-of-bounds envs (see the properties).
@@ -206,9 +207,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         self.compiled = bool(compile)
         self._skip_idle_resets = self.device.type == "cpu" and not compile
         self._transition_fn = self.transition
+        self._rollout_fn = self._rollout_steps
         if compile:
             _allow_compiled_envs()
             self._transition_fn = torch.compile(self.transition, dynamic=False, options=_COMPILE_OPTIONS)
+            self._rollout_fn = torch.compile(self._rollout_steps, dynamic=False, options=_COMPILE_OPTIONS)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -338,23 +341,52 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         out.update((k, s[k].contiguous()) for k in self._task_fields)
         return out
 
+    def _refill_pool(self) -> None:
+        k, n = self._pool_batches, self.num_envs
+        self._pool_rng = self._gen.get_state()
+        states = self._sample_states(k * n)
+        # The pool as (k, n, ...) views of one draw (what rollout() slices) and as one
+        # (state, obs) pair per batch, split once here rather than at every step.
+        stacked = {name: v.view(k, n, *v.shape[1:]) for name, v in states.items()}
+        fields = {name: v.unbind(0) for name, v in stacked.items()}
+        if self.task.costly_observation:  # observed in the step, only where used
+            stacked_obs, parts = None, [None] * k
+        else:
+            stacked_obs = obs_map(lambda v: v.view(k, n, *v.shape[1:]), self.task.observe(states))
+            split = obs_map(lambda v: v.unbind(0), stacked_obs)
+            parts = [{key: v[i] for key, v in split.items()} if isinstance(split, dict) else split[i] for i in range(k)]
+        self._pool = [({name: v[i] for name, v in fields.items()}, parts[i]) for i in range(k)]
+        self._pool_stack = (stacked, stacked_obs)
+        self._pool_next = 0
+
     def _fresh_from_pool(self) -> tuple[State, Obs]:
         if self._pool_next >= self._pool_batches:
-            k, n = self._pool_batches, self.num_envs
-            self._pool_rng = self._gen.get_state()
-            states = self._sample_states(k * n)
-            # One (state, obs) pair per batch, split once here rather than at every step.
-            fields = {name: v.view(k, n, *v.shape[1:]).unbind(0) for name, v in states.items()}
-            if self.task.costly_observation:  # observed in the step, only where used
-                parts = [None] * k
-            else:
-                obs = obs_map(lambda v: v.view(k, n, *v.shape[1:]).unbind(0), self.task.observe(states))
-                parts = [{key: v[i] for key, v in obs.items()} if isinstance(obs, dict) else obs[i] for i in range(k)]
-            self._pool = [({name: v[i] for name, v in fields.items()}, parts[i]) for i in range(k)]
-            self._pool_next = 0
+            self._refill_pool()
         i = self._pool_next
         self._pool_next += 1
         return self._pool[i]
+
+    def _fresh_stack(self, steps: int) -> tuple[State, Obs | None]:
+        """The next ``steps`` episode starts of the pool, stacked ``(steps, N, ...)`` (views when
+        they lie in one pool draw): exactly the starts ``steps`` calls of :meth:`step` would use."""
+        pieces = []
+        while steps:
+            if self._pool_next >= self._pool_batches:
+                self._refill_pool()
+            i = self._pool_next
+            j = min(self._pool_batches, i + steps)
+            stacked, stacked_obs = self._pool_stack
+            pieces.append(({k: v[i:j] for k, v in stacked.items()},
+                           None if stacked_obs is None else obs_map(lambda v: v[i:j], stacked_obs)))
+            steps -= j - i
+            self._pool_next = j
+        if len(pieces) == 1:
+            return pieces[0]
+        fresh = {k: torch.cat([p[0][k] for p in pieces]) for k in pieces[0][0]}
+        obs = pieces[0][1]
+        if obs is not None:
+            obs = obs_map(lambda *vs: torch.cat(vs), *[p[1] for p in pieces])
+        return fresh, obs
 
     def get_runtime_state(self) -> dict[str, Any]:
         """Everything besides :meth:`get_state` needed to continue a run identically.
@@ -377,8 +409,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         pool_rng = runtime["pool_generator"]
         if pool_rng.numel() and runtime["pool_next"] < self._pool_batches:
             self._gen.set_state(pool_rng)
-            self._pool_next = self._pool_batches
-            self._fresh_from_pool()  # resample the same pool
+            self._refill_pool()  # resample the same pool
             self._pool_next = int(runtime["pool_next"])
         else:
             self._pool_next = self._pool_batches
@@ -420,6 +451,113 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             truncated.cpu().numpy().copy(),
             info_to_numpy(info),
         )
+
+    def rollout(self, actions: Tensor | None = None, *, policy: Callable[[Obs], Tensor] | None = None,
+                steps: int | None = None):
+        """Several steps in one call, keeping the autograd graph: open loop or under a policy.
+
+        ``rollout(actions)`` takes a ``(steps, N, action_dim)`` tensor; ``rollout(policy=fn,
+        steps=K)`` chooses each step's actions as ``fn(obs)`` from the observation before it.
+        The result equals ``steps`` calls of :meth:`step_differentiable` (autoresets with the
+        same episode starts, the same random stream, the same gradients), stacked: ``(obs,
+        reward, terminated, truncated, info)`` with a leading ``steps`` dimension on every
+        tensor, and ``info["actions"]`` the actions applied (before clipping).
+
+        With ``compile=True`` the steps run as one compiled graph in chunks of
+        :attr:`rollout_chunk` steps, forward and backward, which removes the per-step Python
+        and dispatch overhead that bounds small batches (see docs/benchmarks); the chunk is
+        compiled once per env and policy (and cached on disk by PyTorch across processes).
+        Non-finite actions raise before anything is committed, as in a single step. While
+        rendering, the steps run one by one so that every frame is recorded.
+        """
+        self._require_reset()
+        if policy is None:
+            if actions is None:
+                raise TypeError("rollout() needs actions of shape (steps, num_envs, action_dim), or policy= and steps=")
+            if self.check_inputs:
+                check_action_tensor(actions, self, stacked=True)
+            if steps is not None and steps != actions.shape[0]:
+                raise ValueError(f"steps={steps} but actions hold {actions.shape[0]} steps; leave steps out")
+            steps = actions.shape[0]
+        else:
+            if actions is not None:
+                raise TypeError("pass rollout() either actions or policy=, not both")
+            if not callable(policy):
+                raise TypeError(f"policy must be a callable obs -> actions, got {type(policy).__name__}")
+            if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+                raise ValueError(f"rollout(policy=...) needs steps, a positive int, got {steps!r}")
+            steps = int(steps)
+        if self._renderer is not None:
+            return self._rollout_stepwise(actions, policy, steps)
+        saved = (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
+                 self._pool_next, self._pool_rng, self._gen.get_state())
+        outs = []
+        chunk = self.rollout_chunk if self.compiled else steps
+        done = 0
+        while done < steps:
+            k = min(chunk, steps - done)
+            if self.compiled and k != chunk:
+                k = 1  # the remainder one step at a time: two compiled graphs in all, whatever `steps`
+            fresh, fresh_obs = self._fresh_stack(k) if self.autoreset else (None, None)
+            acts = None if actions is None else actions[done:done + k]
+            out = self._rollout_fn(self._state, self._obs, acts, policy, k, self._episode_return, fresh, fresh_obs,
+                                   self._counters)
+            self._state, self._obs, self._episode_return, self._counters = out[0], out[1], out[3], out[4]
+            outs.append(out)
+            done += k
+        finite = outs[0][5] if len(outs) == 1 else torch.stack([o[5] for o in outs]).all()
+        if self.check_inputs:
+            try:
+                check_finite_flag(finite, torch.cat([o[2]["actions"] for o in outs]) if len(outs) > 1
+                                  else outs[0][2]["actions"])
+            except ValueError:  # as if this call never happened
+                (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
+                 self._pool_next, self._pool_rng, gen) = saved
+                self._gen.set_state(gen)
+                raise
+        stacked = outs[0][2] if len(outs) == 1 else _tree_cat([o[2] for o in outs])
+        info = stacked
+        return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
+
+    #: Steps per compiled graph of :meth:`rollout` with ``compile=True`` (compile time grows with it).
+    rollout_chunk = 8
+
+    def _rollout_steps(self, state: State, obs: Obs, actions: Tensor | None, policy, steps: int,
+                       episode_return: Tensor, fresh: State | None, fresh_obs: Obs | None, counters: Tensor):
+        """``steps`` transitions as one pure function (what :meth:`rollout` runs, compiled or not)."""
+        per_step, finite = [], []
+        for k in range(steps):
+            a = actions[k] if policy is None else policy(obs)
+            f = None if fresh is None else {name: v[k] for name, v in fresh.items()}
+            fo = None if fresh_obs is None else obs_map(lambda v: v[k], fresh_obs)
+            state, obs, reward, terminated, truncated, info, episode_return, _, counters, ok = self.transition(
+                state, a, episode_return, f, fo, counters)
+            info = dict(info, obs=obs, reward=reward, terminated=terminated, truncated=truncated, actions=a)
+            per_step.append(info)
+            finite.append(ok)
+        ok = finite[0] if steps == 1 else torch.stack(finite).all()
+        return state, obs, _tree_stack(per_step), episode_return, counters, ok
+
+    def _rollout_stepwise(self, actions: Tensor | None, policy, steps: int):
+        """:meth:`rollout` one step at a time (while rendering: every frame is recorded)."""
+        saved = (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
+                 self._pool_next, self._pool_rng, self._gen.get_state())
+        per_step = []
+        try:
+            for k in range(steps):
+                a = actions[k] if policy is None else policy(self._obs)
+                if policy is not None and self.check_inputs:
+                    check_action_tensor(a, self)
+                obs, reward, terminated, truncated, info = self._step(a)
+                per_step.append(dict(info, obs=obs, reward=reward, terminated=terminated, truncated=truncated,
+                                     actions=a))
+        except ValueError:
+            (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
+             self._pool_next, self._pool_rng, gen) = saved
+            self._gen.set_state(gen)
+            raise
+        info = _tree_stack(per_step)
+        return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
 
     def _step(self, actions: Tensor):
         """The stateful shell: feed the pure transition, store its result, keep counters."""
@@ -593,6 +731,20 @@ class DiffVectorEnv(gym.vector.VectorEnv):
     def __repr__(self) -> str:
         return (f"DiffVectorEnv(robot={self.robot.describe()!r}, task={self.task.name!r}, num_envs={self.num_envs}, "
                 f"device={self.device}, dtype={self.dtype})")
+
+
+def _tree_stack(trees: list) -> Any:
+    """Stack a list of equally shaped (nested dicts of) tensors along a new first dimension."""
+    if isinstance(trees[0], dict):
+        return {k: _tree_stack([t[k] for t in trees]) for k in trees[0]}
+    return torch.stack(trees)
+
+
+def _tree_cat(trees: list) -> Any:
+    """Concatenate (nested dicts of) tensors along their first dimension."""
+    if isinstance(trees[0], dict):
+        return {k: _tree_cat([t[k] for t in trees]) for k in trees[0]}
+    return torch.cat(trees)
 
 
 def _row_mask(mask: Tensor, like: Tensor, views: dict[int, Tensor]) -> Tensor:
