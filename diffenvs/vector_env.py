@@ -377,7 +377,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             j = min(self._pool_batches, i + steps)
             stacked, stacked_obs = self._pool_stack
             pieces.append(({k: v[i:j] for k, v in stacked.items()},
-                           None if stacked_obs is None else obs_map(lambda v: v[i:j], stacked_obs)))
+                           None if stacked_obs is None else obs_map(lambda v, s=slice(i, j): v[s], stacked_obs)))
             steps -= j - i
             self._pool_next = j
         if len(pieces) == 1:
@@ -529,7 +529,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         for k in range(steps):
             a = actions[k] if policy is None else policy(obs)
             f = None if fresh is None else {name: v[k] for name, v in fresh.items()}
-            fo = None if fresh_obs is None else obs_map(lambda v: v[k], fresh_obs)
+            fo = None if fresh_obs is None else obs_map(lambda v, k=k: v[k], fresh_obs)
             state, obs, reward, terminated, truncated, info, episode_return, _, counters, ok = self.transition(
                 state, a, episode_return, f, fo, counters)
             info = dict(info, obs=obs, reward=reward, terminated=terminated, truncated=truncated, actions=a)
