@@ -1,6 +1,6 @@
 """Open-loop trajectory optimisation with rollout() on DiffQuad-Hover-v0.
 
-Each drone gets its own sequence of 50 actions (1 s); gradient ascent on the return of
+Each drone gets its own sequence of 25 actions (0.5 s); gradient ascent on the return of
 the whole sequence, computed by one rollout() call per iteration from the same start
 states (set_state), improves every drone's plan. Tiny sizes (4 drones, 30 iterations),
 about a second; with compile=True the rollout runs as compiled chunks.
@@ -27,7 +27,7 @@ returns = []
 for _ in range(30):
     venv.set_state(start)  # the same start states, with no graph behind them
     obs, reward, terminated, truncated, info = venv.rollout(torch.tanh(plan))  # (25, 4) rewards
-    ret = reward.sum(0)  # each drone's return over the 1 s
+    ret = reward.sum(0)  # each drone's return over the 0.5 s
     optimizer.zero_grad()
     (-ret.sum()).backward()  # the drones' plans are independent: one backward for all
     optimizer.step()
