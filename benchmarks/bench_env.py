@@ -8,7 +8,10 @@ Measures, for each batch size N:
 * ``fwd+bwd``: ``step_differentiable`` with gradients over a ``--horizon`` step unroll
   (default 96, SHAC/ABPT's horizon), followed by ``backward()`` of the summed reward,
   counted as horizon * N env-steps per unroll.
-* the same ``fwd`` / ``fwd+bwd`` with ``compile=True`` (``--compile``).
+* ``rollout``: ``env.rollout(actions)`` of 16 steps in one call without gradients, and
+  ``rollout fwd+bwd``: a ``--horizon`` step ``rollout`` and its backward;
+* the same ``fwd`` / ``fwd+bwd`` / ``rollout`` columns with ``compile=True`` (``--compile``;
+  ``rollout`` then runs compiled chunks of ``env.rollout_chunk`` steps).
 
 Usage::
 
@@ -94,6 +97,23 @@ def _step_fns(env, steps: int, horizon: int):
     return fwd, fwd_bwd
 
 
+def _rollout_fns(env, steps: int, horizon: int):
+    """``rollout`` (one ``steps``-step no-grad call) and ``rollout_bwd`` (a ``horizon`` rollout + backward)."""
+    a = _action(env)
+    short = a.expand(steps, *a.shape).contiguous()
+    acts = a.expand(horizon, *a.shape).clone().requires_grad_()
+
+    def rollout():
+        with torch.no_grad():
+            env.rollout(short)
+
+    def rollout_bwd():
+        env.detach()
+        env.rollout(acts)[1].sum().backward()
+
+    return rollout, rollout_bwd
+
+
 def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool) -> dict[str, float]:
     env = make_env(env_id, n, compile=compile)
     a_np = _action(env).numpy().astype(np.float32)
@@ -109,6 +129,9 @@ def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool)
         out["step()"] = rate(numpy_step, steps * n, min_time)
     out["fwd"] = rate(fwd, steps * n, min_time, warmup=3)
     out["fwd+bwd"] = rate(fwd_bwd, horizon * n, min_time, warmup=2)
+    rollout, rollout_bwd = _rollout_fns(env, 16, horizon)
+    out["rollout"] = rate(rollout, 16 * n, min_time)
+    out["rollout fwd+bwd"] = rate(rollout_bwd, horizon * n, min_time)
     return out
 
 

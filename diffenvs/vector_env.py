@@ -452,8 +452,8 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             info_to_numpy(info),
         )
 
-    def rollout(self, actions: Tensor | None = None, *, policy: Callable[[Obs], Tensor] | None = None,
-                steps: int | None = None):
+    def rollout(self, actions: Tensor | None = None, *, policy: Callable[[Obs], Any] | None = None,
+                steps: int | None = None, return_states: bool = False):
         """Several steps in one call, keeping the autograd graph: open loop or under a policy.
 
         ``rollout(actions)`` takes a ``(steps, N, action_dim)`` tensor; ``rollout(policy=fn,
@@ -461,7 +461,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         The result equals ``steps`` calls of :meth:`step_differentiable` (autoresets with the
         same episode starts, the same random stream, the same gradients), stacked: ``(obs,
         reward, terminated, truncated, info)`` with a leading ``steps`` dimension on every
-        tensor, and ``info["actions"]`` the actions applied (before clipping).
+        tensor, and ``info["actions"]`` the actions applied (before clipping). A policy may
+        return ``(actions, extras)``: ``extras`` (a tensor or a dict of tensors, e.g. the
+        observation it saw and its log-probabilities) come back stacked as
+        ``info["policy"]``. ``return_states=True`` adds ``info["states"]``, the env state
+        before each step (the fields of :attr:`state_spec`, stacked, with their graph).
 
         With ``compile=True`` the steps run as one compiled graph in chunks of
         :attr:`rollout_chunk` steps, forward and backward, which removes the per-step Python
@@ -471,6 +475,38 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         rendering, the steps run one by one so that every frame is recorded.
         """
         self._require_reset()
+        steps = self._rollout_args(actions, policy, steps)
+        if self._renderer is not None:
+            return self._rollout_stepwise(actions, policy, steps, return_states)
+        saved = self._snapshot()
+        outs = []
+        chunk = self.rollout_chunk if self.compiled else steps
+        done = 0
+        while done < steps:
+            k = min(chunk, steps - done)
+            if self.compiled and k != chunk:
+                k = 1  # the remainder one step at a time: two compiled graphs in all, whatever `steps`
+            fresh, fresh_obs = self._fresh_stack(k) if self.autoreset else (None, None)
+            acts = None if actions is None else actions[done:done + k]
+            out = self._rollout_fn(self._state, self._obs, acts, policy, k, self._episode_return, fresh, fresh_obs,
+                                   self._counters, return_states)
+            self._state, self._obs, self._episode_return, self._counters = out[0], out[1], out[3], out[4]
+            outs.append(out)
+            done += k
+        finite = outs[0][5] if len(outs) == 1 else torch.stack([o[5] for o in outs]).all()
+        if self.check_inputs:
+            try:
+                check_finite_flag(finite, torch.cat([o[2]["actions"] for o in outs]) if len(outs) > 1
+                                  else outs[0][2]["actions"])
+            except ValueError:  # as if this call never happened
+                self._restore(saved)
+                raise
+        stacked = outs[0][2] if len(outs) == 1 else _tree_cat([o[2] for o in outs])
+        info = stacked
+        return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
+
+    def _rollout_args(self, actions: Tensor | None, policy, steps) -> int:
+        """Validate :meth:`rollout`'s arguments; returns the number of steps."""
         if policy is None:
             if actions is None:
                 raise TypeError("rollout() needs actions of shape (steps, num_envs, action_dim), or policy= and steps=")
@@ -487,74 +523,54 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
                 raise ValueError(f"rollout(policy=...) needs steps, a positive int, got {steps!r}")
             steps = int(steps)
-        if self._renderer is not None:
-            return self._rollout_stepwise(actions, policy, steps)
-        saved = (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
-                 self._pool_next, self._pool_rng, self._gen.get_state())
-        outs = []
-        chunk = self.rollout_chunk if self.compiled else steps
-        done = 0
-        while done < steps:
-            k = min(chunk, steps - done)
-            if self.compiled and k != chunk:
-                k = 1  # the remainder one step at a time: two compiled graphs in all, whatever `steps`
-            fresh, fresh_obs = self._fresh_stack(k) if self.autoreset else (None, None)
-            acts = None if actions is None else actions[done:done + k]
-            out = self._rollout_fn(self._state, self._obs, acts, policy, k, self._episode_return, fresh, fresh_obs,
-                                   self._counters)
-            self._state, self._obs, self._episode_return, self._counters = out[0], out[1], out[3], out[4]
-            outs.append(out)
-            done += k
-        finite = outs[0][5] if len(outs) == 1 else torch.stack([o[5] for o in outs]).all()
-        if self.check_inputs:
-            try:
-                check_finite_flag(finite, torch.cat([o[2]["actions"] for o in outs]) if len(outs) > 1
-                                  else outs[0][2]["actions"])
-            except ValueError:  # as if this call never happened
-                (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
-                 self._pool_next, self._pool_rng, gen) = saved
-                self._gen.set_state(gen)
-                raise
-        stacked = outs[0][2] if len(outs) == 1 else _tree_cat([o[2] for o in outs])
-        info = stacked
-        return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
+        return steps
+
+    def _snapshot(self) -> tuple:
+        """Everything a step commits (to undo a rollout that fails part-way)."""
+        return (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
+                self._pool_next, self._pool_rng, self._gen.get_state())
+
+    def _restore(self, snapshot: tuple) -> None:
+        (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
+         self._pool_next, self._pool_rng, gen) = snapshot
+        self._gen.set_state(gen)
 
     #: Steps per compiled graph of :meth:`rollout` with ``compile=True`` (compile time grows with it).
     rollout_chunk = 8
 
     def _rollout_steps(self, state: State, obs: Obs, actions: Tensor | None, policy, steps: int,
-                       episode_return: Tensor, fresh: State | None, fresh_obs: Obs | None, counters: Tensor):
+                       episode_return: Tensor, fresh: State | None, fresh_obs: Obs | None, counters: Tensor,
+                       return_states: bool = False):
         """``steps`` transitions as one pure function (what :meth:`rollout` runs, compiled or not)."""
         per_step, finite = [], []
         for k in range(steps):
-            a = actions[k] if policy is None else policy(obs)
+            before = state
+            a, extras = _policy_output(actions[k] if policy is None else policy(obs))
             f = None if fresh is None else {name: v[k] for name, v in fresh.items()}
             fo = None if fresh_obs is None else obs_map(lambda v, k=k: v[k], fresh_obs)
             state, obs, reward, terminated, truncated, info, episode_return, _, counters, ok = self.transition(
                 state, a, episode_return, f, fo, counters)
-            info = dict(info, obs=obs, reward=reward, terminated=terminated, truncated=truncated, actions=a)
-            per_step.append(info)
+            per_step.append(_step_record(info, obs, reward, terminated, truncated, a, extras,
+                                         before if return_states else None))
             finite.append(ok)
         ok = finite[0] if steps == 1 else torch.stack(finite).all()
         return state, obs, _tree_stack(per_step), episode_return, counters, ok
 
-    def _rollout_stepwise(self, actions: Tensor | None, policy, steps: int):
+    def _rollout_stepwise(self, actions: Tensor | None, policy, steps: int, return_states: bool = False):
         """:meth:`rollout` one step at a time (while rendering: every frame is recorded)."""
-        saved = (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
-                 self._pool_next, self._pool_rng, self._gen.get_state())
+        saved = self._snapshot()
         per_step = []
         try:
             for k in range(steps):
-                a = actions[k] if policy is None else policy(self._obs)
+                before = self._state
+                a, extras = _policy_output(actions[k] if policy is None else policy(self._obs))
                 if policy is not None and self.check_inputs:
                     check_action_tensor(a, self)
                 obs, reward, terminated, truncated, info = self._step(a)
-                per_step.append(dict(info, obs=obs, reward=reward, terminated=terminated, truncated=truncated,
-                                     actions=a))
+                per_step.append(_step_record(info, obs, reward, terminated, truncated, a, extras,
+                                             before if return_states else None))
         except ValueError:
-            (self._state, self._obs, self._episode_return, self._counters, self._pool, self._pool_stack,
-             self._pool_next, self._pool_rng, gen) = saved
-            self._gen.set_state(gen)
+            self._restore(saved)
             raise
         info = _tree_stack(per_step)
         return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
@@ -731,6 +747,21 @@ class DiffVectorEnv(gym.vector.VectorEnv):
     def __repr__(self) -> str:
         return (f"DiffVectorEnv(robot={self.robot.describe()!r}, task={self.task.name!r}, num_envs={self.num_envs}, "
                 f"device={self.device}, dtype={self.dtype})")
+
+
+def _policy_output(out) -> tuple[Tensor, Any]:
+    """A rollout policy's ``actions`` or ``(actions, extras)``."""
+    return (out[0], out[1]) if isinstance(out, tuple) else (out, None)
+
+
+def _step_record(info: dict, obs, reward, terminated, truncated, actions, extras, state_before) -> dict:
+    """What a rollout keeps of one step (stacked over the steps afterwards)."""
+    record = dict(info, obs=obs, reward=reward, terminated=terminated, truncated=truncated, actions=actions)
+    if extras is not None:
+        record["policy"] = extras
+    if state_before is not None:
+        record["states"] = state_before
+    return record
 
 
 def _tree_stack(trees: list) -> Any:

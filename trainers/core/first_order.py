@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from diffenvs.contract import check_vector_env
+from diffenvs.vector_env import obs_map
 from diffenvs.wrappers.flatten import obs_layout
 
 from .checkpoint import restore_run_state, run_state
@@ -75,32 +76,27 @@ class Rollout:
 
 def rollout(env, actor: Actor, norm, horizon: int, record_states: bool = False,
             flatten: Callable[[Any], Tensor] = lambda obs: obs) -> Rollout:
-    """Unroll ``horizon`` steps of ``actor`` through ``env.step_differentiable``.
+    """Unroll ``horizon`` steps of ``actor`` through the env in one ``env.rollout`` call
+    (exactly ``horizon`` calls of ``step_differentiable``; with ``compile=True`` compiled
+    chunks of steps, the actor's forward included).
 
     ``flatten`` turns the env's observation (a tensor or a dict of tensors) into the
     ``(N, obs_dim)`` tensor the networks see; ``norm`` normalises it.
     """
-    fields: dict[str, list[Any]] = {k: [] for k in ("obs", "actions", "log_probs", "rewards", "dones",
-                                                    "terminated", "next_obs", "raw", "states", "ret", "len")}
-    obs = flatten(env.obs)
-    for _ in range(horizon):
-        if record_states:
-            fields["states"].append({k: v.detach() for k, v in env.get_state().items()})
+
+    def policy(raw_obs):
+        obs = flatten(raw_obs)
         o = norm(obs)
         action, log_prob = actor(o)
-        obs_next, reward, terminated, truncated, info = env.step_differentiable(action)
-        final = info["final_info"]
-        for key, value in (("obs", o), ("actions", action), ("log_probs", log_prob), ("rewards", reward),
-                           ("dones", terminated | truncated), ("terminated", terminated),
-                           ("next_obs", norm(flatten(info["final_obs"]))), ("raw", obs.detach()),
-                           ("ret", final["episode_return"]), ("len", final["episode_length"])):
-            fields[key].append(value)
-        obs = flatten(obs_next)
-    states = fields.pop("states")
-    stack = {k: torch.stack(v) if v else None for k, v in fields.items()}
-    stack["states"] = {k: torch.stack([s[k] for s in states]) for k in states[0]} if states else None
-    return Rollout(stack["obs"], stack["actions"], stack["log_probs"], stack["rewards"], stack["dones"],
-                   stack["terminated"], stack["next_obs"], stack["raw"], stack["states"], stack["ret"], stack["len"])
+        return action, {"obs": o, "log_prob": log_prob, "raw": obs.detach()}
+
+    _, reward, terminated, truncated, info = env.rollout(policy=policy, steps=horizon, return_states=record_states)
+    seen, final = info["policy"], info["final_info"]
+    states = {k: v.detach() for k, v in info["states"].items()} if record_states else None
+    # The pre-reset observations, (H, N, ...): flattened as one batch of H * N rows.
+    next_obs = flatten(obs_map(lambda v: v.flatten(0, 1), info["final_obs"])).view(*reward.shape, -1)
+    return Rollout(seen["obs"], info["actions"], seen["log_prob"], reward, terminated | truncated, terminated,
+                   norm(next_obs), seen["raw"], states, final["episode_return"], final["episode_length"])
 
 
 class FirstOrderTrainer(TrainerBase):
