@@ -1,6 +1,9 @@
 """Where one ABPT training iteration spends its time (seconds per phase, mean of 5).
 
-    python benchmarks/profile_abpt_iteration.py [--env DiffQuad-Hover-v0] [--num-envs 100]
+    python benchmarks/profile_abpt_iteration.py [--env DiffQuad-Hover-v0] [--num-envs 100] [--compile]
+
+``--compile`` builds the env with ``compile=True``: the rollout (simulator and actor) runs as
+compiled chunks, forward and backward; the warm-up iterations compile them.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--env", default="DiffQuad-Hover-v0")
     parser.add_argument("--num-envs", type=int, default=100)
     parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="the env with compile=True")
     args = parser.parse_args(argv)
     trainer = make_trainer("abpt", env_id=args.env, num_envs=args.num_envs, progress=False, tensorboard=False,
-                           log_dir="/tmp/profile_abpt")
+                           log_dir="/tmp/profile_abpt", compile=args.compile)
     for _ in range(3):  # warm-up (and a non-empty state buffer)
         trainer.train_iteration()
     timed = Phases(args.iterations)
@@ -33,7 +37,8 @@ def main(argv=None) -> dict[str, float]:
     H = trainer.cfg.horizon
     for _ in range(args.iterations):
         timed("replay starts", trainer.replay_starts)
-        ro = timed("rollout (simulator + actor, forward)", rollout, trainer.env, trainer.actor, trainer.norm, H, True)
+        ro = timed("rollout (simulator + actor, forward)", rollout, trainer.env, trainer.actor, trainer.norm, H, True,
+                   trainer.flatten)
         objective = timed("objective (values at segment ends)", trainer.actor_objective, ro)["objective"]
         timed("actor backward + Adam step", trainer.step_actor, -objective.mean() / H)
         timed("critic updates", trainer.fit_q, ro)

@@ -501,8 +501,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             except ValueError:  # as if this call never happened
                 self._restore(saved)
                 raise
-        stacked = outs[0][2] if len(outs) == 1 else _tree_cat([o[2] for o in outs])
-        info = stacked
+        info = outs[0][2] if len(outs) == 1 else _tree_cat([o[2] for o in outs])
         return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
 
     def _rollout_args(self, actions: Tensor | None, policy, steps) -> int:
