@@ -6,10 +6,15 @@ For every seed, interleaved in one run of this script on one machine:
   evaluated every ``--eval-every`` env steps on 100 episodes (the trainer's evaluation: position
   error at the episode's end); time is the trainer's training wall-clock (evaluations excluded),
   read from its ``progress.csv``.
-* **rltools TD3** (``pip install -e ".[peers]"``): rltools 2.2.1's TD3 training loop, compiled
-  once by rltools with the l2f package's own hover environment (Crazyflie, 100 Hz, 5 s episodes,
-  initial attitudes up to 90 degrees, the "Learning to Fly in Seconds" set-up), ``--td3-steps``
-  env steps. Every ``--td3-eval-every`` steps the loop pauses (the clock too) and the current
+* **rltools TD3** (``pip install -e ".[peers]"``): rltools 2.2.1's TD3 training loop (C++,
+  compiled once by rltools) stepping the l2f package's hover environment (Crazyflie, 100 Hz, 5 s
+  episodes, initial attitudes up to 90 degrees, the "Learning to Fly in Seconds" set-up) through
+  l2f's Python module, the simulator the evaluation flies too (:class:`L2FHover`), ``--td3-steps``
+  env steps, with the TD3 settings of the RLtools zoo's L2F configuration (``src/rl/zoo/l2f/td3.h``
+  in the rl-tools repository: batch 256, three 256-unit layers, a critic step every 16 env steps
+  and an actor step every 32, 10,000 warm-up steps, exploration noise 0.3, target noise 0.1
+  clipped at 0.25, Adam 3e-4; :data:`TD3_ZOO`), or rltools' Python defaults (``--td3-preset
+  default``). Every ``--td3-eval-every`` steps the loop pauses (the clock too) and the current
   policy flies 16 episodes in l2f's Python simulator of the same environment; the metric is the
   position error at the episode's end (or where it terminated), averaged.
 
@@ -31,42 +36,73 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENVIRONMENT_H = """// Written by benchmarks/hover_vs_rltools.py: the l2f package's hover environment under the name
-// rltools' training interface expects.
-#pragma once
-#include "{header}"
-
-template <typename T, typename TI>
-using ENVIRONMENT_FACTORY =
-    typename env_builder::ENVIRONMENT_FACTORY<rl_tools::devices::DefaultCPU, T, TI>::ENVIRONMENT;
-"""
+#: The RLtools zoo's TD3 settings for L2F that rltools' Python ``TD3`` exposes.
+TD3_ZOO = dict(ACTOR_BATCH_SIZE=256, CRITIC_BATCH_SIZE=256, CRITIC_TRAINING_INTERVAL=16, ACTOR_TRAINING_INTERVAL=32,
+               CRITIC_TARGET_UPDATE_INTERVAL=16, ACTOR_TARGET_UPDATE_INTERVAL=32, TARGET_NEXT_ACTION_NOISE_CLIP=0.25,
+               TARGET_NEXT_ACTION_NOISE_STD=0.1, EXPLORATION_NOISE=0.3, ACTOR_HIDDEN_DIM=256, CRITIC_HIDDEN_DIM=256,
+               ACTOR_NUM_LAYERS=3, CRITIC_NUM_LAYERS=3, N_WARMUP_STEPS=10_000, OPTIMIZER_ALPHA=3e-4, GAMMA=0.99)
 EVAL_EPISODES = 16
 EPISODE_STEPS = 500  # 5 s at l2f's 100 Hz
 STAY = 5  # evaluations at the end that must all be solved
 
 
 # ----------------------------------------------------------------------------- rltools TD3
-def build_td3(step_limit: int, verbose: bool = False):
-    """rltools' TD3 loop on l2f's hover environment (compiled by rltools on first use, then cached)."""
-    import l2f
+class L2FHover:
+    """l2f's hover environment (its Python simulator, one drone) as the Gymnasium-style env that
+    rltools' training loop steps: the same simulator the evaluation flies, so that training and
+    evaluation agree on every observation. Episodes end when l2f terminates them or after
+    :data:`EPISODE_STEPS` steps."""
+
+    def __init__(self, seed: int = 0):
+        import gymnasium as gym
+        import l2f
+
+        self.v, self.device = l2f.vector_selector[1], l2f.Device()
+        self.rng, self.env = self.v.VectorRng(), self.v.VectorEnvironment()
+        self.params, self.state, self.next = self.v.VectorParameters(), self.v.VectorState(), self.v.VectorState()
+        self.v.initialize_rng(self.device, self.rng, seed)
+        self.v.initialize_environment(self.device, self.env)
+        self.v.initial_parameters(self.device, self.env, self.params)
+        dim = self.env.OBSERVATION_DIM
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        self.obs, self.reward = np.zeros((1, dim), np.float32), np.zeros(1, np.float32)
+        self.terminated, self.t = np.zeros(1, dtype=bool), 0
+        self.spec = SimpleNamespace(max_episode_steps=EPISODE_STEPS)  # read by rltools for its episode limit
+
+    def _observe(self):
+        self.v.observe(self.device, self.env, self.params, self.state, self.obs, self.rng)
+        return self.obs[0].copy()
+
+    def reset(self, seed=None, options=None):
+        self.v.sample_initial_state(self.device, self.env, self.params, self.state, self.rng)
+        self.t = 0
+        return self._observe(), {}
+
+    def step(self, action):
+        act = np.asarray(action, dtype=np.float32).reshape(1, 4)
+        v, d = self.v, self.device
+        v.step(d, self.env, self.params, self.state, act, self.next, self.rng)
+        v.reward(d, self.env, self.params, self.state, act, self.next, self.reward, self.rng)
+        self.state, self.next = self.next, self.state
+        v.terminated(d, self.env, self.params, self.state, self.terminated, self.rng)
+        self.t += 1
+        return self._observe(), float(self.reward[0]), bool(self.terminated[0]), self.t >= EPISODE_STEPS, {}
+
+
+def build_td3(step_limit: int, preset: str = "zoo", verbose: bool = False):
+    """rltools' TD3 loop on :class:`L2FHover` (compiled by rltools on first use, then cached)."""
     import rltools
 
-    folder = os.path.join(tempfile.gettempdir(), "diffenvs_rltools_l2f")
-    os.makedirs(folder, exist_ok=True)
-    text = ENVIRONMENT_H.format(header=os.path.join(os.path.dirname(l2f.__file__), "environment.h"))
-    path = os.path.join(folder, "environment.h")
-    if not os.path.exists(path) or open(path).read() != text:
-        with open(path, "w") as fh:
-            fh.write(text)
-    obs_dim = l2f.vector_selector[1].VectorEnvironment().OBSERVATION_DIM
-    return rltools.TD3({"path": folder, "action_dim": 4, "observation_dim": obs_dim}, STEP_LIMIT=step_limit,
-                       enable_evaluation=False, interface_name="diffenvs_hover", verbose=verbose)
+    settings = TD3_ZOO if preset == "zoo" else {}
+    return rltools.TD3(L2FHover, STEP_LIMIT=step_limit, EPISODE_STEP_LIMIT=EPISODE_STEPS, enable_evaluation=False,
+                       interface_name=f"diffenvs_hover_{preset}", verbose=verbose, **settings)
 
 
 class L2FEvaluator:
@@ -163,12 +199,14 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--eval-every", type=int, default=50_000, help="diffenvs evaluation interval, env steps")
     parser.add_argument("--td3-steps", type=int, default=300_000)
     parser.add_argument("--td3-eval-every", type=int, default=10_000)
+    parser.add_argument("--td3-preset", choices=["zoo", "default"], default="zoo",
+                        help="TD3 settings: the RLtools zoo's for L2F, or rltools' Python defaults")
     parser.add_argument("--threshold", type=float, default=0.1, help="position error that counts as solved, m")
     parser.add_argument("--out", default="benchmarks/results/hover_vs_rltools")
     parser.add_argument("--skip", nargs="*", default=[], choices=["abpt", "td3"], help="leave an algorithm out")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    module = None if "td3" in args.skip else build_td3(args.td3_steps)
+    module = None if "td3" in args.skip else build_td3(args.td3_steps, args.td3_preset)
     results = []
     for seed in args.seeds:  # interleaved: both algorithms for a seed, then the next seed
         for algo in ("abpt", "td3"):
