@@ -25,6 +25,7 @@ evaluation, and the ratio of the medians (ours / theirs).
 
     python benchmarks/hover_vs_rltools.py --seeds 0 1 2 3 4 5 --out benchmarks/results/hover_vs_rltools
     python benchmarks/hover_vs_rltools.py --seeds 0 --abpt-steps 200000 --td3-steps 20000   # a quick look
+    python benchmarks/hover_vs_rltools.py --skip td3 --abpt-set zero_step_weight=0 --out OUT  # ABPT variants
 """
 
 from __future__ import annotations
@@ -150,10 +151,11 @@ def run_td3(module, seed: int, steps: int, eval_every: int) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- diffenvs ABPT
-def run_abpt(seed: int, steps: int, eval_every: int, out: str) -> list[dict]:
+def run_abpt(seed: int, steps: int, eval_every: int, out: str, settings: list[str] = ()) -> list[dict]:
     log_dir = os.path.join(out, f"abpt-s{seed}")
     cmd = [sys.executable, "-m", "trainers", "abpt", "--env", "DiffQuad-Hover-v0", "--seed", str(seed), "--steps",
            str(steps), "--eval-every", str(eval_every), "--log-dir", log_dir, "--no-progress", "--no-tensorboard"]
+    cmd += [arg for item in settings for arg in ("--set", item)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(log_dir, "progress.csv")) as fh:  # read without torch (rltools links MKL)
         rows = [r for r in csv.DictReader(fh) if r["eval_metric"] not in ("", "nan")]
@@ -204,6 +206,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--threshold", type=float, default=0.1, help="position error that counts as solved, m")
     parser.add_argument("--out", default="benchmarks/results/hover_vs_rltools")
     parser.add_argument("--skip", nargs="*", default=[], choices=["abpt", "td3"], help="leave an algorithm out")
+    parser.add_argument("--abpt-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="ABPT settings passed to diffenvs-train --set (to test a cause of failing seeds)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     module = None if "td3" in args.skip else build_td3(args.td3_steps, args.td3_preset)
@@ -212,7 +216,7 @@ def main(argv=None) -> list[dict]:
         for algo in ("abpt", "td3"):
             if algo in args.skip:
                 continue
-            rows = run_abpt(seed, args.abpt_steps, args.eval_every, args.out) if algo == "abpt" else \
+            rows = run_abpt(seed, args.abpt_steps, args.eval_every, args.out, args.abpt_set) if algo == "abpt" else \
                 run_td3(module, seed, args.td3_steps, args.td3_eval_every)
             result = {"algo": "diffenvs ABPT" if algo == "abpt" else "rltools TD3", "seed": seed,
                       **solved(rows, args.threshold), "evaluations": rows}
