@@ -218,7 +218,8 @@ def main(argv=None) -> list[dict]:
                 continue
             rows = run_abpt(seed, args.abpt_steps, args.eval_every, args.out, args.abpt_set) if algo == "abpt" else \
                 run_td3(module, seed, args.td3_steps, args.td3_eval_every)
-            result = {"algo": "diffenvs ABPT" if algo == "abpt" else "rltools TD3", "seed": seed,
+            name = "diffenvs ABPT" + (f" ({', '.join(args.abpt_set)})" if args.abpt_set else "")
+            result = {"algo": name if algo == "abpt" else "rltools TD3", "seed": seed,
                       **solved(rows, args.threshold), "evaluations": rows}
             results.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "evaluations"}), flush=True)
