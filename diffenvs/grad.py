@@ -37,13 +37,12 @@ class _FiniteRowsGrad(torch.autograd.Function):
     """Identity forward on several ``(N, ...)`` tensors; the backward zeroes, in all of
     them, every row in which any incoming gradient is not finite."""
 
+    # The forward takes ``ctx`` (no ``setup_context``): torch.compile traces a variadic
+    # forward only in this form (with ``setup_context`` it binds the first tensor as
+    # ``ctx`` and breaks the graph, which sent compiled steps with gradients back to eager).
     @staticmethod
-    def forward(*xs: Tensor) -> tuple[Tensor, ...]:
+    def forward(ctx, *xs: Tensor) -> tuple[Tensor, ...]:
         return tuple(x.view_as(x) for x in xs)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        pass
 
     @staticmethod
     def backward(ctx, *grads: Tensor) -> tuple[Tensor, ...]:
