@@ -450,8 +450,8 @@ class EnvSpec:
 # ------------------------------------------------------------- vector env checks
 #: What every diffenvs-style vector env offers (SPEC §2), checked by :func:`check_vector_env`.
 VECTOR_ENV_MEMBERS = ("num_envs", "device", "dtype", "single_observation_space", "single_action_space",
-                      "max_episode_steps", "obs", "reset", "step", "step_differentiable", "rollout", "detach", "get_state",
-                      "set_state", "reward_terms", "task", "get_runtime_state", "set_runtime_state")
+                      "max_episode_steps", "obs", "reset", "step", "step_differentiable", "rollout", "detach",
+                      "get_state", "set_state", "reward_terms", "task", "get_runtime_state", "set_runtime_state")
 
 
 def _has_member(obj, name: str) -> bool:
