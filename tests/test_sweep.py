@@ -245,15 +245,18 @@ def test_runs_end_with_their_sweep(tmp_path, sig):
     script.write_text(SWEEP_SCRIPT)
     out = str(tmp_path / "sweep")
     s = spec(algos=["bptt"], seeds=[0], variants=None)
+    # Default signal dispositions in the sweep process whatever the test runner inherited (an
+    # ignored SIGINT would be inherited, and Python keeps it ignored: Ctrl-C would do nothing).
     proc = subprocess.Popen([sys.executable, str(script), CHILD, json.dumps(s), out],
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
+                            cwd=os.path.dirname(os.path.dirname(__file__)), restore_signals=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         pid_file = os.path.join(out, "child.pid")
         assert wait_for(lambda: os.path.exists(pid_file), 30), "the run never started"
         child = int(open(pid_file).read())
         assert alive(child)
         os.kill(proc.pid, sig)  # the sweep alone (its run is in another process group)
-        assert wait_for(lambda: not alive(child), 10), "the run outlived its sweep"
+        assert wait_for(lambda: not alive(child), 30), "the run outlived its sweep"
         # kill -9: the parent-death signal (SIGKILL); SIGTERM and Ctrl-C: the sweep stops it with SIGTERM.
         assert os.path.exists(pid_file + ".terminated") == (sig != signal.SIGKILL)
         assert proc.wait(10) == {signal.SIGKILL: -9, signal.SIGTERM: 128 + 15, signal.SIGINT: -2}[sig]
