@@ -42,7 +42,6 @@ from types import SimpleNamespace
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 #: The RLtools zoo's TD3 settings for L2F that rltools' Python ``TD3`` exposes.
 TD3_ZOO = dict(ACTOR_BATCH_SIZE=256, CRITIC_BATCH_SIZE=256, CRITIC_TRAINING_INTERVAL=16, ACTOR_TRAINING_INTERVAL=32,
                CRITIC_TARGET_UPDATE_INTERVAL=16, ACTOR_TARGET_UPDATE_INTERVAL=32, TARGET_NEXT_ACTION_NOISE_CLIP=0.25,
@@ -54,7 +53,22 @@ STAY = 5  # evaluations at the end that must all be solved
 
 
 # ----------------------------------------------------------------------------- rltools TD3
-class L2FHover:
+class _L2FBatch:
+    """``size`` drones of l2f's Python simulator at the nominal parameters: the vector module, its
+    device, RNG, environment, parameters and two states (current and next)."""
+
+    def __init__(self, size: int, seed: int):
+        import l2f
+
+        self.v, self.device = l2f.vector_selector[size], l2f.Device()
+        self.rng, self.env = self.v.VectorRng(), self.v.VectorEnvironment()
+        self.params, self.state, self.next = self.v.VectorParameters(), self.v.VectorState(), self.v.VectorState()
+        self.v.initialize_rng(self.device, self.rng, seed)
+        self.v.initialize_environment(self.device, self.env)
+        self.v.initial_parameters(self.device, self.env, self.params)
+
+
+class L2FHover(_L2FBatch):
     """l2f's hover environment (its Python simulator, one drone) as the Gymnasium-style env that
     rltools' training loop steps: the same simulator the evaluation flies, so that training and
     evaluation agree on every observation. Episodes end when l2f terminates them or after
@@ -62,14 +76,8 @@ class L2FHover:
 
     def __init__(self, seed: int = 0):
         import gymnasium as gym
-        import l2f
 
-        self.v, self.device = l2f.vector_selector[1], l2f.Device()
-        self.rng, self.env = self.v.VectorRng(), self.v.VectorEnvironment()
-        self.params, self.state, self.next = self.v.VectorParameters(), self.v.VectorState(), self.v.VectorState()
-        self.v.initialize_rng(self.device, self.rng, seed)
-        self.v.initialize_environment(self.device, self.env)
-        self.v.initial_parameters(self.device, self.env, self.params)
+        super().__init__(1, seed)
         dim = self.env.OBSERVATION_DIM
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
@@ -106,18 +114,11 @@ def build_td3(step_limit: int, preset: str = "zoo", verbose: bool = False):
                        interface_name=f"diffenvs_hover_{preset}", verbose=verbose, **settings)
 
 
-class L2FEvaluator:
+class L2FEvaluator(_L2FBatch):
     """Flies a policy ``obs -> action`` for :data:`EVAL_EPISODES` episodes in l2f's Python simulator."""
 
     def __init__(self, seed: int):
-        import l2f
-
-        self.v, self.device = l2f.vector_selector[EVAL_EPISODES], l2f.Device()
-        self.rng, self.env = self.v.VectorRng(), self.v.VectorEnvironment()
-        self.params, self.state, self.next = self.v.VectorParameters(), self.v.VectorState(), self.v.VectorState()
-        self.v.initialize_rng(self.device, self.rng, seed)
-        self.v.initialize_environment(self.device, self.env)
-        self.v.initial_parameters(self.device, self.env, self.params)
+        super().__init__(EVAL_EPISODES, seed)
         self.obs = np.zeros((EVAL_EPISODES, self.env.OBSERVATION_DIM), dtype=np.float32)
         self.terminated = np.zeros(EVAL_EPISODES, dtype=bool)
 

@@ -494,14 +494,13 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             outs.append(out)
             done += k
         finite = outs[0][5] if len(outs) == 1 else torch.stack([o[5] for o in outs]).all()
+        info = outs[0][2] if len(outs) == 1 else _tree_cat([o[2] for o in outs])
         if self.check_inputs:
             try:
-                check_finite_flag(finite, torch.cat([o[2]["actions"] for o in outs]) if len(outs) > 1
-                                  else outs[0][2]["actions"])
+                check_finite_flag(finite, info["actions"])  # before anything is committed
             except ValueError:  # as if this call never happened
                 self._restore(saved)
                 raise
-        info = outs[0][2] if len(outs) == 1 else _tree_cat([o[2] for o in outs])
         return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
 
     def _rollout_args(self, actions: Tensor | None, policy, steps) -> int:
@@ -558,21 +557,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
     def _rollout_stepwise(self, actions: Tensor | None, policy, steps: int, return_states: bool = False):
         """:meth:`rollout` one step at a time (while rendering: every frame is recorded)."""
         saved = self._snapshot()
-        per_step = []
-        try:
-            for k in range(steps):
-                before = self._state
-                a, extras = _policy_output(actions[k] if policy is None else policy(self._obs))
-                if policy is not None and self.check_inputs:
-                    check_action_tensor(a, self)
-                obs, reward, terminated, truncated, info = self._step(a)
-                per_step.append(_step_record(info, obs, reward, terminated, truncated, a, extras,
-                                             before if return_states else None))
-        except ValueError:
-            self._restore(saved)
-            raise
-        info = _tree_stack(per_step)
-        return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
+        return rollout_by_steps(self, actions, policy, steps, return_states, undo=lambda: self._restore(saved))
 
     def _step(self, actions: Tensor):
         """The stateful shell: feed the pure transition, store its result, keep counters."""
@@ -746,6 +731,25 @@ class DiffVectorEnv(gym.vector.VectorEnv):
     def __repr__(self) -> str:
         return (f"DiffVectorEnv(robot={self.robot.describe()!r}, task={self.task.name!r}, num_envs={self.num_envs}, "
                 f"device={self.device}, dtype={self.dtype})")
+
+
+def rollout_by_steps(env, actions: Tensor | None, policy, steps: int, return_states: bool,
+                     undo: Callable[[], None]):
+    """A rollout as ``steps`` calls of ``env.step_differentiable`` (an env or a wrapper), stacked
+    as :meth:`DiffVectorEnv.rollout` returns it; a step that raises ``ValueError`` calls
+    ``undo`` (which puts back what the earlier steps committed) and is re-raised naming the step."""
+    per_step = []
+    for k in range(steps):
+        before = env.get_state() if return_states else None
+        a, extras = _policy_output(actions[k] if policy is None else policy(env.obs))
+        try:
+            obs, reward, terminated, truncated, info = env.step_differentiable(a)
+        except ValueError as err:
+            undo()
+            raise ValueError(f"rollout step {k}: {err}") from err
+        per_step.append(_step_record(info, obs, reward, terminated, truncated, a, extras, before))
+    info = _tree_stack(per_step)
+    return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
 
 
 def _policy_output(out) -> tuple[Tensor, Any]:

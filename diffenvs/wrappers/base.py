@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..contract import check_vector_env
 from ..errors import to_action_tensor
-from ..vector_env import _policy_output, _step_record, _tree_stack, info_to_numpy, obs_map
+from ..vector_env import info_to_numpy, obs_map, rollout_by_steps
 
 
 class ObservationWrapper(gym.vector.VectorWrapper):
@@ -95,19 +95,12 @@ class ObservationWrapper(gym.vector.VectorWrapper):
             self._refresh()
         steps = self.base._rollout_args(actions, policy, steps)
         saved, mine = self.base._snapshot(), (self._obs, self._aux)
-        per_step = []
-        for k in range(steps):
-            before = self.get_state() if return_states else None
-            a, extras = _policy_output(actions[k] if policy is None else policy(self._obs))
-            try:
-                obs, reward, terminated, truncated, info = self.step_differentiable(a)
-            except ValueError as err:
-                self.base._restore(saved)
-                self._obs, self._aux = mine
-                raise ValueError(f"rollout step {k}: {err}") from err
-            per_step.append(_step_record(info, obs, reward, terminated, truncated, a, extras, before))
-        info = _tree_stack(per_step)
-        return info.pop("obs"), info.pop("reward"), info.pop("terminated"), info.pop("truncated"), info
+
+        def undo():
+            self.base._restore(saved)
+            self._obs, self._aux = mine
+
+        return rollout_by_steps(self, actions, policy, steps, return_states, undo)
 
     def step(self, actions):
         a = to_action_tensor(actions, self.base)
