@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .core.critic import CriticConfig, CriticTrainer
-from .core.networks import QCritic
+from .core.networks import QCritic, adam
 from .core.returns import bootstrap_rows, discounted_return, scatter_values, td_lambda_targets
 
 #: ``critic_reduce`` choices: how twin action values ``(k, N)`` become one ``(N,)``.
@@ -131,9 +131,9 @@ class ABPT(CriticTrainer):
         self.critic = QCritic(self.obs_dim, self.act_dim, cfg.net, heads=heads).to(self.device)
         self.reduce_q = CRITIC_REDUCE[cfg.critic_reduce]
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr, weight_decay=cfg.weight_decay)
+        self.critic_opt = adam(self.critic.parameters(), lr=self.critic_lr, weight_decay=cfg.weight_decay)
         self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=self.device))
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
+        self.alpha_opt = adam([self.log_alpha], lr=cfg.alpha_lr)
         self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
         self.buffer = StateBuffer(cfg.replay_size, self.env.get_state()) if cfg.state_replay else None
 

@@ -16,7 +16,7 @@ import torch
 
 from .core.critic import CriticConfig, CriticTrainer
 from .core.first_order import Rollout
-from .core.networks import VCritic
+from .core.networks import VCritic, adam
 from .core.returns import bootstrap_rows, discounted_return, scatter_values, td_lambda_targets
 
 
@@ -35,8 +35,7 @@ class SHAC(CriticTrainer):
     def build(self) -> None:
         self.critic = VCritic(self.obs_dim, self.cfg.net).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr,
-                                           weight_decay=self.cfg.weight_decay)
+        self.critic_opt = adam(self.critic.parameters(), lr=self.critic_lr, weight_decay=self.cfg.weight_decay)
 
     def modules(self):
         return {**super().modules(), "critic": self.critic, "critic_target": self.critic_target}

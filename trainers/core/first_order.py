@@ -22,7 +22,7 @@ from diffenvs.wrappers.flatten import obs_layout
 from .checkpoint import restore_run_state, run_state
 from .config import TrainConfig, config_from_dict
 from .loop import TrainerBase, begin_learning, end_iteration, make_train_env, policy_obs_layout
-from .networks import Actor, NetConfig, residual_net
+from .networks import Actor, NetConfig, adam, residual_net
 from .normalizer import RunningNorm
 
 
@@ -121,7 +121,7 @@ class FirstOrderTrainer(TrainerBase):
         self.act_dim = self.env.single_action_space.shape[0]
         self.obs_norm = RunningNorm(self.obs_dim).to(self.device)
         self.actor = Actor(self.obs_dim, self.act_dim, self.net_config(cfg), self.image).to(self.device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.build()
         self.env_steps = 0
         #: Updates skipped because a value was not finite (actor, critic or normaliser; logged).

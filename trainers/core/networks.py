@@ -247,7 +247,14 @@ class QCritic(nn.Module):
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """``φ⁻ ← (1 - τ) φ⁻ + τ φ``."""
+    """``φ⁻ ← (1 - τ) φ⁻ + τ φ`` (one multi-tensor lerp: the same values as a lerp per
+    parameter, in a few kernels instead of one per parameter)."""
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters()):
-            t.lerp_(s, tau)
+        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+
+
+def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam with its multi-tensor implementation (``foreach``; on CPU PyTorch otherwise loops
+    over the parameters, about ten kernels each). Bit for bit the same updates as the loop;
+    the ``fused`` kernel is not (it rounds differently), so it is not used."""
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
