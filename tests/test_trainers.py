@@ -200,6 +200,30 @@ def test_abpt_zero_step_weight_and_critic_reduce(tmp_path):
         trainer.train_iteration()  # fits the critic(s) with the same reduction
 
 
+def test_abpt_entropy_of(tmp_path):
+    """``entropy_of="action"`` uses the squashed action's log-density (the Gaussian's minus the
+    tanh Jacobian); ``"gaussian"`` the Gaussian's before the tanh, whose entropy bonus has no
+    gradient with respect to the mean (reparameterised), only with respect to the std."""
+    with pytest.raises(ValueError, match="entropy_of"):
+        make_config("abpt", "DiffQuad-Hover-v0", entropy_of="tanh")
+    obs = torch.randn(5, 13)
+    noise = torch.randn(5, 4)
+    for entropy_of in ("action", "gaussian"):
+        trainer = _abpt(tmp_path / entropy_of, "DiffQuad-Hover-v0", entropy_of=entropy_of)
+        actor = trainer.actor
+        mu, log_std = actor.distribution(obs)
+        action, log_prob = actor(obs, noise=noise)
+        u = mu + log_std.exp() * noise
+        expected = torch.distributions.Normal(mu, log_std.exp()).log_prob(u).sum(-1)
+        if entropy_of == "action":
+            expected = expected - torch.log(1 - torch.tanh(u) ** 2).sum(-1)
+        torch.testing.assert_close(log_prob, expected, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(action, torch.tanh(u))
+        grad_mean = torch.autograd.grad(log_prob.sum(), actor.mean.weight)[0]
+        assert (grad_mean.abs().max() == 0) == (entropy_of == "gaussian")
+        assert torch.isfinite(torch.tensor(trainer.train_iteration()["entropy"]))
+
+
 def test_abpt_critic_warmup_holds_the_actor(tmp_path):
     """During ``critic_warmup`` iterations the critic learns and the actor does not move."""
     trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", critic_warmup=2)

@@ -18,8 +18,9 @@ Ablations (Appendix D.1): ``zero_step=False`` (no 0-step return), ``entropy=Fals
 (κ = 0), ``state_replay=False``. Beyond the paper, for the studies of the Results page:
 ``zero_step_weight`` w mixes ``J = (1 - w) J^N + w J^0`` (the paper's w = 1/2),
 ``critic_reduce`` combines the twin critics by their minimum (the paper), their mean or
-uses one critic only, and ``critic_warmup`` fits the critic for some iterations before the
-actor's first step.
+uses one critic only, ``critic_warmup`` fits the critic for some iterations before the
+actor's first step, and ``entropy_of="gaussian"`` regularises the entropy of the Gaussian
+before the tanh instead of the squashed action's.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class ABPTConfig(CriticConfig):
         critic_reduce: how the action values combine into ``Q(s, a)`` everywhere (the
             actor's returns and the critic's targets): ``"min"`` of the twin critics (eq. 15,
             default), their ``"mean"``, or ``"one"`` (a single critic is built and fitted).
+        entropy_of: which distribution's entropy the values regularise and κ adapts to:
+            ``"action"`` (default), the tanh-squashed action's, as SAC (its log-density
+            includes the tanh Jacobian, so a larger bonus also pulls the mean command toward
+            the middle of the action range); ``"gaussian"``, the Gaussian's before the tanh
+            (a bonus that only widens the noise; κ's target then refers to that entropy).
         critic_warmup: iterations at the start in which rollouts fill the critic's data
             and the replay buffer and the critic (and κ) are fitted, but the actor is not
             stepped (0: the actor learns from the first iteration, as in the paper). The
@@ -84,12 +90,15 @@ class ABPTConfig(CriticConfig):
     zero_step_weight: float = 0.5
     critic_reduce: str = "min"
     critic_warmup: int = 0
+    entropy_of: str = "action"
 
     def __post_init__(self):
         if self.actor_critic not in ("online", "target"):
             raise ValueError(f"unknown actor_critic {self.actor_critic!r}; choose 'online' or 'target'")
         if self.critic_reduce not in CRITIC_REDUCE:
             raise ValueError(f"unknown critic_reduce {self.critic_reduce!r}; choose one of {sorted(CRITIC_REDUCE)}")
+        if self.entropy_of not in ("action", "gaussian"):
+            raise ValueError(f"unknown entropy_of {self.entropy_of!r}; choose 'action' or 'gaussian'")
 
 
 class StateBuffer:
@@ -128,6 +137,7 @@ class ABPT(CriticTrainer):
     def build(self) -> None:
         cfg = self.cfg
         heads = 1 if cfg.critic_reduce == "one" else 2
+        self.actor.squash_jacobian = cfg.entropy_of == "action"
         self.critic = QCritic(self.obs_dim, self.act_dim, cfg.net, heads=heads).to(self.device)
         self.reduce_q = CRITIC_REDUCE[cfg.critic_reduce]
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)

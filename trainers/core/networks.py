@@ -163,7 +163,14 @@ class ConstantHead(nn.Module):
 
 class Actor(nn.Module):
     """Tanh-squashed Gaussian policy ``π_θ(a|s)`` (eq. 11) with the encoder of ``cfg``
-    (``image``: where the flattened observation holds its image, for ``"nature_cnn"``)."""
+    (``image``: where the flattened observation holds its image, for ``"nature_cnn"``).
+
+    ``squash_jacobian`` (default ``True``): the log-probability is that of the squashed action
+    (the Gaussian's minus the tanh Jacobian, as SAC); ``False``: that of the Gaussian before
+    the tanh, whose entropy depends on the standard deviation only (ABPT's ``entropy_of``).
+    """
+
+    squash_jacobian: bool = True
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: NetConfig = NetConfig(), image: ImageSlice | None = None):
         super().__init__()
@@ -209,7 +216,8 @@ class Actor(nn.Module):
         a = torch.tanh(u)
         # log N(u; μ, σ) minus the tanh Jacobian, summed over action dims.
         log_prob = (-0.5 * ((u - mu) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        log_prob = log_prob - (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
+        if self.squash_jacobian:
+            log_prob = log_prob - (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
         return a, log_prob
 
     def act(self, obs: Tensor) -> Tensor:
