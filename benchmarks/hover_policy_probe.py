@@ -4,7 +4,7 @@
 
 For each checkpoint of ``diffenvs-train abpt --env DiffQuad-Hover-v0`` it prints:
 
-* κ (the entropy temperature) at the checkpoint;
+* κ (the entropy temperature) at the checkpoint (0 without entropy);
 * where the policy settles: the mean offset from the target after 255 steps of 100 episodes,
   flown with the deterministic policy ``tanh(μ)`` (as the trainer evaluates) and with the
   stochastic one (as it trains; mean over the last 55 steps);
@@ -46,7 +46,8 @@ def load(path: str) -> tuple[Actor, RunningNorm, float]:
     norm.load_state_dict(stats)
     if not cfg.obs_norm:
         norm = torch.nn.Identity()
-    return actor.requires_grad_(False), norm.requires_grad_(False), float(state["modules"]["alpha"]["param"].exp())
+    kappa = float(state["modules"]["alpha"]["param"].exp()) if cfg.entropy else 0.0
+    return actor.requires_grad_(False), norm.requires_grad_(False), kappa
 
 
 def settle(actor: Actor, norm, stochastic: bool, seed: int = 7) -> torch.Tensor:
