@@ -3,7 +3,7 @@
 For every seed, interleaved in one run of this script on one machine:
 
 * **diffenvs**: ``diffenvs-train abpt --env DiffQuad-Hover-v0`` (paper preset) in a subprocess,
-  evaluated every ``--eval-every`` env steps on 100 episodes (the trainer's evaluation: position
+  evaluated every ``--eval-every`` env steps on 32 episodes (the trainer's evaluation: position
   error at the episode's end); time is the trainer's training wall-clock (evaluations excluded),
   read from its ``progress.csv``.
 * **rltools TD3** (``pip install -e ".[peers]"``): rltools 2.2.1's TD3 training loop (C++,
@@ -23,6 +23,10 @@ when its last 5 evaluations all are. The table gives per algorithm the seeds sol
 that stay solved and the median (min-max) training seconds and env steps to the first solving
 evaluation, and the ratio of the medians (ours / theirs).
 
+Resumable for ABPT: a seed whose run in ``--out`` finished with the same budget (its
+``summary.json`` written) is read instead of rerun; the settings are not compared, so give each
+``--abpt-set`` its own ``--out``.
+
     python benchmarks/hover_vs_rltools.py --seeds 0 1 2 3 4 5 --out benchmarks/results/hover_vs_rltools
     python benchmarks/hover_vs_rltools.py --seeds 0 --abpt-steps 200000 --td3-steps 20000   # a quick look
     python benchmarks/hover_vs_rltools.py --skip td3 --abpt-set zero_step_weight=0 --out OUT  # ABPT variants
@@ -34,6 +38,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -157,11 +162,24 @@ def run_abpt(seed: int, steps: int, eval_every: int, out: str, settings: list[st
     cmd = [sys.executable, "-m", "trainers", "abpt", "--env", "DiffQuad-Hover-v0", "--seed", str(seed), "--steps",
            str(steps), "--eval-every", str(eval_every), "--log-dir", log_dir, "--no-progress", "--no-tensorboard"]
     cmd += [arg for item in settings for arg in ("--set", item)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    if not _finished(log_dir, seed, steps):  # a finished run (its summary written) is read, not rerun
+        shutil.rmtree(log_dir, ignore_errors=True)  # what an interrupted run left
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(log_dir, "progress.csv")) as fh:  # read without torch (rltools links MKL)
         rows = [r for r in csv.DictReader(fh) if r["eval_metric"] not in ("", "nan")]
     return [{"env_steps": int(float(r["env_steps"])), "wall_time": float(r["wall_time"]),
              "eval_metric": float(r["eval_metric"])} for r in rows]
+
+
+def _finished(log_dir: str, seed: int, steps: int) -> bool:
+    """Whether ``log_dir`` holds a finished run of this seed and budget (the trainer writes
+    ``summary.json`` at the end), so that an interrupted benchmark resumes where it stopped."""
+    try:
+        with open(os.path.join(log_dir, "summary.json")) as fh:
+            summary = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return summary.get("seed") == seed and summary.get("asked_steps") == steps
 
 
 # ----------------------------------------------------------------------------- summary
