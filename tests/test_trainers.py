@@ -224,6 +224,17 @@ def test_abpt_entropy_of(tmp_path):
         assert torch.isfinite(torch.tensor(trainer.train_iteration()["entropy"]))
 
 
+def test_abpt_fixed_kappa(tmp_path):
+    """``alpha_lr=0`` holds κ at ``init_alpha``; the default adapts it; a negative rate is refused."""
+    with pytest.raises(ValueError, match="alpha_lr"):
+        make_config("abpt", "DiffQuad-Hover-v0", alpha_lr=-0.1)
+    for alpha_lr in (0.0, 0.1):
+        trainer = _abpt(tmp_path / str(alpha_lr), "DiffQuad-Hover-v0", alpha_lr=alpha_lr, init_alpha=0.01)
+        trainer.train_iteration()
+        trainer.train_iteration()
+        assert (float(trainer.alpha) == pytest.approx(0.01, rel=1e-6)) == (alpha_lr == 0.0)
+
+
 def test_abpt_critic_warmup_holds_the_actor(tmp_path):
     """During ``critic_warmup`` iterations the critic learns and the actor does not move."""
     trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", critic_warmup=2)

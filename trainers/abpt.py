@@ -58,7 +58,7 @@ class ABPTConfig(CriticConfig):
             dimension, as in SAC).
         alpha_lr: learning rate of log κ (one Adam step per iteration, so κ has to follow
             the policy's entropy within about a hundred iterations; see the Hover results
-            page in the docs for 0.1 vs 0.01).
+            page in the docs for 0.1 vs 0.01). ``0``: κ stays at ``init_alpha``.
         actor_critic: which critic values the actor's returns J^N and J^0: ``"online"``
             (the critic being fitted, default) or ``"target"`` (its soft-updated copy, as
             SHAC does for its terminal values; both are held fixed in the actor step).
@@ -202,7 +202,7 @@ class ABPT(CriticTrainer):
             loss = -objective.mean() / cfg.horizon
             grad_norm = self.step_actor(loss)
 
-        if cfg.entropy:
+        if cfg.entropy and cfg.alpha_lr > 0:
             self.set_lr(self.alpha_opt, cfg.alpha_lr)
             a_loss = -(self.log_alpha * (ro.log_probs.detach() + self.target_entropy)).mean()
             self.alpha_opt.zero_grad(set_to_none=True)

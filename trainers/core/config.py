@@ -130,8 +130,8 @@ def merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 _POSITIVE_INT = {"num_envs", "total_steps", "eval_envs", "horizon", "critic_updates", "critic_minibatches", "n_steps",
                  "batch_size", "n_epochs", "replay_size", "feature_dim"}
 _NON_NEGATIVE = {"eval_every", "checkpoint_every", "weight_decay", "max_grad_norm", "ent_coef", "vf_coef",
-                 "init_log_std", "log_std_init", "critic_warmup"}
-_POSITIVE = {"lr", "learning_rate", "critic_lr", "alpha_lr", "clip_range", "init_alpha", "std_scale",
+                 "init_log_std", "log_std_init", "critic_warmup", "alpha_lr"}
+_POSITIVE = {"lr", "learning_rate", "critic_lr", "clip_range", "init_alpha", "std_scale",
              "last_layer_scale"}
 _UNIT = {"gamma", "lam", "tau", "gae_lambda"}  # (0, 1]
 _PROBABILITY = {"replay_prob", "zero_step_weight"}  # [0, 1]
