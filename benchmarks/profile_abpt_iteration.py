@@ -1,15 +1,18 @@
 """Where one ABPT training iteration spends its time (seconds per phase, mean of 5).
 
-    python benchmarks/profile_abpt_iteration.py [--env DiffQuad-Hover-v0] [--num-envs 100] [--compile]
+    python benchmarks/profile_abpt_iteration.py [--env DiffQuad-Hover-v0] [--num-envs 100] [--compile] [--critic-ops]
 
 ``--compile`` builds the env with ``compile=True``: the rollout (simulator and actor) runs as
-compiled chunks, forward and backward; the warm-up iterations compile them.
+compiled chunks, forward and backward; the warm-up iterations compile them. ``--critic-ops``
+then prints, under PyTorch's profiler, where one iteration's critic updates spend their time, by
+operator (self CPU time), and the share of the matrix products.
 """
 
 from __future__ import annotations
 
 import argparse
 
+import torch
 from timing import Phases
 
 from trainers import make_trainer
@@ -27,6 +30,7 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--num-envs", type=int, default=100)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="the env with compile=True")
+    parser.add_argument("--critic-ops", action="store_true", help="profile the critic updates by operator")
     args = parser.parse_args(argv)
     trainer = make_trainer("abpt", env_id=args.env, num_envs=args.num_envs, progress=False, tensorboard=False,
                            log_dir="/tmp/profile_abpt", compile=args.compile)
@@ -47,7 +51,20 @@ def main(argv=None) -> dict[str, float]:
     print(f"ABPT iteration on {args.env}: {H} steps x {args.num_envs} envs = {H * args.num_envs} env steps, "
           f"{total:.3f} s ({H * args.num_envs / total:.0f} env steps/s)")
     print(timed.report())
+    if args.critic_ops:
+        _critic_ops(trainer, ro)
     return timed.times
+
+
+def _critic_ops(trainer, ro) -> None:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        trainer.fit_q(ro)
+    ops = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in ops)
+    matmul = sum(e.self_cpu_time_total for e in ops if e.key in ("aten::mm", "aten::addmm", "aten::bmm"))
+    print(f"\ncritic updates by operator: matrix products (mm, addmm, bmm) {100 * matmul / total:.0f} % of self "
+          "CPU time")
+    print(ops.table(sort_by="self_cpu_time_total", row_limit=8))
 
 
 if __name__ == "__main__":
