@@ -235,6 +235,23 @@ def test_abpt_fixed_kappa(tmp_path):
         assert (float(trainer.alpha) == pytest.approx(0.01, rel=1e-6)) == (alpha_lr == 0.0)
 
 
+def test_abpt_alpha_from_target(tmp_path):
+    """``alpha_from="target"`` holds κ at ``init_alpha`` while the rollout's entropy is above the
+    target and adapts it from the first rollout at or below it (a flag that checkpoints keep)."""
+    with pytest.raises(ValueError, match="alpha_from"):
+        make_config("abpt", "DiffQuad-Hover-v0", alpha_from="never")
+    above = _abpt(tmp_path / "above", "DiffQuad-Hover-v0", alpha_from="target", target_entropy=-100.0)
+    for _ in range(2):
+        above.train_iteration()
+    assert not above.alpha_adapting and float(above.alpha) == pytest.approx(above.cfg.init_alpha, rel=1e-6)
+    below = _abpt(tmp_path / "below", "DiffQuad-Hover-v0", alpha_from="target", target_entropy=100.0)
+    below.train_iteration()
+    assert below.alpha_adapting and float(below.alpha) > below.cfg.init_alpha  # entropy below target: κ grows
+    restored = _abpt(tmp_path / "restored", "DiffQuad-Hover-v0", alpha_from="target", target_entropy=100.0)
+    restored.load_extra_state(below.extra_state())
+    assert restored.alpha_adapting
+
+
 def test_abpt_critic_warmup_holds_the_actor(tmp_path):
     """During ``critic_warmup`` iterations the critic learns and the actor does not move."""
     trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", critic_warmup=2)

@@ -59,6 +59,9 @@ class ABPTConfig(CriticConfig):
         alpha_lr: learning rate of log κ (one Adam step per iteration, so κ has to follow
             the policy's entropy within about a hundred iterations; see the Hover results
             page in the docs for 0.1 vs 0.01). ``0``: κ stays at ``init_alpha``.
+        alpha_from: when κ starts adapting: ``"start"`` (the first iteration, as SAC) or
+            ``"target"`` (κ stays at ``init_alpha`` until the rollout's entropy first falls to
+            the target, so that it does not decay while the initial policy's entropy is high).
         actor_critic: which critic values the actor's returns J^N and J^0: ``"online"``
             (the critic being fitted, default) or ``"target"`` (its soft-updated copy, as
             SHAC does for its terminal values; both are held fixed in the actor step).
@@ -91,12 +94,15 @@ class ABPTConfig(CriticConfig):
     critic_reduce: str = "min"
     critic_warmup: int = 0
     entropy_of: str = "action"
+    alpha_from: str = "start"
 
     def __post_init__(self):
         if self.actor_critic not in ("online", "target"):
             raise ValueError(f"unknown actor_critic {self.actor_critic!r}; choose 'online' or 'target'")
         if self.critic_reduce not in CRITIC_REDUCE:
             raise ValueError(f"unknown critic_reduce {self.critic_reduce!r}; choose one of {sorted(CRITIC_REDUCE)}")
+        if self.alpha_from not in ("start", "target"):
+            raise ValueError(f"unknown alpha_from {self.alpha_from!r}; choose 'start' or 'target'")
         if self.entropy_of not in ("action", "gaussian"):
             raise ValueError(f"unknown entropy_of {self.entropy_of!r}; choose 'action' or 'gaussian'")
 
@@ -146,6 +152,8 @@ class ABPT(CriticTrainer):
         self.alpha_opt = adam([self.log_alpha], lr=cfg.alpha_lr)
         self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
         self.buffer = StateBuffer(cfg.replay_size, self.env.get_state()) if cfg.state_replay else None
+        #: Whether κ adapts yet (``alpha_from="target"``: from the first rollout at or below the target entropy).
+        self.alpha_adapting = cfg.alpha_from == "start"
 
     def modules(self):
         return {**super().modules(), "critic": self.critic, "critic_target": self.critic_target,
@@ -155,12 +163,14 @@ class ABPT(CriticTrainer):
         return {**super().optimizers(), "critic": self.critic_opt, "alpha": self.alpha_opt}
 
     def extra_state(self):
+        out = {"alpha_adapting": self.alpha_adapting}
         if self.buffer is None:
-            return {}
-        return {"buffer": {k: v[: self.buffer.size].clone() for k, v in self.buffer.states.items()},
+            return out
+        return {**out, "buffer": {k: v[: self.buffer.size].clone() for k, v in self.buffer.states.items()},
                 "buffer_pos": self.buffer.pos}
 
     def load_extra_state(self, state):
+        self.alpha_adapting = bool(state.get("alpha_adapting", self.cfg.alpha_from == "start"))
         if self.buffer is not None and "buffer" in state:
             for k, v in state["buffer"].items():
                 n = v.shape[0]
@@ -202,7 +212,9 @@ class ABPT(CriticTrainer):
             loss = -objective.mean() / cfg.horizon
             grad_norm = self.step_actor(loss)
 
-        if cfg.entropy and cfg.alpha_lr > 0:
+        if cfg.entropy and not self.alpha_adapting:
+            self.alpha_adapting = bool(-ro.log_probs.detach().mean() <= self.target_entropy)
+        if cfg.entropy and cfg.alpha_lr > 0 and self.alpha_adapting:
             self.set_lr(self.alpha_opt, cfg.alpha_lr)
             a_loss = -(self.log_alpha * (ro.log_probs.detach() + self.target_entropy)).mean()
             self.alpha_opt.zero_grad(set_to_none=True)
