@@ -252,6 +252,19 @@ def test_abpt_alpha_from_target(tmp_path):
     assert restored.alpha_adapting
 
 
+def test_abpt_alpha_optimizer_sgd(tmp_path):
+    """``alpha_optimizer="sgd"`` moves log κ by ``alpha_lr`` times the entropy's error, no more:
+    ``log κ' = log κ - alpha_lr (H - H_target)`` with ``H`` the rollout's entropy."""
+    with pytest.raises(ValueError, match="alpha_optimizer"):
+        make_config("abpt", "DiffQuad-Hover-v0", alpha_optimizer="rmsprop")
+    trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", alpha_optimizer="sgd", alpha_lr=0.05)
+    for _ in range(2):
+        before = float(trainer.log_alpha)
+        stats = trainer.train_iteration()
+        expected = before - 0.05 * (stats["entropy"] - trainer.target_entropy)
+        assert float(trainer.log_alpha) == pytest.approx(expected, abs=1e-5)
+
+
 def test_abpt_critic_warmup_holds_the_actor(tmp_path):
     """During ``critic_warmup`` iterations the critic learns and the actor does not move."""
     trainer = _abpt(tmp_path, "DiffQuad-Hover-v0", critic_warmup=2)

@@ -59,6 +59,10 @@ class ABPTConfig(CriticConfig):
         alpha_lr: learning rate of log κ (one Adam step per iteration, so κ has to follow
             the policy's entropy within about a hundred iterations; see the Hover results
             page in the docs for 0.1 vs 0.01). ``0``: κ stays at ``init_alpha``.
+        alpha_optimizer: how log κ takes its step each iteration: ``"adam"`` (as SAC; a step
+            of about ``alpha_lr`` whatever the entropy's error, carried on by momentum) or
+            ``"sgd"`` (plain gradient descent, no momentum: a step of ``alpha_lr`` times the
+            entropy's error in nats, which shrinks as the entropy nears its target).
         alpha_from: when κ starts adapting: ``"start"`` (the first iteration, as SAC) or
             ``"target"`` (κ stays at ``init_alpha`` until the rollout's entropy first falls to
             the target, so that it does not decay while the initial policy's entropy is high).
@@ -95,6 +99,7 @@ class ABPTConfig(CriticConfig):
     critic_warmup: int = 0
     entropy_of: str = "action"
     alpha_from: str = "start"
+    alpha_optimizer: str = "adam"
 
     def __post_init__(self):
         if self.actor_critic not in ("online", "target"):
@@ -103,6 +108,8 @@ class ABPTConfig(CriticConfig):
             raise ValueError(f"unknown critic_reduce {self.critic_reduce!r}; choose one of {sorted(CRITIC_REDUCE)}")
         if self.alpha_from not in ("start", "target"):
             raise ValueError(f"unknown alpha_from {self.alpha_from!r}; choose 'start' or 'target'")
+        if self.alpha_optimizer not in ("adam", "sgd"):
+            raise ValueError(f"unknown alpha_optimizer {self.alpha_optimizer!r}; choose 'adam' or 'sgd'")
         if self.entropy_of not in ("action", "gaussian"):
             raise ValueError(f"unknown entropy_of {self.entropy_of!r}; choose 'action' or 'gaussian'")
 
@@ -149,7 +156,8 @@ class ABPT(CriticTrainer):
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_opt = adam(self.critic.parameters(), lr=self.critic_lr, weight_decay=cfg.weight_decay)
         self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=self.device))
-        self.alpha_opt = adam([self.log_alpha], lr=cfg.alpha_lr)
+        self.alpha_opt = (adam([self.log_alpha], lr=cfg.alpha_lr) if cfg.alpha_optimizer == "adam"
+                          else torch.optim.SGD([self.log_alpha], lr=cfg.alpha_lr))
         self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else -float(self.act_dim)
         self.buffer = StateBuffer(cfg.replay_size, self.env.get_state()) if cfg.state_replay else None
         #: Whether κ adapts yet (``alpha_from="target"``: from the first rollout at or below the target entropy).
