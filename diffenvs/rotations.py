@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .consts import const
+
 
 def quat_mul(a: Tensor, b: Tensor) -> Tensor:
     """Hamilton product ``a ⊗ b`` of ``(..., 4)`` quaternions."""
@@ -37,15 +39,21 @@ def quat_conj(q: Tensor) -> Tensor:
 def quat_rotate(q: Tensor, v: Tensor) -> Tensor:
     """Rotate ``(..., 3)`` vectors from body to world frame by unit quaternions ``q``."""
     w, u = q[..., :1], q[..., 1:]
-    t = 2.0 * torch.linalg.cross(u, v, dim=-1)
+    t = torch.linalg.cross(u, v, dim=-1)
+    t = t + t  # 2 u x v (exactly; without a Python number's dtype copy)
     return v + w * t + torch.linalg.cross(u, t, dim=-1)
 
 
 def quat_rotate_inverse(q: Tensor, v: Tensor) -> Tensor:
     """Rotate ``(..., 3)`` vectors from world to body frame (inverse of :func:`quat_rotate`)."""
     w, u = q[..., :1], q[..., 1:]
-    t = 2.0 * torch.linalg.cross(u, v, dim=-1)
+    t = torch.linalg.cross(u, v, dim=-1)
+    t = t + t
     return v - w * t + torch.linalg.cross(u, t, dim=-1)
+
+
+_EYE3 = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+_ROTMAT_SIGN = (-1.0, 1.0, 1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0)
 
 
 def quat_to_rotmat(q: Tensor) -> Tensor:
@@ -54,12 +62,11 @@ def quat_to_rotmat(q: Tensor) -> Tensor:
     xx, yy, zz = x * x, y * y, z * z
     xy, xz, yz = x * y, x * z, y * z
     wx, wy, wz = w * x, w * y, w * z
-    rows = [
-        torch.stack([1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy)], -1),
-        torch.stack([2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx)], -1),
-        torch.stack([2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy)], -1),
-    ]
-    return torch.stack(rows, -2)
+    # R = I + S * 2 (...) entrywise, with S = -1 on the diagonal: the same values as writing
+    # 1 - 2 (yy + zz), 2 (xy - wz), ... out, in a few tensor operations.
+    half = torch.stack([yy + zz, xy - wz, xz + wy, xy + wz, xx + zz, yz - wx, xz - wy, yz + wx, xx + yy], -1)
+    m = const(_EYE3, q) + const(_ROTMAT_SIGN, q) * (half + half)
+    return m.unflatten(-1, (3, 3))
 
 
 def quat_normalize(q: Tensor) -> Tensor:

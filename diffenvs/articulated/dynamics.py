@@ -34,6 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ..consts import const
 from ..rotations import quat_mul, quat_normalize, quat_to_rotmat
 from .model import ModelTensors
 
@@ -65,7 +66,7 @@ def kinematics(mt: ModelTensors, qpos: Tensor) -> Kinematics:
     s, c = angle.sin()[..., None, None], angle.cos()[..., None, None]
     # Rotation of each body relative to its parent: the fixed offset, then the hinge
     # (Rodrigues: I + sin K + (1 - cos) K^2 with K the axis's cross-product matrix).
-    rel = mt.body_rot[1:] @ (mt.eye3 + s * mt.hinge_k + (1.0 - c) * mt.hinge_k2)  # (N, nb - 1, 3, 3)
+    rel = mt.body_rot[1:] @ (mt.eye3 + s * mt.hinge_k + (const(1.0, c) - c) * mt.hinge_k2)  # (N, nb - 1, 3, 3)
     rots, poss = [quat_to_rotmat(quat).unsqueeze(1)], [base.unsqueeze(1)]
     for (a, b), parent in zip(mt.levels[1:], mt.level_parent):
         rp, pp = rots[-1][:, parent], poss[-1][:, parent]
@@ -176,7 +177,8 @@ def smooth_clamp(x: Tensor, limit: Tensor | float, width: float) -> Tensor:
     equal to ``x`` to within ``width * exp(-(limit - |x|) / width)`` inside, with a
     gradient that fades smoothly instead of dropping to 0."""
     sp = torch.nn.functional.softplus
-    return x - width * sp((x - limit) / width) + width * sp((-x - limit) / width)
+    w = const(width, x)
+    return x - w * sp((x - limit) / w) + w * sp((-x - limit) / w)
 
 
 @dataclass(frozen=True)
@@ -240,22 +242,26 @@ def contact_forces(params: ContactParams, pos: Tensor, vel: Tensor, radius: Tens
                    ) -> ContactForces:
     """Forces on foot spheres at ``pos`` moving at ``vel`` ``(N, F, 3)`` with anchors ``(N, F, 2)``."""
     p = params
+
+    def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
+        return const(value, pos)
+
     depth = radius - pos[..., 2]
-    arg = (p.stiffness * depth - p.damping * vel[..., 2]) / p.force_smoothing
-    gate = torch.sigmoid(depth / p.smoothing)
-    normal = gate * p.force_smoothing * torch.nn.functional.softplus(arg)
+    arg = (k(p.stiffness) * depth - k(p.damping) * vel[..., 2]) / k(p.force_smoothing)
+    gate = torch.sigmoid(depth / k(p.smoothing))
+    normal = gate * k(p.force_smoothing) * torch.nn.functional.softplus(arg)
     vt = vel[..., :2]
-    trial = -p.tangential_stiffness * (pos[..., :2] - anchor) - p.tangential_damping * vt
-    cap = (p.friction * normal).unsqueeze(-1).clamp(min=1e-6)
+    trial = k(-p.tangential_stiffness) * (pos[..., :2] - anchor) - k(p.tangential_damping) * vt
+    cap = (k(p.friction) * normal).unsqueeze(-1).clamp(min=1e-6)
     ratio = trial.square().sum(-1, keepdim=True).clamp(min=1e-30).sqrt() / cap  # |f_0| / (μ f_n)
     a = p.stick
     over = ratio.clamp(min=a)  # (the saturating branch only sees ratios >= a: no 0 / 0)
-    scale = torch.where(ratio < a, 1.0, (a + (1.0 - a) * torch.tanh((over - a) / (1.0 - a))) / over)
+    scale = torch.where(ratio < k(a), k(1.0), (k(a) + k(1.0 - a) * torch.tanh((over - k(a)) / k(1.0 - a))) / over)
     tangential = trial * scale
-    new_anchor = pos[..., :2] + (tangential + p.tangential_damping * vt) / p.tangential_stiffness
+    new_anchor = pos[..., :2] + (tangential + k(p.tangential_damping) * vt) / k(p.tangential_stiffness)
     force = torch.cat([tangential, normal.unsqueeze(-1)], -1)
-    c_n = p.damping * gate * torch.sigmoid(arg)  # -d f_n / d zdot
-    c_t = p.tangential_damping * scale.squeeze(-1)
+    c_n = k(p.damping) * gate * torch.sigmoid(arg)  # -d f_n / d zdot
+    c_t = k(p.tangential_damping) * scale.squeeze(-1)
     damping = torch.diag_embed(torch.stack([c_t, c_t, c_n], -1))
     return ContactForces(force, new_anchor, damping)
 
@@ -271,11 +277,12 @@ def point_jacobians(mt: ModelTensors, kin: Kinematics, body: Tensor, points: Ten
 def integrate_positions(qpos: Tensor, qvel: Tensor, dt: float) -> Tensor:
     """``qpos`` advanced by ``qvel`` over ``dt`` (MuJoCo's ``mj_integratePos``): the base
     quaternion turned by its body-frame angular velocity, ``q ⊗ exp(ω dt / 2)``."""
-    half = 0.5 * dt * qvel[:, 3:6]
+    h = const(dt, qvel)
+    half = const(0.5 * dt, qvel) * qvel[:, 3:6]
     angle = half.square().sum(-1, keepdim=True).clamp(min=1e-30).sqrt()
-    turn = torch.cat([angle.cos(), torch.sinc(angle / torch.pi) * half], -1)
+    turn = torch.cat([angle.cos(), torch.sinc(angle / const(torch.pi, angle)) * half], -1)
     quat = quat_normalize(quat_mul(qpos[:, 3:7], turn))
-    return torch.cat([qpos[:, :3] + dt * qvel[:, :3], quat, qpos[:, 7:] + dt * qvel[:, 6:]], -1)
+    return torch.cat([qpos[:, :3] + h * qvel[:, :3], quat, qpos[:, 7:] + h * qvel[:, 6:]], -1)
 
 
 def actuator_forces(mt: ModelTensors, qpos: Tensor, qvel: Tensor, targets: Tensor, width: float = 1.0) -> Tensor:
@@ -317,7 +324,7 @@ def forward_dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor, hinge_torque:
     force = -dyn.bias - mt.damping * qvel
     if hinge_torque is not None:
         force = force + torch.cat([torch.zeros_like(force[:, :6]), hinge_torque], -1)
-    mass = dyn.mass + torch.diag(implicit_damping_dt * mt.damping) if implicit_damping_dt else dyn.mass
+    mass = dyn.mass + torch.diag(const(implicit_damping_dt, qvel) * mt.damping) if implicit_damping_dt else dyn.mass
     feet = grf = new_anchor = None
     if contact is not None and mt.foot_body.numel():
         feet, vel = point_states(mt, dyn.kin, dyn.velocity, mt.foot_body, mt.foot_pos)
@@ -327,7 +334,7 @@ def forward_dynamics(mt: ModelTensors, qpos: Tensor, qvel: Tensor, hinge_torque:
             jac = point_jacobians(mt, dyn.kin, mt.foot_body, feet)  # (N, F, 3, nv)
             n, nf = jac.shape[:2]
             cj = (cf.damping @ jac).reshape(n, 3 * nf, -1)
-            mass = mass + implicit_damping_dt * (jac.reshape(n, 3 * nf, -1).transpose(1, 2) @ cj)
+            mass = mass + const(implicit_damping_dt, qvel) * (jac.reshape(n, 3 * nf, -1).transpose(1, 2) @ cj)
         force = force + point_forces(mt, dyn.kin, mt.foot_body, feet, grf)
     # cholesky_ex: a row whose state has blown up (NaN mass matrix) gives NaN in that row
     # only, for the env to end that episode, instead of an exception for the whole batch.
@@ -342,5 +349,5 @@ def euler_step(mt: ModelTensors, qpos: Tensor, qvel: Tensor, dt: float, hinge_to
     ``\\dot q' = \\dot q + dt \\ddot q``, then ``q' = q ⊕ dt \\dot q'``. The feet's new friction
     anchors are ``acc.anchor``."""
     acc = forward_dynamics(mt, qpos, qvel, hinge_torque, contact, anchor, implicit_damping_dt=dt)
-    qvel = qvel + dt * acc.qacc
+    qvel = qvel + const(dt, qvel) * acc.qacc
     return integrate_positions(qpos, qvel, dt), qvel, acc

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ...consts import const
 from ...rotations import quat_normalize, quat_rotate, quat_rotate_inverse
 from .params import ParamTensors
 
@@ -62,7 +63,7 @@ class QuadState(NamedTuple):
 
 def action_to_thrust(action: Tensor, P: ParamTensors) -> Tensor:
     """Map normalised actions in [-1, 1] to rotor thrust commands in [min_thrust, max_thrust] N."""
-    return action * P.thrust_scale + P.thrust_offset
+    return action * const(P.thrust_scale, action) + const(P.thrust_offset, action)
 
 
 def thrust_to_action(thrust: Tensor, P: ParamTensors) -> Tensor:
@@ -77,11 +78,12 @@ def rates(q: Tensor, v: Tensor, w: Tensor, f: Tensor, P: ParamTensors) -> tuple[
     wrench = (f.unsqueeze(-1) * P.mixer_t).sum(1)
     v_body = quat_rotate_inverse(q, v)
     force_body = wrench[:, :1] * P.thrust_axis - P.drag * v_body  # (0, 0, T) - D v_body
-    v_dot = quat_rotate(q, force_body) * P.inv_mass + P.gravity
+    v_dot = quat_rotate(q, force_body) * const(P.inv_mass, q) + P.gravity
     w_dot = (wrench[:, 1:] - torch.linalg.cross(w, w * P.inertia, dim=-1)) * P.inv_inertia
     # q_dot = 1/2 q ⊗ (0, w)
     qw, qv = q[:, :1], q[:, 1:]
-    q_dot = torch.cat([-(qv * w).sum(-1, keepdim=True), qw * w + torch.linalg.cross(qv, w, dim=-1)], dim=-1) * 0.5
+    q_dot = torch.cat([-(qv * w).sum(-1, keepdim=True), qw * w + torch.linalg.cross(qv, w, dim=-1)], dim=-1)
+    q_dot = q_dot * const(0.5, q)
     return q_dot, v_dot, w_dot
 
 
@@ -106,9 +108,10 @@ def integrate(
         v, w = x[:, VEL], x[:, OMEGA]
         f = x[:, THRUST] if motor_lag else f_cmd
         q_dot, v_dot, w_dot = rates(x[:, QUAT], v, w, f, P)
-        f_next = f + (f_cmd - f) * (dt * P.inv_motor_tau) if motor_lag else f_cmd
-        return torch.cat([x[:, POS] + v * dt, quat_normalize(x[:, QUAT] + q_dot * dt), v + v_dot * dt,
-                          w + w_dot * dt, f_next], dim=-1)
+        f_next = f + (f_cmd - f) * const(dt * P.inv_motor_tau, x) if motor_lag else f_cmd
+        h = const(dt, x)
+        return torch.cat([x[:, POS] + v * h, quat_normalize(x[:, QUAT] + q_dot * h), v + v_dot * h,
+                          w + w_dot * h, f_next], dim=-1)
     if integrator == "rk4":
         k1 = derivative(x, f_cmd, P, motor_lag)
         k2 = derivative(x + (0.5 * dt) * k1, f_cmd, P, motor_lag)

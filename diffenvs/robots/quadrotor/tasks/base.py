@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ....consts import const
 from ....contract import RewardTerm, State, Task, TaskStep
 
 #: Observation scaling shared by every quadrotor task (positions and velocities / 10,
@@ -71,23 +72,22 @@ def norm(x: Tensor) -> Tensor:
 
 def skeleton_terms(pos_error: Tensor, s: State, w: SkeletonWeights) -> dict[str, Tensor]:
     """The hover-like reward terms given the position error norm ``|p - p̂|`` (``(N,)``)."""
-    quat_err = s["quat"] - _IDENTITY_QUAT.to(s["quat"])
+    quat_err = s["quat"] - const((1.0, 0.0, 0.0, 0.0), s["quat"])
     return {
         "alive": torch.full_like(pos_error, w.c),
-        "position": -w.k_pos * pos_error,
-        "orientation": -w.k_quat * norm(quat_err),
-        "velocity": -w.k_vel * norm(s["vel"]),
-        "rate": -w.k_rate * norm(s["omega"]),
+        "position": const(-w.k_pos, pos_error) * pos_error,
+        "orientation": const(-w.k_quat, pos_error) * norm(quat_err),
+        "velocity": const(-w.k_vel, pos_error) * norm(s["vel"]),
+        "rate": const(-w.k_rate, pos_error) * norm(s["omega"]),
     }
 
 
-_IDENTITY_QUAT = torch.tensor([1.0, 0.0, 0.0, 0.0])
 
 
 def state_features(s: State) -> tuple[Tensor, Tensor, Tensor]:
     """``(q, v/10, ω/10)``: the 10 body-state observation components shared by all tasks, as
     three parts for the task to concatenate after its own (one copy into the observation)."""
-    return s["quat"], s["vel"] * VEL_SCALE, s["omega"] * RATE_SCALE
+    return s["quat"], s["vel"] * const(VEL_SCALE, s["vel"]), s["omega"] * const(RATE_SCALE, s["omega"])
 
 
 def uniform(gen: torch.Generator, n: int, low: Tensor, high: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ....consts import const
 from ....contract import Marker, StateField
 from .base import (
     POS_SCALE,
@@ -60,7 +61,7 @@ class HoverTask(QuadrotorTask):
         return {**self.at_rest(pos), "pos_error_sum": pos.new_zeros(n)}
 
     def observe(self, s):
-        return torch.cat([(self.target - s["pos"]) * POS_SCALE, *state_features(s)], dim=-1)
+        return torch.cat([(self.target - s["pos"]) * const(POS_SCALE, s["pos"]), *state_features(s)], dim=-1)
 
     def evaluate(self, s, failed):
         err = norm(s["pos"] - self.target)

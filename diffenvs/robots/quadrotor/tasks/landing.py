@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ....consts import const
 from ....contract import Marker
 from .base import POS_SCALE, VEL_SCALE, QuadrotorTask, RewardTerm, TaskConfig, TaskStep, norm, state_features, uniform
 
@@ -89,7 +90,7 @@ class LandingTask(QuadrotorTask):
         return self.at_rest(pos)
 
     def observe(self, s):
-        return torch.cat([(self.pad - s["pos"]) * POS_SCALE, *state_features(s)], dim=-1)
+        return torch.cat([(self.pad - s["pos"]) * const(POS_SCALE, s["pos"]), *state_features(s)], dim=-1)
 
     def markers(self):
         half = max(float(self.cfg.success_xy), 0.25)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ....consts import const
 from ....contract import Marker, StateField
 from .base import (
     POS_SCALE,
@@ -114,7 +115,7 @@ class RacingTask(QuadrotorTask):
     def observe(self, s):
         g1, g2 = self._next_two(s["next_gate"])
         p = s["pos"]
-        return torch.cat([(g1 - p) * POS_SCALE, (g2 - p) * POS_SCALE, *state_features(s)], dim=-1)
+        return torch.cat([(g1 - p) * const(POS_SCALE, p), (g2 - p) * const(POS_SCALE, p), *state_features(s)], dim=-1)
 
     def evaluate(self, s, failed):
         c = self.cfg

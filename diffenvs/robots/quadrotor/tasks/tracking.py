@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ....consts import const
 from ....contract import Marker, StateField
 from .base import (
     POS_SCALE,
@@ -90,7 +91,7 @@ class TrackingTask(QuadrotorTask):
 
     def observe(self, s):
         t = s["step"].to(self.dtype).unsqueeze(-1) * self.dt + self.offsets  # (N, K)
-        rel = (self.reference(t) - s["pos"].unsqueeze(1)) * POS_SCALE  # (N, K, 3)
+        rel = (self.reference(t) - s["pos"].unsqueeze(1)) * const(POS_SCALE, s["pos"])  # (N, K, 3)
         return torch.cat([rel.flatten(1), *state_features(s)], dim=-1)
 
     def evaluate(self, s, failed):

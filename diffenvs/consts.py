@@ -1,0 +1,31 @@
+"""Numbers as tensors of an operand's dtype and device, made once.
+
+Arithmetic between a tensor and a Python number (``x * 0.5``) makes PyTorch wrap the number
+in a double tensor and, on CPU, convert it to the operand's dtype on every call: a dtype
+copy that costs a few microseconds, often as much as the operation itself at the batch
+sizes a simulator steps. :func:`const` gives the number as a tensor of the operand's dtype
+and device instead, made on first use and cached, so that a step makes no such copies.
+The values are those the conversion would have produced, so results are bit for bit the
+same. Inside ``torch.compile`` it returns a fresh constant (a graph constant that the
+compiler folds), so that compiled graphs do not guard on the cache.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+_CACHE: dict[tuple, Tensor] = {}
+
+
+def const(value: float | tuple[float, ...], like: Tensor) -> Tensor:
+    """``value`` (a number or a tuple of numbers) as a tensor of ``like``'s dtype and device."""
+    if torch.compiler.is_compiling():
+        return torch.tensor(value, dtype=like.dtype, device=like.device)
+    key = (value, like.dtype, like.device)
+    out = _CACHE.get(key)
+    if out is None:
+        # made outside inference mode: an inference tensor could not be saved for a backward pass later
+        with torch.inference_mode(False), torch.no_grad():
+            out = _CACHE[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+    return out
