@@ -6,8 +6,9 @@ copy that costs a few microseconds, often as much as the operation itself at the
 sizes a simulator steps. :func:`const` gives the number as a tensor of the operand's dtype
 and device instead, made on first use and cached, so that a step makes no such copies.
 The values are those the conversion would have produced, so results are bit for bit the
-same. Inside ``torch.compile`` it returns a fresh constant (a graph constant that the
-compiler folds), so that compiled graphs do not guard on the cache.
+same. Inside ``torch.compile`` a number is returned as it is (the compiler folds it into its
+kernels) and a tuple as a fresh graph constant, so that compiled graphs do not guard on the
+cache.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from torch import Tensor
 _CACHE: dict[tuple, Tensor] = {}
 
 
-def const(value: float | tuple[float, ...], like: Tensor) -> Tensor:
+def const(value: float | tuple[float, ...], like: Tensor) -> Tensor | float:
     """``value`` (a number or a tuple of numbers) as a tensor of ``like``'s dtype and device."""
-    if torch.compiler.is_compiling():
-        return torch.tensor(value, dtype=like.dtype, device=like.device)
+    if torch.compiler.is_compiling():  # a number stays a number, which the compiler folds into its kernels
+        return value if not isinstance(value, tuple) else torch.tensor(value, dtype=like.dtype, device=like.device)
     key = (value, like.dtype, like.device)
     out = _CACHE.get(key)
     if out is None:
