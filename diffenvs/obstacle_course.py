@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .consts import const
 from .contract import Marker, State, StateField
 from .sensors.depth_camera import DepthCamera, DepthCameraConfig
 from .sensors.noise import hashed_normal
@@ -199,17 +200,22 @@ class ObstacleCourse:
         sphere of ``radius`` at ``body`` ``(N, 3)`` and at ``nose`` ``(N, 3)`` (obstacles grown
         by ``inflation``) to the nearest obstacle surface (``+inf`` with none; ground excluded)."""
         points = torch.stack([body, nose], 1)
-        sd = signed_distance(self.world(state), points, include_ground=False) - radius
-        return sd[:, 0], sd[:, 1] - self.cfg.inflation
+        sd = signed_distance(self.world(state), points, include_ground=False)
+        sd = sd - const(radius, sd)
+        return sd[:, 0], sd[:, 1] - const(self.cfg.inflation, sd)
 
     def penalty_terms(self, point: Tensor, collided: Tensor) -> dict[str, Tensor]:
         """The obstacle reward terms (:data:`COURSE_TERMS`) of the penalty point's clearance
         ``point`` and the collision events ``collided`` (bool)."""
         cfg = self.cfg
+
+        def k(value: float) -> Tensor:  # the constants as tensors of the point's dtype (no per-call dtype copies)
+            return const(value, point)
+
         return {
-            "clearance": -cfg.k_clearance * torch.relu(cfg.clearance_band - point).square(),
-            "collision": -cfg.k_collision * torch.nn.functional.softplus(-cfg.collision_sharpness * point),
-            "crash": -cfg.crash_penalty * collided.to(point.dtype),
+            "clearance": k(-cfg.k_clearance) * torch.relu(k(cfg.clearance_band) - point).square(),
+            "collision": k(-cfg.k_collision) * torch.nn.functional.softplus(k(-cfg.collision_sharpness) * point),
+            "crash": k(-cfg.crash_penalty) * collided.to(point.dtype),
         }
 
     # ------------------------------------------------------------------ drawing

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ..consts import const
 from ..worlds.obstacles import KIND_BOX, KIND_CYLINDER, KIND_GROUND, KIND_NONE, KIND_SPHERE, UNBOUNDED, ObstacleWorld
 
 _TINY = 1e-30  # floor under a discriminant before sqrt (finite gradients)
@@ -56,7 +57,7 @@ class RayHits(NamedTuple):
 # o + t d (unit d) broadcast against obstacle parameters; ok False where the line misses.
 def _nudge(d: Tensor) -> Tensor:
     """``d`` with components of magnitude below ``_EPS_DIR`` replaced by ``+-_EPS_DIR``."""
-    return torch.where(d.abs() < _EPS_DIR, torch.full_like(d, _EPS_DIR).copysign(d), d)
+    return torch.where(d.abs() < const(_EPS_DIR, d), torch.full_like(d, _EPS_DIR).copysign(d), d)
 
 
 def _sphere_interval(o: Tensor, d: Tensor, center: Tensor, radius: Tensor):
@@ -66,7 +67,7 @@ def _sphere_interval(o: Tensor, d: Tensor, center: Tensor, radius: Tensor):
     c = ox * ox + oy * oy + oz * oz - radius * radius
     disc = b * b - c
     s = disc.clamp(min=_TINY).sqrt()
-    return -b - s, -b + s, disc > 0
+    return -b - s, -b + s, disc > const(0.0, disc)
 
 
 def _slab(lo: Tensor, hi: Tensor, o: Tensor, inv_d: Tensor):
@@ -82,9 +83,9 @@ def _cylinder_interval(o: Tensor, d: Tensor, inv_dz: Tensor, xy: Tensor, radius:
     c = ox * ox + oy * oy - radius * radius
     disc = b * b - a * c
     s = disc.clamp(min=_TINY).sqrt()
-    inv_a = 1.0 / a
+    inv_a = a.reciprocal()  # 1.0 / a (which torch computes as a.reciprocal() * 1.0)
     tz0, tz1 = _slab(zr[..., 0], zr[..., 1], o[..., 2], inv_dz)
-    return torch.maximum((-b - s) * inv_a, tz0), torch.minimum((s - b) * inv_a, tz1), disc > 0
+    return torch.maximum((-b - s) * inv_a, tz0), torch.minimum((s - b) * inv_a, tz1), disc > const(0.0, disc)
 
 
 def _box_interval(o: Tensor, inv_d: Tensor, lo: Tensor, hi: Tensor):
@@ -99,7 +100,7 @@ def _box_interval(o: Tensor, inv_d: Tensor, lo: Tensor, hi: Tensor):
 def _ground_interval(o: Tensor, inv_dz: Tensor):
     """The half-space ``z <= 0``."""
     t = -o[..., 2] * inv_dz
-    down = inv_dz < 0
+    down = inv_dz < const(0.0, inv_dz)
     big = torch.full_like(t, _BIG)
     return torch.where(down, t, -big), torch.where(down, big, t), torch.ones_like(t, dtype=torch.bool)
 
@@ -166,11 +167,12 @@ class LevelRays(NamedTuple):
         """From unit directions ``d`` ``(n, R = H * W, 3)``, row-major ``(H, W)``."""
         n, h, w = d.shape[0], *shape
         norm = d[..., :2].square().sum(-1).clamp(min=_TINY_A).sqrt()  # (n, R)
-        inv_norm = 1.0 / norm
+        inv_norm = norm.reciprocal()
         m = d[..., 2] * inv_norm
         mid = slice(h // 2 * w, (h // 2 + 1) * w)  # any row will do: a column shares its azimuth
         col = d[:, mid, :2] * inv_norm[:, mid].unsqueeze(-1)
-        return cls(col, m.view(n, h, w, 1), (1.0 / _nudge(m)).view(n, h, w, 1), inv_norm, 1.0 / _nudge(d[..., 2]))
+        return cls(col, m.view(n, h, w, 1), _nudge(m).reciprocal().view(n, h, w, 1), inv_norm,
+                   _nudge(d[..., 2]).reciprocal())
 
     def rotated(self, yaw: Tensor) -> LevelRays:
         """These rays (a camera-frame set, leading dimension 1) turned by ``yaw`` ``(n,)`` about ``z``."""
@@ -221,13 +223,13 @@ def _level_hits(world: ObstacleWorld, o: Tensor, rays: LevelRays, ids: bool = Tr
         a = torch.einsum("nkc,nwc->nwk", oc[..., :2], col).unsqueeze(1)  # (n, 1, W, K)
         c = torch.where(world.sph_valid, oc.square().sum(-1) - world.sph_radius.square(), float("inf"))
         mm = rays.slope
-        aa = 1.0 + mm * mm  # |(1, m)|^2: (1 + m^2) s^2 - 2 (a + m dz) s + c = 0 on the sphere
+        aa = const(1.0, mm) + mm * mm  # |(1, m)|^2: (1 + m^2) s^2 - 2 (a + m dz) s + c = 0 on the sphere
         bb = torch.addcmul(a, mm, oc[..., 2].view(n, 1, 1, -1))  # a + m dz, (n, H, W, K)
         sq = torch.addcmul(aa * (-c).view(n, 1, 1, -1), bb, bb).clamp(min=0).sqrt()
         s, slot = _first_hit(bb - sq, bb + sq, ids)  # in units of aa * s: aa > 0 keeps the order
         found.append((KIND_SPHERE, *per_pixel(s, slot, rays.inv_norm / aa.view(-1, r))))
     if world.box_valid.shape[1]:
-        inv_u = (1.0 / _nudge(col)).unsqueeze(2)  # (n, W, 1, 2)
+        inv_u = _nudge(col).reciprocal().unsqueeze(2)  # (n, W, 1, 2)
         lo = (world.box_min[..., :2] - oxy.unsqueeze(1)).unsqueeze(1) * inv_u  # (n, W, K, 2)
         hi = (world.box_max[..., :2] - oxy.unsqueeze(1)).unsqueeze(1) * inv_u
         near_, far_ = torch.minimum(lo, hi), torch.maximum(lo, hi)
@@ -257,7 +259,7 @@ def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: floa
     """Stage 1 for one chunk: rays ``d`` ``(n, R, 3)`` from ``o`` ``(n, R or 1, 3)`` -> nearest
     (distance, kind, index) ``(n, R)``."""
     n, r = d.shape[:2]
-    inv_d = 1.0 / _nudge(d)
+    inv_d = _nudge(d).reciprocal()
     best = torch.full((n, r), float("inf"), dtype=d.dtype, device=d.device)
     kind = torch.full((n, r), KIND_NONE, dtype=torch.int64, device=d.device)
     index = torch.full((n, r), -1, dtype=torch.int64, device=d.device)
@@ -287,7 +289,7 @@ def _within(hits: tuple, max_distance: float) -> tuple:
     if max_distance == math.inf:
         return hits
     best, kind, index = hits
-    miss = best > max_distance
+    miss = best > const(max_distance, best)
     if kind is None:
         return best.masked_fill(miss, float("inf")), None, None
     return _update(miss, (float("inf"), KIND_NONE, -1), hits)
@@ -296,7 +298,7 @@ def _within(hits: tuple, max_distance: float) -> tuple:
 def _recompute(world: ObstacleWorld, o: Tensor, d: Tensor, kind: Tensor, index: Tensor) -> Tensor:
     """Stage 2: the hit distance ``(N, R)`` of each ray's winning obstacle, with autograd."""
     n = d.shape[0]
-    inv_d = 1.0 / _nudge(d)
+    inv_d = _nudge(d).reciprocal()
     rows = torch.arange(n, device=d.device).unsqueeze(1)
     out = torch.full(kind.shape, float("inf"), dtype=d.dtype, device=d.device)
     for k, valid, names in _TYPES:
@@ -547,7 +549,7 @@ class DepthCamera:
                 if noise is None:
                     gdev = gen.device if gen is not None else depth.device
                     noise = torch.randn(depth.shape, generator=gen, dtype=depth.dtype, device=gdev).to(depth.device)
-                depth = (depth + cfg.noise_std * noise).clamp(cfg.near, cfg.max_range)
+                depth = (depth + const(cfg.noise_std, noise) * noise).clamp(cfg.near, cfg.max_range)
         return depth
 
 

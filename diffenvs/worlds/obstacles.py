@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ..consts import const
 from ..contract import StateField
 
 #: Half-height, m, of a vertically unbounded cylinder (``z`` range ``[-UNBOUNDED, UNBOUNDED]``).
@@ -218,7 +219,8 @@ def _sd_cylinders(p: Tensor, world: ObstacleWorld) -> Tensor:
     dr = _safe_norm(p[..., :2] - xy) - r
     dz = torch.maximum(zr[..., 0] - p[..., 2], p[..., 2] - zr[..., 1])
     outside = _safe_norm(torch.stack([dr.clamp(min=0), dz.clamp(min=0)], -1))
-    return torch.where((dr > 0) & (dz > 0), outside, torch.maximum(dr, dz))
+    zero = const(0.0, dr)
+    return torch.where((dr > zero) & (dz > zero), outside, torch.maximum(dr, dz))
 
 
 def _sd_spheres(p: Tensor, world: ObstacleWorld) -> Tensor:
@@ -229,9 +231,10 @@ def _sd_spheres(p: Tensor, world: ObstacleWorld) -> Tensor:
 def _sd_boxes(p: Tensor, world: ObstacleWorld) -> Tensor:
     """``(N, P, Kb)``: exact box signed distance (Euclidean outside, to the nearest face inside)."""
     lo, hi = world.box_min.unsqueeze(1), world.box_max.unsqueeze(1)
-    q = (p.unsqueeze(2) - 0.5 * (lo + hi)).abs() - 0.5 * (hi - lo)  # (N, P, Kb, 3)
+    half = const(0.5, p)
+    q = (p.unsqueeze(2) - half * (lo + hi)).abs() - half * (hi - lo)  # (N, P, Kb, 3)
     outside = _safe_norm(q.clamp(min=0))
-    return torch.where((q > 0).sum(-1) >= 2, outside, q.amax(-1))
+    return torch.where((q > const(0.0, q)).sum(-1) >= 2, outside, q.amax(-1))
 
 
 _SDF = ((KIND_CYLINDER, _sd_cylinders, "cyl_valid"), (KIND_SPHERE, _sd_spheres, "sph_valid"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ...consts import const
 from ...contract import Robot, State, StateField
 
 
@@ -45,9 +46,10 @@ class PointMass(Robot):
     controller = "diffenvs.robots.pointmass.controller:PDController"
 
     def step(self, state: State, action: Tensor) -> State:
-        acc = self.cfg.max_accel * action - self.cfg.damping * state["vel"]
-        vel = state["vel"] + self.dt * acc
-        return {"pos": state["pos"] + self.dt * vel, "vel": vel}
+        v = state["vel"]
+        acc = const(self.cfg.max_accel, action) * action - const(self.cfg.damping, v) * v
+        vel = v + const(self.dt, acc) * acc
+        return {"pos": state["pos"] + const(self.dt, vel) * vel, "vel": vel}
 
     def position(self, state: State) -> Tensor:
         pos = state["pos"]

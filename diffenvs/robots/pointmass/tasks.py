@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from ...consts import const
 from ...contract import Marker, RewardTerm, State, Task, TaskStep
 
 
@@ -67,14 +68,15 @@ class ReachTask(Task):
 
     def evaluate(self, s: State, failed) -> TaskStep:
         d2 = (s["pos"] - self.target).square().sum(-1)
-        terms = {"distance": -self.cfg.k_dist * d2, "speed": -self.cfg.k_vel * s["vel"].square().sum(-1)}
+        terms = {"distance": const(-self.cfg.k_dist, d2) * d2,
+                 "speed": const(-self.cfg.k_vel, d2) * s["vel"].square().sum(-1)}
         dist = d2.detach().sqrt()
-        metrics = {"distance": dist, "success": dist < self.cfg.success_radius}
+        metrics = {"distance": dist, "success": dist < const(self.cfg.success_radius, dist)}
         return TaskStep(terms, {}, torch.zeros_like(failed), metrics)
 
     def failure(self, s: State):
         diverged = self.robot_model.diverged(s)
-        out = (s["pos"].detach().abs() > self.cfg.arena_half_extent).any(-1)
+        out = (s["pos"].detach().abs() > const(self.cfg.arena_half_extent, s["pos"])).any(-1)
         return diverged, out
 
     def limits(self) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...consts import const
 from ...contract import Marker, RewardTerm, State, TaskStep
 from ...obstacle_course import COURSE_TERMS, CourseConfig, ObstacleCourse
 from ...rotations import quat_to_rotmat
@@ -122,18 +123,19 @@ class QuadrupedNavTask(WalkTask):
         base and of the nose ``nose_length`` ahead at the same height (obstacles grown by
         ``inflation``); ground excluded."""
         base = state["base_pos"]
-        nose = torch.cat([base[:, :2] + self.cfg.nose_length * self.heading(state), base[:, 2:]], -1)
+        nose = torch.cat([base[:, :2] + const(self.cfg.nose_length, base) * self.heading(state), base[:, 2:]], -1)
         return self.course.clearances(state, base, nose, self.cfg.body_radius)
 
     def evaluate(self, s: State, failed: Tensor) -> TaskStep:
         out = super().evaluate(s, failed)
         body, point = self.clearances(s)
-        collided = (body.detach() <= 0) & ~failed
+        collided = (body.detach() <= const(0.0, body)) & ~failed
         terms = {**out.terms, **self.course.penalty_terms(point, collided)}
         task_state = {**out.task_state, **self.course.keep(s)}
         upright, error = out.metrics["upright"], out.metrics["velocity_error"]
         # A collision ends the episode, so "collision-free" at the episode's end is its last step's.
-        success = (~collided & (upright > 0) & (error < self.cfg.success_speed_error)).to(self.dtype)
+        success = (~collided & (upright > const(0.0, upright)) & (error < const(self.cfg.success_speed_error, error))
+                   ).to(self.dtype)
         metrics = {**out.metrics, "collision": collided, "collision_free": (~collided).to(self.dtype),
                    "success": success}
         return TaskStep(terms, task_state, collided, metrics)

@@ -18,6 +18,7 @@ from ...articulated import (
     load_mjcf,
     point_positions,
 )
+from ...consts import const
 from ...contract import Robot, State, StateField
 from . import ANYMAL_C_XML
 
@@ -129,7 +130,7 @@ class Quadruped(Robot):
 
     def targets(self, action: Tensor) -> Tensor:
         """PD targets ``(N, 12)``, rad, of an action."""
-        return self.nominal + self.cfg.action_scale * action
+        return self.nominal + const(self.cfg.action_scale, action) * action
 
     def step(self, state: State, action: Tensor) -> State:
         qpos, qvel = self.qpos(state), self.qvel(state)

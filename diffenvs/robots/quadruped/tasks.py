@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...consts import const
 from ...contract import RewardTerm, State, StateField, Task, TaskStep
 from ...rotations import quat_rotate_inverse
 
@@ -141,13 +142,14 @@ class _QuadrupedTask(Task):
     # ------------------------------------------------------------------ gait
     def phases(self, state: State, step_offset: int = 0) -> Tensor:
         """``(N, 4)`` each foot's gait phase in [0, 1) at the state's step (+ ``step_offset``)."""
-        t = (state["step"].to(self.dtype) + step_offset) * self.dt
-        return torch.remainder(state["phase0"].unsqueeze(-1) + self.cfg.gait.frequency * t.unsqueeze(-1)
-                               + self.offsets, 1.0)
+        phase0 = state["phase0"]
+        t = (state["step"].to(self.dtype) + const(float(step_offset), phase0)) * const(self.dt, phase0)
+        return torch.remainder(phase0.unsqueeze(-1) + const(self.cfg.gait.frequency, t) * t.unsqueeze(-1)
+                               + self.offsets, const(1.0, t))
 
     def swing(self, phase: Tensor) -> Tensor:
         """``(N, 4)`` swing bump in [0, 1]: 0 in stance (phase < 0.5), a sine in swing."""
-        return torch.relu(torch.sin(2.0 * math.pi * (phase - 0.5)))
+        return torch.relu(torch.sin(const(2.0 * math.pi, phase) * (phase - const(0.5, phase))))
 
     def reference(self, phase: Tensor) -> Tensor:
         """``(N, 12)`` the gait's joint offsets from the nominal pose, rad."""
@@ -178,7 +180,8 @@ class _QuadrupedTask(Task):
         """``(N, 2)`` the base's heading on the ground: its x axis projected, normalised
         (the yaw's cosine and sine)."""
         w, x, y, z = state["base_quat"].unbind(-1)
-        h = torch.stack([1 - 2 * (y * y + z * z), 2 * (w * z + x * y)], -1)
+        one, two = const(1.0, w), const(2.0, w)
+        h = torch.stack([one - two * (y * y + z * z), two * (w * z + x * y)], -1)
         return h / h.norm(dim=-1, keepdim=True)
 
     def base_frame(self, s: State) -> tuple[Tensor, Tensor]:
@@ -189,21 +192,27 @@ class _QuadrupedTask(Task):
     def observe(self, s: State) -> Tensor:
         v, g = self.base_frame(s)
         phase = self.phases(s)
-        clock = torch.cat([torch.sin(2 * math.pi * phase), torch.cos(2 * math.pi * phase)], -1)
+        two_pi = const(2 * math.pi, phase)
+        clock = torch.cat([torch.sin(two_pi * phase), torch.cos(two_pi * phase)], -1)
         return torch.cat([v, s["base_ang_vel"], g, s["command"], s["joint_pos"] - self.robot_model.nominal,
-                          0.1 * s["joint_vel"], s["last_action"], clock, self.reference(phase)], -1)
+                          const(0.1, v) * s["joint_vel"], s["last_action"], clock, self.reference(phase)], -1)
 
     # ------------------------------------------------------------------ rewards
     def shared_terms(self, s: State, v: Tensor, g: Tensor, phase: Tensor, feet: Tensor) -> dict[str, Tensor]:
         cfg = self.cfg
+
+        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
+            return const(value, g)
+
         feet_z = feet[..., 2] - self.foot_radius
+        foot_height = k(cfg.gait.foot_height)
         return {
-            "orientation": -cfg.k_orientation * g[:, :2].square().sum(-1),
-            "base_height": -cfg.k_height * (s["base_pos"][:, 2] - cfg.base_height).square(),
-            "vertical_velocity": -cfg.k_vz * s["base_lin_vel"][:, 2].square(),
-            "torque": -cfg.k_torque * self.robot_model.torques(s).square().sum(-1),
-            "joint_velocity": -cfg.k_joint_vel * s["joint_vel"].square().sum(-1),
-            "foot_height": -cfg.k_foot_height * (feet_z - cfg.gait.foot_height * self.swing(phase)).square().sum(-1),
+            "orientation": k(-cfg.k_orientation) * g[:, :2].square().sum(-1),
+            "base_height": k(-cfg.k_height) * (s["base_pos"][:, 2] - k(cfg.base_height)).square(),
+            "vertical_velocity": k(-cfg.k_vz) * s["base_lin_vel"][:, 2].square(),
+            "torque": k(-cfg.k_torque) * self.robot_model.torques(s).square().sum(-1),
+            "joint_velocity": k(-cfg.k_joint_vel) * s["joint_vel"].square().sum(-1),
+            "foot_height": k(-cfg.k_foot_height) * (feet_z - foot_height * self.swing(phase)).square().sum(-1),
             "alive": torch.full_like(g[:, 0], cfg.alive),
         }
 
@@ -229,9 +238,10 @@ class _QuadrupedTask(Task):
         diverged = self.robot_model.diverged(s)
         g = self.gravity(s["base_quat"].detach())
         cfg, pos = self.cfg, s["base_pos"].detach()
-        low = pos[:, 2] < cfg.min_base_height
-        out = (pos[:, 2] > cfg.max_base_height) | (pos[:, :2].abs() > cfg.arena_half_extent).any(-1)
-        tilted = -g[:, 2] < math.cos(cfg.max_tilt)
+        low = pos[:, 2] < const(cfg.min_base_height, pos)
+        out = (pos[:, 2] > const(cfg.max_base_height, pos)) | (
+            pos[:, :2].abs() > const(cfg.arena_half_extent, pos)).any(-1)
+        tilted = -g[:, 2] < const(math.cos(cfg.max_tilt), g)
         return diverged, (low | tilted | out) & ~diverged
 
     def limits(self) -> str:
@@ -279,8 +289,8 @@ class TrotTask(_QuadrupedTask):
     def task_terms(self, s, v, g, phase, feet):
         cfg, robot = self.cfg, self.robot_model
         target = robot.nominal + self.reference(phase)
-        return {"joint_tracking": -cfg.k_track * (s["joint_pos"] - target).square().sum(-1),
-                "drift": -cfg.k_drift * (v[:, :2].square().sum(-1) + s["base_ang_vel"][:, 2].square())}
+        return {"joint_tracking": const(-cfg.k_track, v) * (s["joint_pos"] - target).square().sum(-1),
+                "drift": const(-cfg.k_drift, v) * (v[:, :2].square().sum(-1) + s["base_ang_vel"][:, 2].square())}
 
 
 @dataclass(frozen=True)
@@ -336,18 +346,25 @@ class WalkTask(_QuadrupedTask):
         """``(N, 4, 2)`` Raibert targets of the feet relative to the base, yaw frame, m: a stance
         foot moves back from ``+v T / 4`` to ``-v T / 4`` (``T`` the gait period), a swinging
         one forward again."""
-        reach = s["command"][:, :2] / (4.0 * self.cfg.gait.frequency)  # v T / 4, (N, 2)
-        tri = torch.where(phase < 0.5, 1.0 - 4.0 * phase, 4.0 * phase - 3.0)  # +1 -> -1 -> +1
+        def k(value: float) -> Tensor:
+            return const(value, phase)
+
+        reach = s["command"][:, :2] / k(4.0 * self.cfg.gait.frequency)  # v T / 4, (N, 2)
+        tri = torch.where(phase < k(0.5), k(1.0) - k(4.0) * phase, k(4.0) * phase - k(3.0))  # +1 -> -1 -> +1
         return self.nominal_feet_xy + tri.unsqueeze(-1) * reach.unsqueeze(1)
 
     def task_terms(self, s, v, g, phase, feet):
         cfg = self.cfg
+
+        def k(value: float) -> Tensor:
+            return const(value, v)
+
         heading = self.heading(s)  # the yaw's cosine and sine
         c, si = heading[:, :1], heading[:, 1:]
         rel = feet[..., :2] - s["base_pos"][:, :2].unsqueeze(1)
         rel = torch.stack([c * rel[..., 0] + si * rel[..., 1], -si * rel[..., 0] + c * rel[..., 1]], -1)
         return {
-            "velocity": -cfg.k_velocity * (v[:, :2] - s["command"][:, :2]).square().sum(-1),
-            "yaw_rate": -cfg.k_yaw * (s["base_ang_vel"][:, 2] - s["command"][:, 2]).square(),
-            "foot_placement": -cfg.k_placement * (rel - self.placement_targets(s, phase)).square().sum((-1, -2)),
+            "velocity": k(-cfg.k_velocity) * (v[:, :2] - s["command"][:, :2]).square().sum(-1),
+            "yaw_rate": k(-cfg.k_yaw) * (s["base_ang_vel"][:, 2] - s["command"][:, 2]).square(),
+            "foot_placement": k(-cfg.k_placement) * (rel - self.placement_targets(s, phase)).square().sum((-1, -2)),
         }

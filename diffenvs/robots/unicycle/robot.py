@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ...consts import const
 from ...contract import Robot, State, StateField
 
 
@@ -71,11 +72,14 @@ class Unicycle(Robot):
 
     def step(self, state: State, action: Tensor) -> State:
         cfg = self.cfg
-        speed = state["speed"] + self.k_speed * (cfg.max_speed * action[:, 0] - state["speed"])
-        yaw_rate = state["yaw_rate"] + self.k_yaw_rate * (cfg.max_yaw_rate * action[:, 1] - state["yaw_rate"])
-        yaw = state["yaw"] + self.dt * yaw_rate
+        dv = const(cfg.max_speed, action) * action[:, 0] - state["speed"]  # (commanded - current) speed
+        speed = state["speed"] + const(self.k_speed, dv) * dv
+        dw = const(cfg.max_yaw_rate, action) * action[:, 1] - state["yaw_rate"]
+        yaw_rate = state["yaw_rate"] + const(self.k_yaw_rate, dw) * dw
+        dt = const(self.dt, yaw_rate)
+        yaw = state["yaw"] + dt * yaw_rate
         heading = torch.stack([torch.cos(yaw), torch.sin(yaw)], -1)
-        pos = state["pos"] + (self.dt * speed).unsqueeze(-1) * heading
+        pos = state["pos"] + (dt * speed).unsqueeze(-1) * heading
         return {"pos": pos, "yaw": yaw, "speed": speed, "yaw_rate": yaw_rate}
 
     def heading(self, state: State) -> Tensor:

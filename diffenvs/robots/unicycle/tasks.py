@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...consts import const
 from ...contract import Marker, RewardTerm, State, StateField, Task, TaskStep
 from ...obstacle_course import COURSE_TERMS, CourseConfig, ObstacleCourse
 from ...worlds.obstacles import ObstacleWorld
@@ -142,41 +143,45 @@ class NavTask(Task):
         by ``inflation``) to the nearest obstacle surface (``+inf`` with none; ground excluded)."""
         radius = self.robot_model.cfg.radius
         pos = state["pos"]
-        nose = pos + self.cfg.nose_length * self.robot_model.heading(state)
+        nose = pos + const(self.cfg.nose_length, pos) * self.robot_model.heading(state)
         z = torch.full_like(pos[:, :1], radius)
         return self.course.clearances(state, torch.cat([pos, z], -1), torch.cat([nose, z], -1), radius)
 
     def evaluate(self, s: State, failed: Tensor) -> TaskStep:
         cfg = self.cfg
+
+        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
+            return const(value, s["speed"])
+
         a = cfg.velocity_smoothing
         vel = torch.stack([s["speed"], s["yaw_rate"]], -1)
-        smooth = a * vel + (1.0 - a) * s["vel_smooth"]
+        smooth = k(a) * vel + k(1.0 - a) * s["vel_smooth"]
         body, point = self.clearances(s)
-        collided = (body.detach() <= 0) & ~failed
+        collided = (body.detach() <= k(0.0)) & ~failed
         course = self.course.penalty_terms(point, collided)
         terms = {
-            "speed": -cfg.k_speed * torch.nn.functional.smooth_l1_loss(smooth[:, 0], s["speed_command"],
-                                                                       reduction="none", beta=cfg.speed_beta),
+            "speed": k(-cfg.k_speed) * torch.nn.functional.smooth_l1_loss(smooth[:, 0], s["speed_command"],
+                                                                          reduction="none", beta=cfg.speed_beta),
             "clearance": course["clearance"],
             "collision": course["collision"],
-            "turn": -cfg.k_turn * s["yaw_rate"].square(),
+            "turn": k(-cfg.k_turn) * s["yaw_rate"].square(),
             "crash": course["crash"],
         }
         speed = s["speed"].detach()
-        odometer = s["odometer"] + self.robot_model.dt * speed.abs()
+        odometer = s["odometer"] + k(self.robot_model.dt) * speed.abs()
         error_sum = s["speed_error_sum"] + (speed - s["speed_command"]).abs()
         task_state = {**self.course.keep(s), "speed_command": s["speed_command"]}
         task_state.update(vel_smooth=smooth, odometer=odometer, speed_error_sum=error_sum)
         free = (~collided).to(self.dtype)
         mean_error = error_sum / s["step"].to(self.dtype)
-        success = ~collided & ~failed & (mean_error < cfg.success_speed_error)
+        success = ~collided & ~failed & (mean_error < k(cfg.success_speed_error))
         metrics = {"collision": collided, "collision_free": free, "success": success.to(self.dtype),
                    "speed_error": mean_error, "distance": odometer}
         return TaskStep(terms, task_state, collided, metrics)
 
     def failure(self, s: State) -> tuple[Tensor, Tensor]:
         diverged = self.robot_model.diverged(s)
-        out = (s["pos"].detach().abs() > self.cfg.arena_half_extent).any(-1) & ~diverged
+        out = (s["pos"].detach().abs() > const(self.cfg.arena_half_extent, s["pos"])).any(-1) & ~diverged
         return diverged, out
 
     def limits(self) -> str:

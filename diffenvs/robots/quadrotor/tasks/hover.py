@@ -70,7 +70,7 @@ class HoverTask(QuadrotorTask):
         metrics = {
             "pos_error": e,
             "mean_pos_error": err_sum / s["step"],
-            "success": e < self.cfg.success_radius,
+            "success": e < const(self.cfg.success_radius, e),
         }
         terminated = torch.zeros_like(failed)
         return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, terminated, metrics)

@@ -97,24 +97,28 @@ class LandingTask(QuadrotorTask):
         return (Marker("pad", self.pad.detach().cpu().double().numpy().reshape(1, 3), half, "pad"),)
 
     def _shape(self, u: Tensor, weight: float) -> Tensor:
-        return weight * self.eta_norm * (torch.exp(self.log_eta * u) - 1.0)
+        return const(weight * self.eta_norm, u) * (torch.exp(const(self.log_eta, u) * u) - const(1.0, u))
 
     def evaluate(self, s, failed):
         c = self.cfg
         pos, vel = s["pos"], s["vel"]
+
+        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
+            return const(value, pos)
+
         height = (pos[:, 2] - self.pad[2]).detach()
         ref = height.clamp(c.z_min, c.z_max)  # target descent speed v_l and tolerance scale
         d_xy = norm(pos[:, :2] - self.pad[:2])
         descent = -vel[:, 2]
         ratio = descent / ref
-        u = torch.where(descent <= ref, ratio, 5.0 - 4.0 * ratio)
-        success = (height <= c.success_height) & (d_xy.detach() < c.success_xy) & (
-            norm(vel.detach()) <= c.success_speed) & ~failed
+        u = torch.where(descent <= ref, ratio, k(5.0) - k(4.0) * ratio)
+        success = (height <= k(c.success_height)) & (d_xy.detach() < k(c.success_xy)) & (
+            norm(vel.detach()) <= k(c.success_speed)) & ~failed
         terms = {
-            "horizontal": self._shape(1.0 - d_xy / (c.xy_scale * ref), c.w_xy),
+            "horizontal": self._shape(k(1.0) - d_xy / (k(c.xy_scale) * ref), c.w_xy),
             "descent": self._shape(u, c.w_z),
-            "success": success.to(pos.dtype) * c.success_reward,
-            "failure": failed.to(pos.dtype) * c.failure_reward,
+            "success": success.to(pos.dtype) * k(c.success_reward),
+            "failure": failed.to(pos.dtype) * k(c.failure_reward),
         }
         metrics = {"success": success, "xy_error": d_xy.detach(), "height": height}
         return TaskStep(terms, {}, success, metrics)

@@ -124,7 +124,7 @@ class RacingTask(QuadrotorTask):
             s["last_lap_steps"]
         p = s["pos"]
         gate = self.gates[gate_idx]
-        passed = (norm(p.detach() - gate) <= c.gate_radius) & ~failed
+        passed = (norm(p.detach() - gate) <= const(c.gate_radius, p)) & ~failed
         pi = passed.long()
         new_idx = torch.remainder(gate_idx + pi, self.num_gates)
         passed_count = s["gates_passed"] + pi
@@ -142,12 +142,12 @@ class RacingTask(QuadrotorTask):
             terms = skeleton_terms(norm(p - target), s, c)
         else:
             terms = self._velocity_terms(s, target)
-        terms["gate"] = passed.to(p.dtype) * self.gate_reward
+        terms["gate"] = passed.to(p.dtype) * const(self.gate_reward, p)
         new_task = {"next_gate": new_idx, "gates_passed": passed_count, "lap_start_step": lap_start,
                     "lap_gates": lap_gates, "last_lap_steps": last_lap}
         # Seconds of the latest completed lap; -1 until one is complete (not NaN: NaN would
         # make identical infos compare unequal).
-        lap_time = torch.where(last_lap >= 0, last_lap.to(p.dtype) * self.dt, torch.full_like(p[:, 0], -1.0))
+        lap_time = torch.where(last_lap >= 0, last_lap.to(p.dtype) * const(self.dt, p), torch.full_like(p[:, 0], -1.0))
         metrics = {"gates_passed": passed_count.to(p.dtype), "lap_time": lap_time, "gate_passed": passed,
                    "success": passed_count >= self.num_gates}  # a full lap in this episode
         return TaskStep(terms, new_task, torch.zeros_like(failed), metrics)
@@ -162,15 +162,19 @@ class RacingTask(QuadrotorTask):
     def _velocity_terms(self, s, target: Tensor) -> dict[str, Tensor]:
         c = self.cfg
         rel = target - s["pos"]
+
+        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
+            return const(value, rel)
+
         dist = norm(rel)
-        direction = rel / (dist.unsqueeze(-1) + 1e-6)
+        direction = rel / (dist.unsqueeze(-1) + k(1e-6))
         vel = s["vel"]
         approach = (vel * direction).sum(-1).clamp_max(c.max_approach_speed)
         across = vel - approach.unsqueeze(-1) * direction
         return {
-            "approach": c.k_approach * approach,
-            "away": -c.k_away * norm(across) / (dist + 1.0),
-            "rate": -c.k_rate_vel * norm(s["omega"]),
+            "approach": k(c.k_approach) * approach,
+            "away": k(-c.k_away) * norm(across) / (dist + k(1.0)),
+            "rate": k(-c.k_rate_vel) * norm(s["omega"]),
         }
 
     def setpoint(self, obs: Tensor):

@@ -76,8 +76,8 @@ class TrackingTask(QuadrotorTask):
 
     def reference(self, t: Tensor) -> Tensor:
         """Reference positions at times ``t`` (any shape, s) -> ``t.shape + (3,)``."""
-        phase = self.cfg.angular_speed * t
-        r = self.cfg.radius
+        phase = const(self.cfg.angular_speed, t) * t
+        r = const(self.cfg.radius, t)
         return self.center + torch.stack([r * torch.cos(phase), r * torch.sin(phase), torch.zeros_like(phase)], -1)
 
     def reference_velocity(self, t: Tensor) -> Tensor:
@@ -90,16 +90,16 @@ class TrackingTask(QuadrotorTask):
         return {**self.at_rest(pos), "pos_error_sum": pos.new_zeros(n)}
 
     def observe(self, s):
-        t = s["step"].to(self.dtype).unsqueeze(-1) * self.dt + self.offsets  # (N, K)
+        t = s["step"].to(self.dtype).unsqueeze(-1) * const(self.dt, self.offsets) + self.offsets  # (N, K)
         rel = (self.reference(t) - s["pos"].unsqueeze(1)) * const(POS_SCALE, s["pos"])  # (N, K, 3)
         return torch.cat([rel.flatten(1), *state_features(s)], dim=-1)
 
     def evaluate(self, s, failed):
         step = s["step"]
-        err = norm(s["pos"] - self.reference(step.to(self.dtype) * self.dt))
+        err = norm(s["pos"] - self.reference(step.to(self.dtype) * const(self.dt, s["pos"])))
         e = err.detach()
         err_sum = s["pos_error_sum"] + e
-        metrics = {"pos_error": e, "mean_pos_error": err_sum / step, "success": e < self.cfg.success_radius}
+        metrics = {"pos_error": e, "mean_pos_error": err_sum / step, "success": e < const(self.cfg.success_radius, e)}
         return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, torch.zeros_like(failed),
                         metrics)
 
