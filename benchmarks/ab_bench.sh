@@ -12,6 +12,7 @@ BENCH="${BENCH:-bench_env.py}"
 WT="$(mktemp -d)/before"
 git worktree add -f "$WT" "$REV" > /dev/null
 mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"  # absolute: the "before" runs write from inside the worktree
 for r in 1 2 3; do
   (cd "$WT" && PYTHONPATH="$WT" "$PY" "benchmarks/$BENCH" "$@" --json "$OUT/before_$r.json" > /dev/null)
   "$PY" "benchmarks/$BENCH" "$@" --json "$OUT/after_$r.json" > /dev/null

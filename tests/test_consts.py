@@ -32,3 +32,17 @@ def test_const_is_cached_per_dtype_and_usable_with_autograd():
     w = torch.ones(3, requires_grad=True)
     (w * const(0.123456, w)).sum().backward()
     assert torch.equal(w.grad, torch.full((3,), 0.123456))
+
+
+@pytest.mark.parametrize("env_id, bound", [("DiffQuad-Hover-v0", 6), ("DiffQuadruped-Walk-v0", 25)])
+def test_a_step_makes_few_dtype_copies(env_id, bound):
+    """A guard against Python numbers creeping back into the step (each costs a dtype copy on
+    CPU): Hover makes 4 copies per step, the quadruped 18 (real conversions and torch's own)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "count_dtype_copies.py"
+    spec = importlib.util.spec_from_file_location("count_dtype_copies", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.count_copies(env_id) <= bound
