@@ -68,6 +68,17 @@ def test_peer_benchmark_quick(monkeypatch, tmp_path):
     assert "| 4 |" in (tmp_path / "peers.md").read_text()
 
 
+def test_quadruped_peer_benchmark_quick(tmp_path):
+    """The quadruped side by side with MuJoCo runs (MuJoCo is in the test extra) and MuJoCo's
+    robots keep standing, as the benchmark's set-up intends."""
+    module = load(ROOT / "benchmarks" / "bench_quadruped_peers.py")
+    result = module.main(["--quick", "--json", str(tmp_path / "quad.json")])
+    for row in result["rows"]:
+        assert row["diffenvs fwd"] > 0 and row["diffenvs fwd+bwd"] > 0 and row["mujoco rollout"] > 0
+    assert all(h > 0.4 for h in result["mujoco_height"].values())
+    assert "| 4 |" in (tmp_path / "quad.md").read_text()
+
+
 def test_registered_envs_meet_the_contract():
     import gymnasium as gym
 

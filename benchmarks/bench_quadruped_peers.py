@@ -1,0 +1,166 @@
+"""Side by side: the diffenvs quadruped against C MuJoCo on the same robot (ANYmal C).
+
+Every rate is robots x 50 Hz control steps per second. A control step is 10 physics steps of
+2 ms in both: diffenvs' ``DiffQuadruped-Walk-v0`` (its articulated-body engine, semi-implicit
+Euler, soft foot contact, PD torques; float32) and MuJoCo (the Menagerie model with a ground
+plane, ``timestep`` 0.002, its Euler integrator and its contact solver, position actuators;
+float64), every robot standing from the ``standing`` keyframe and commanded to hold it:
+
+* ``diffenvs step()``: the Gymnasium step of ``gym.make_vec`` (numpy in and out);
+* ``diffenvs fwd``: ``step_differentiable`` without gradients (tensors in and out);
+* ``diffenvs fwd+bwd``: an 8-step differentiable unroll and its backward, per control step;
+* ``mujoco rollout``: ``mujoco.rollout.rollout`` (C, its own thread pool with as many threads as
+  torch uses) stepping ``N`` independent copies of the model for one control step per call;
+  MuJoCo has no gradients, so it has no fwd+bwd column.
+
+The two are measured interleaved (each round: every N for both), and the table gives the
+median over rounds and the ratio ours / MuJoCo. Needs ``mujoco`` (the ``test`` or ``mujoco`` extra).
+
+    python benchmarks/bench_quadruped_peers.py --json benchmarks/results/bench_quadruped_peers_cpu.json
+    python benchmarks/bench_quadruped_peers.py --quick          # seconds, for smoke tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import diffenvs  # noqa: F401  (registers the ids)
+from diffenvs.robots.quadruped import ANYMAL_C_XML
+
+ENV_ID = "DiffQuadruped-Walk-v0"
+SUBSTEPS, DT = 10, 0.002
+
+
+def rate(fn, items: int, min_time: float) -> float:
+    """``items`` per second of ``fn`` (best of 3 runs of at least ``min_time`` seconds each)."""
+    fn()
+    best = 0.0
+    for _ in range(3):
+        calls, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_time:
+                break
+        best = max(best, calls * items / elapsed)
+    return best
+
+
+def diffenvs_rates(n: int, min_time: float, horizon: int) -> dict[str, float]:
+    env = gym.make_vec(ENV_ID, num_envs=n)
+    env.reset(seed=0)
+    hold = torch.zeros(n, env.action_dim, dtype=env.dtype)  # the action that holds the nominal pose
+    hold_np = hold.numpy()
+
+    def fwd():
+        with torch.no_grad():
+            env.step_differentiable(hold)
+
+    def fwd_bwd():
+        acts = hold.clone().requires_grad_(True)
+        total = 0
+        for _ in range(horizon):
+            total = total + env.step_differentiable(acts)[1].sum()
+        total.backward()
+        env.reset(seed=0)
+
+    return {"diffenvs step()": rate(lambda: env.step(hold_np), n, min_time),
+            "diffenvs fwd": rate(fwd, n, min_time),
+            "diffenvs fwd+bwd": rate(fwd_bwd, n * horizon, min_time)}
+
+
+class MuJoCoBatch:
+    """``n`` copies of the MuJoCo model standing from the keyframe, stepped with ``mujoco.rollout``."""
+
+    def __init__(self, n: int, threads: int):
+        import mujoco
+        from mujoco import rollout
+
+        xml = open(ANYMAL_C_XML).read().replace("<worldbody>", '<worldbody><geom type="plane" size="0 0 1"/>')
+        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.model.opt.timestep = DT
+        data = mujoco.MjData(self.model)
+        key = self.model.key("standing").id
+        mujoco.mj_resetDataKeyframe(self.model, data, key)
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        state = np.zeros(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, data, state, spec)
+        self.state = np.tile(state, (n, 1))
+        self.control = np.tile(self.model.key_qpos[key][7:], (n, SUBSTEPS, 1))
+        self.datas = [mujoco.MjData(self.model) for _ in range(threads)]
+        self.rollout = rollout.Rollout(nthread=threads) if threads > 1 else None
+        self._rollout_fn = rollout.rollout
+
+    def step(self) -> None:
+        """One control step (``SUBSTEPS`` physics steps) of every copy; the states carry on."""
+        if self.rollout is not None:
+            out, _ = self.rollout.rollout(self.model, self.datas, self.state, self.control)
+        else:
+            out, _ = self._rollout_fn(self.model, self.datas[0], self.state, self.control)
+        self.state = out[:, -1]
+
+    def height(self) -> float:
+        return float(self.state[:, 1 + 2].mean())  # FULLPHYSICS state: time, then qpos (z of the base)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--min-time", type=float, default=0.5, help="seconds per timed run")
+    parser.add_argument("--horizon", type=int, default=8, help="steps of the fwd+bwd unroll")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (MuJoCo gets as many)")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.rounds, args.min_time, args.horizon = [1, 4], 1, 0.02, 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    runs: dict[int, dict[str, list[float]]] = {n: {} for n in args.sizes}
+    heights = {}
+    for _ in range(args.rounds):
+        for n in args.sizes:
+            for key, value in diffenvs_rates(n, args.min_time, args.horizon).items():
+                runs[n].setdefault(key, []).append(value)
+            try:
+                batch = MuJoCoBatch(n, threads)
+            except ImportError:
+                continue
+            runs[n].setdefault("mujoco rollout", []).append(rate(batch.step, n, args.min_time))
+            heights[n] = batch.height()
+    rows = [{"N": n, **{k: statistics.median(v) for k, v in cols.items()}} for n, cols in runs.items()]
+    cols = ["diffenvs step()", "diffenvs fwd", "diffenvs fwd+bwd", "mujoco rollout"]
+    lines = ["| N | " + " | ".join(cols) + " | diffenvs step() / mujoco | diffenvs fwd / mujoco |",
+             "|---|" + "---|" * (len(cols) + 2)]
+    for row in rows:
+        mj = row.get("mujoco rollout")
+        ratios = [f"{row[c] / mj:.2f}" if mj else "-" for c in ("diffenvs step()", "diffenvs fwd")]
+        lines.append(f"| {row['N']} | " + " | ".join(f"{row[c]:.3g}" if c in row else "-" for c in cols)
+                     + " | " + " | ".join(ratios) + " |")
+    table = "\n".join(lines)
+    print(f"robots x 50 Hz control steps per second, {threads} threads, median of {args.rounds} rounds")
+    print(table)
+    if heights:
+        print("MuJoCo base height after the timed steps (m, mean over robots): "
+              + ", ".join(f"N = {n}: {h:.3f}" for n, h in heights.items()))
+    out = {"threads": threads, "rounds": args.rounds, "rows": rows, "mujoco_height": heights}
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+        with open(args.json.removesuffix(".json") + ".md", "w") as fh:
+            fh.write(table + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    main()
