@@ -194,7 +194,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         # sampling K batches at once costs about as much as sampling one, and each
         # sample is used at most once, in a fixed order, so runs stay deterministic.
         self._pool_batches = max(1, min(16, 65536 // num_envs))
-        self._pool: list[tuple[State, Obs]] = []
+        self._pool: list[tuple[State, Obs] | None] = []
         self._pool_next = self._pool_batches
         self._pool_stack: tuple[State, Obs | None] | None = None
         self._pool_rng: Tensor | None = None  # generator state the pool was sampled from
@@ -348,14 +348,13 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         # The pool as (k, n, ...) views of one draw (what rollout() slices) and as one
         # (state, obs) pair per batch, split once here rather than at every step.
         stacked = {name: v.view(k, n, *v.shape[1:]) for name, v in states.items()}
-        fields = {name: v.unbind(0) for name, v in stacked.items()}
         if self.task.costly_observation:  # observed in the step, only where used
-            stacked_obs, parts = None, [None] * k
+            stacked_obs = None
         else:
             stacked_obs = obs_map(lambda v: v.view(k, n, *v.shape[1:]), self.task.observe(states))
-            split = obs_map(lambda v: v.unbind(0), stacked_obs)
-            parts = [{key: v[i] for key, v in split.items()} if isinstance(split, dict) else split[i] for i in range(k)]
-        self._pool = [({name: v[i] for name, v in fields.items()}, parts[i]) for i in range(k)]
+        # The per-step (state, obs) views are made when a step first asks for them: rollout()
+        # takes the stacked views and never needs them.
+        self._pool = [None] * k
         self._pool_stack = (stacked, stacked_obs)
         self._pool_next = 0
 
@@ -364,7 +363,12 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             self._refill_pool()
         i = self._pool_next
         self._pool_next += 1
-        return self._pool[i]
+        entry = self._pool[i]
+        if entry is None:
+            stacked, stacked_obs = self._pool_stack
+            entry = self._pool[i] = ({name: v[i] for name, v in stacked.items()},
+                                     None if stacked_obs is None else obs_map(lambda v: v[i], stacked_obs))
+        return entry
 
     def _fresh_stack(self, steps: int) -> tuple[State, Obs | None]:
         """The next ``steps`` episode starts of the pool, stacked ``(steps, N, ...)`` (views when
