@@ -182,6 +182,21 @@ def _finished(log_dir: str, seed: int, steps: int) -> bool:
     return summary.get("seed") == seed and summary.get("asked_steps") == steps
 
 
+def constant_baseline(values=(-1.0, -0.5, -0.2, 0.0, 0.2, 0.5)) -> dict[float, float]:
+    """The evaluation's metric for policies that send one constant command to every motor, and
+    the mean distance of its episode starts from the target: the floor a policy that learned
+    nothing lands on."""
+    evaluate = L2FEvaluator(1000)
+    v, d = evaluate.v, evaluate.device
+    v.sample_initial_state(d, evaluate.env, evaluate.params, evaluate.state, evaluate.rng)
+    start = float(np.linalg.norm([s.position for s in evaluate.state.states], axis=-1).mean())
+    out = {c: evaluate(lambda obs, c=c: np.full(4, c, np.float32)) for c in values}
+    print(f"episode starts: mean distance {start:.3f} m")
+    for c, err in out.items():
+        print(f"constant command {c:+.1f}: final position error {err:.3f} m")
+    return out
+
+
 # ----------------------------------------------------------------------------- summary
 def solved(rows: list[dict], threshold: float) -> dict:
     """First evaluation below ``threshold`` and whether the last :data:`STAY` all are."""
@@ -227,7 +242,12 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--skip", nargs="*", default=[], choices=["abpt", "td3"], help="leave an algorithm out")
     parser.add_argument("--abpt-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="ABPT settings passed to diffenvs-train --set (to test a cause of failing seeds)")
+    parser.add_argument("--constant-baseline", action="store_true",
+                        help="only print the evaluation's error for constant commands (what a policy that learned "
+                             "nothing scores) and the starts' mean distance, then exit")
     args = parser.parse_args(argv)
+    if args.constant_baseline:
+        return constant_baseline()
     os.makedirs(args.out, exist_ok=True)
     module = None if "td3" in args.skip else build_td3(args.td3_steps, args.td3_preset)
     results = []
