@@ -25,33 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import gymnasium as gym
 import numpy as np
 import torch
+from timing import machine, rate
 
 import diffenvs  # noqa: F401  (registers the ids)
 from diffenvs.robots.quadruped import ANYMAL_C_XML
 
 ENV_ID = "DiffQuadruped-Walk-v0"
 SUBSTEPS, DT = 10, 0.002
-
-
-def rate(fn, items: int, min_time: float) -> float:
-    """``items`` per second of ``fn`` (best of 3 runs of at least ``min_time`` seconds each)."""
-    fn()
-    best = 0.0
-    for _ in range(3):
-        calls, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            calls += 1
-            elapsed = time.perf_counter() - t0
-            if elapsed >= min_time:
-                break
-        best = max(best, calls * items / elapsed)
-    return best
 
 
 def diffenvs_rates(n: int, min_time: float, horizon: int) -> dict[str, float]:
@@ -153,7 +137,7 @@ def main(argv=None) -> dict:
     if heights:
         print("MuJoCo base height after the timed steps (m, mean over robots): "
               + ", ".join(f"N = {n}: {h:.3f}" for n, h in heights.items()))
-    out = {"threads": threads, "rounds": args.rounds, "rows": rows, "mujoco_height": heights}
+    out = {"machine": machine(), "threads": threads, "rounds": args.rounds, "rows": rows, "mujoco_height": heights}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)

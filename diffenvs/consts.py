@@ -13,6 +13,8 @@ cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -30,3 +32,9 @@ def const(value: float | tuple[float, ...], like: Tensor) -> Tensor | float:
         with torch.inference_mode(False), torch.no_grad():
             out = _CACHE[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
     return out
+
+
+def const_like(like: Tensor) -> Callable[[float], Tensor | float]:
+    """:func:`const` bound to ``like``: ``k = const_like(x)``, then ``k(0.5) * x`` (for a function with
+    many constants of one dtype and device)."""
+    return lambda value: const(value, like)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .consts import const
+from .consts import const, const_like
 from .contract import Marker, State, StateField
 from .sensors.depth_camera import DepthCamera, DepthCameraConfig
 from .sensors.noise import hashed_normal
@@ -209,8 +209,7 @@ class ObstacleCourse:
         ``point`` and the collision events ``collided`` (bool)."""
         cfg = self.cfg
 
-        def k(value: float) -> Tensor:  # the constants as tensors of the point's dtype (no per-call dtype copies)
-            return const(value, point)
+        k = const_like(point)  # the constants as tensors of its dtype: no per-call dtype copies
 
         return {
             "clearance": k(-cfg.k_clearance) * torch.relu(k(cfg.clearance_band) - point).square(),

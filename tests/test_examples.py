@@ -68,9 +68,10 @@ def test_peer_benchmark_quick(monkeypatch, tmp_path):
     assert "| 4 |" in (tmp_path / "peers.md").read_text()
 
 
-def test_quadruped_peer_benchmark_quick(tmp_path):
+def test_quadruped_peer_benchmark_quick(monkeypatch, tmp_path):
     """The quadruped side by side with MuJoCo runs (MuJoCo is in the test extra) and MuJoCo's
     robots keep standing, as the benchmark's set-up intends."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when the script runs from its folder
     module = load(ROOT / "benchmarks" / "bench_quadruped_peers.py")
     result = module.main(["--quick", "--json", str(tmp_path / "quad.json")])
     for row in result["rows"]:

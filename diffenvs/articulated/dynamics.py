@@ -34,7 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..consts import const
+from ..consts import const, const_like
 from ..rotations import quat_mul, quat_normalize, quat_to_rotmat
 from .model import ModelTensors
 
@@ -243,8 +243,7 @@ def contact_forces(params: ContactParams, pos: Tensor, vel: Tensor, radius: Tens
     """Forces on foot spheres at ``pos`` moving at ``vel`` ``(N, F, 3)`` with anchors ``(N, F, 2)``."""
     p = params
 
-    def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
-        return const(value, pos)
+    k = const_like(pos)  # the constants as tensors of its dtype: no per-call dtype copies
 
     depth = radius - pos[..., 2]
     arg = (k(p.stiffness) * depth - k(p.damping) * vel[..., 2]) / k(p.force_smoothing)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...consts import const
+from ...consts import const, const_like
 from ...contract import RewardTerm, State, StateField, Task, TaskStep
 from ...rotations import quat_rotate_inverse
 
@@ -201,8 +201,7 @@ class _QuadrupedTask(Task):
     def shared_terms(self, s: State, v: Tensor, g: Tensor, phase: Tensor, feet: Tensor) -> dict[str, Tensor]:
         cfg = self.cfg
 
-        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
-            return const(value, g)
+        k = const_like(g)  # the constants as tensors of its dtype: no per-call dtype copies
 
         feet_z = feet[..., 2] - self.foot_radius
         foot_height = k(cfg.gait.foot_height)
@@ -346,8 +345,7 @@ class WalkTask(_QuadrupedTask):
         """``(N, 4, 2)`` Raibert targets of the feet relative to the base, yaw frame, m: a stance
         foot moves back from ``+v T / 4`` to ``-v T / 4`` (``T`` the gait period), a swinging
         one forward again."""
-        def k(value: float) -> Tensor:
-            return const(value, phase)
+        k = const_like(phase)  # the constants as tensors of its dtype: no per-call dtype copies
 
         reach = s["command"][:, :2] / k(4.0 * self.cfg.gait.frequency)  # v T / 4, (N, 2)
         tri = torch.where(phase < k(0.5), k(1.0) - k(4.0) * phase, k(4.0) * phase - k(3.0))  # +1 -> -1 -> +1
@@ -356,8 +354,7 @@ class WalkTask(_QuadrupedTask):
     def task_terms(self, s, v, g, phase, feet):
         cfg = self.cfg
 
-        def k(value: float) -> Tensor:
-            return const(value, v)
+        k = const_like(v)  # the constants as tensors of its dtype: no per-call dtype copies
 
         heading = self.heading(s)  # the yaw's cosine and sine
         c, si = heading[:, :1], heading[:, 1:]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...consts import const
+from ...consts import const, const_like
 from ...contract import Marker, RewardTerm, State, StateField, Task, TaskStep
 from ...obstacle_course import COURSE_TERMS, CourseConfig, ObstacleCourse
 from ...worlds.obstacles import ObstacleWorld
@@ -150,8 +150,7 @@ class NavTask(Task):
     def evaluate(self, s: State, failed: Tensor) -> TaskStep:
         cfg = self.cfg
 
-        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
-            return const(value, s["speed"])
+        k = const_like(s["speed"])  # the constants as tensors of its dtype: no per-call dtype copies
 
         a = cfg.velocity_smoothing
         vel = torch.stack([s["speed"], s["yaw_rate"]], -1)

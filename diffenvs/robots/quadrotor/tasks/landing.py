@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ....consts import const
+from ....consts import const, const_like
 from ....contract import Marker
 from .base import POS_SCALE, VEL_SCALE, QuadrotorTask, RewardTerm, TaskConfig, TaskStep, norm, state_features, uniform
 
@@ -103,8 +103,7 @@ class LandingTask(QuadrotorTask):
         c = self.cfg
         pos, vel = s["pos"], s["vel"]
 
-        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
-            return const(value, pos)
+        k = const_like(pos)  # the constants as tensors of its dtype: no per-call dtype copies
 
         height = (pos[:, 2] - self.pad[2]).detach()
         ref = height.clamp(c.z_min, c.z_max)  # target descent speed v_l and tolerance scale

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ....consts import const
+from ....consts import const, const_like
 from ....contract import Marker, StateField
 from .base import (
     POS_SCALE,
@@ -163,8 +163,7 @@ class RacingTask(QuadrotorTask):
         c = self.cfg
         rel = target - s["pos"]
 
-        def k(value: float) -> Tensor:  # the constants as tensors of the state's dtype (no per-call dtype copies)
-            return const(value, rel)
+        k = const_like(rel)  # the constants as tensors of its dtype: no per-call dtype copies
 
         dist = norm(rel)
         direction = rel / (dist.unsqueeze(-1) + k(1e-6))
