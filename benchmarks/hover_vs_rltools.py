@@ -7,16 +7,19 @@ For every seed, interleaved in one run of this script on one machine:
   error at the episode's end); time is the trainer's training wall-clock (evaluations excluded),
   read from its ``progress.csv``.
 * **rltools TD3** (``pip install -e ".[peers]"``): rltools 2.2.1's TD3 training loop (C++,
-  compiled once by rltools) stepping the l2f package's hover environment (Crazyflie, 100 Hz, 5 s
+  compiled once by rltools) stepping the l2f package's hover dynamics (Crazyflie, 100 Hz, 5 s
   episodes, initial attitudes up to 90 degrees, the "Learning to Fly in Seconds" set-up) through
-  l2f's Python module, the simulator the evaluation flies too (:class:`L2FHover`), ``--td3-steps``
-  env steps, with the TD3 settings of the RLtools zoo's L2F configuration (``src/rl/zoo/l2f/td3.h``
-  in the rl-tools repository: batch 256, three 256-unit layers, a critic step every 16 env steps
-  and an actor step every 32, 10,000 warm-up steps, exploration noise 0.3, target noise 0.1
-  clipped at 0.25, Adam 3e-4; :data:`TD3_ZOO`), or rltools' Python defaults (``--td3-preset
-  default``). Every ``--td3-eval-every`` steps the loop pauses (the clock too) and the current
-  policy flies 16 episodes in l2f's Python simulator of the same environment; the metric is the
-  position error at the episode's end (or where it terminated), averaged.
+  l2f's Python module, the simulator the evaluation flies too (:class:`L2FHover`), with the reward
+  and termination of the RLtools zoo's L2F environment computed here from l2f's states
+  (``--td3-mdp``, :data:`MDPS`: l2f's compiled reward is mis-weighted and teaches TD3 to crash),
+  ``--td3-steps`` env steps, with the TD3 settings of the RLtools zoo's L2F configuration
+  (``include/rl_tools/rl/zoo/l2f/td3.h`` in the rl-tools repository: batch 256, three 256-unit
+  layers, a critic step every 16 env steps and an actor step every 32, 10,000 warm-up steps,
+  exploration noise 0.3, target noise 0.2 clipped at 0.5, Adam 3e-4; :data:`TD3_ZOO`), or rltools'
+  Python defaults (``--td3-preset default``). Every ``--td3-eval-every`` steps the loop pauses (the
+  clock too) and the current policy flies 16 episodes in l2f's Python simulator of the same
+  environment; the metric is the position error at the episode's end (or where it terminated),
+  averaged.
 
 A seed *solves* Hover when an evaluation is below ``--threshold`` (0.1 m); it *stays solved*
 when its last 5 evaluations all are. The table gives per algorithm the seeds solved, the seeds
@@ -49,9 +52,35 @@ import numpy as np
 
 #: The RLtools zoo's TD3 settings for L2F that rltools' Python ``TD3`` exposes.
 TD3_ZOO = dict(ACTOR_BATCH_SIZE=256, CRITIC_BATCH_SIZE=256, CRITIC_TRAINING_INTERVAL=16, ACTOR_TRAINING_INTERVAL=32,
-               CRITIC_TARGET_UPDATE_INTERVAL=16, ACTOR_TARGET_UPDATE_INTERVAL=32, TARGET_NEXT_ACTION_NOISE_CLIP=0.25,
-               TARGET_NEXT_ACTION_NOISE_STD=0.1, EXPLORATION_NOISE=0.3, ACTOR_HIDDEN_DIM=256, CRITIC_HIDDEN_DIM=256,
+               CRITIC_TARGET_UPDATE_INTERVAL=16, ACTOR_TARGET_UPDATE_INTERVAL=32, TARGET_NEXT_ACTION_NOISE_CLIP=0.5,
+               TARGET_NEXT_ACTION_NOISE_STD=0.2, EXPLORATION_NOISE=0.3, ACTOR_HIDDEN_DIM=256, CRITIC_HIDDEN_DIM=256,
                ACTOR_NUM_LAYERS=3, CRITIC_NUM_LAYERS=3, N_WARMUP_STEPS=10_000, OPTIMIZER_ALPHA=3e-4, GAMMA=0.99)
+#: The hover MDPs TD3 can train on, all over l2f's dynamics (its Python simulator): the weights of rl_tools'
+#: ``Squared`` reward (:func:`squared_reward`) and the termination thresholds on any axis of position, m,
+#: velocity, m/s, and angular velocity, rad/s (:func:`ended`), used in training and in the evaluation alike.
+#:
+#: * ``zoo`` (default): the RLtools zoo's L2F environment (``include/rl_tools/rl/zoo/l2f/environment.h`` in
+#:   the rl-tools repository), the set-up its L2F TD3 configuration trains on.
+#: * ``labelled``: l2f 2.0.18's own ``environment.h`` as its comments label the weights.
+#: * ``as-built``: what the l2f 2.0.18 binary computes. Its 11-value initialiser fills rl_tools 2.2's
+#:   14-field ``Squared`` in order, and that struct has a ``position_clip`` after ``position``, so every
+#:   weight from there on lands one field late: 2.5 becomes the position clip, the velocity's 1.0 the
+#:   orientation's, the action's 2.0 the angular acceleration's, and actions cost nothing. With termination
+#:   rewarded 0 and flight rewarded about -5 per step, ending an episode early pays: a learner maximising
+#:   it is taught to crash. ``--check-reward`` shows this is what l2f computes.
+MDPS = {
+    "zoo": dict(reward=dict(scale=0.1, constant=1.0, termination_penalty=0.0, position=10.0, position_clip=0.0,
+                            orientation=2.5, linear_velocity=0.05, angular_velocity=0.0, linear_acceleration=0.0,
+                            angular_acceleration=0.0, action=0.1), termination=(1.0, 10.0, 35.0)),
+    "labelled": dict(reward=dict(scale=0.1, constant=1.1, termination_penalty=0.0, position=10.0, position_clip=0.0,
+                                 orientation=2.5, linear_velocity=1.0, angular_velocity=0.0, linear_acceleration=0.0,
+                                 angular_acceleration=0.0, action=2.0), termination=(1.0, 2.0, 35.0)),
+}
+MDPS["as-built"] = dict(reward=dict(MDPS["labelled"]["reward"], position_clip=2.5, orientation=1.0,
+                                    linear_velocity=0.0, angular_acceleration=2.0, action=0.0),
+                        termination=(1.0, 2.0, 35.0))
+HOVER_THROTTLE = 0.7261389721508553  # rl_tools' Crazyflie: throttle (in [0, 1] of the action range) that hovers
+DT = 0.01  # l2f's integration step, s
 EVAL_EPISODES = 16
 EPISODE_STEPS = 500  # 5 s at l2f's 100 Hz
 STAY = 5  # evaluations at the end that must all be solved
@@ -73,11 +102,43 @@ class _L2FBatch:
         self.v.initial_parameters(self.device, self.env, self.params)
 
 
+def ended(state, thresholds) -> bool:
+    """rl_tools' termination: any axis of position, velocity or angular velocity beyond its threshold."""
+    return any(float(np.abs(np.asarray(x)).max()) > limit for x, limit in
+               zip((state.position, state.linear_velocity, state.angular_velocity), thresholds))
+
+
+def squared_reward(w: dict, state, action, next_state, terminated: bool) -> float:
+    """rl_tools' ``Squared`` reward of one l2f transition with weights ``w`` (target: hover at the origin).
+
+    Costs as rl_tools 2.2 defines them: position error (clipped at ``position_clip`` when positive),
+    orientation ``2 acos(1 - |q[3]|)``, linear and angular speed, linear and angular acceleration over
+    one step, and the squared distance of the actions (as throttles in [0, 1]) from the hover throttle;
+    reward ``constant - scale * sum(weight * cost)``, or ``termination_penalty`` where the next state ends
+    the episode."""
+    if terminated:
+        return w["termination_penalty"]
+    p, q = np.asarray(state.position), np.asarray(state.orientation)
+    v, omega = np.asarray(state.linear_velocity), np.asarray(state.angular_velocity)
+    position = float(np.linalg.norm(p))
+    if w["position_clip"] > 0:
+        position = min(position, w["position_clip"])
+    costs = {"position": position, "orientation": 2 * float(np.arccos(1 - abs(q[3]))),
+             "linear_velocity": float(np.linalg.norm(v)), "angular_velocity": float(np.linalg.norm(omega)),
+             "linear_acceleration": float(np.linalg.norm(np.asarray(next_state.linear_velocity) - v)) / DT,
+             "angular_acceleration": float(np.linalg.norm(np.asarray(next_state.angular_velocity) - omega)) / DT,
+             "action": float(np.sum(((np.asarray(action) + 1) / 2 - HOVER_THROTTLE) ** 2))}
+    return w["constant"] - w["scale"] * sum(w[k] * c for k, c in costs.items())
+
+
 class L2FHover(_L2FBatch):
     """l2f's hover environment (its Python simulator, one drone) as the Gymnasium-style env that
     rltools' training loop steps: the same simulator the evaluation flies, so that training and
     evaluation agree on every observation. Episodes end when l2f terminates them or after
-    :data:`EPISODE_STEPS` steps."""
+    :data:`EPISODE_STEPS` steps. Reward and termination are those of :attr:`mdp` (one of :data:`MDPS`,
+    set per subclass by :func:`hover_env`)."""
+
+    mdp = MDPS["zoo"]
 
     def __init__(self, seed: int = 0):
         import gymnasium as gym
@@ -103,27 +164,57 @@ class L2FHover(_L2FBatch):
         act = np.asarray(action, dtype=np.float32).reshape(1, 4)
         v, d = self.v, self.device
         v.step(d, self.env, self.params, self.state, act, self.next, self.rng)
-        v.reward(d, self.env, self.params, self.state, act, self.next, self.reward, self.rng)
+        v.reward(d, self.env, self.params, self.state, act, self.next, self.reward, self.rng)  # l2f's own
+        v.terminated(d, self.env, self.params, self.next, self.terminated, self.rng)  # l2f's own
+        self.l2f = (float(self.reward[0]), bool(self.terminated[0]))  # kept for check_reward
+        end = ended(self.next.states[0], self.mdp["termination"])
+        reward = squared_reward(self.mdp["reward"], self.state.states[0], act[0], self.next.states[0], end)
         self.state, self.next = self.next, self.state
-        v.terminated(d, self.env, self.params, self.state, self.terminated, self.rng)
         self.t += 1
-        return self._observe(), float(self.reward[0]), bool(self.terminated[0]), self.t >= EPISODE_STEPS, {}
+        return self._observe(), reward, end, self.t >= EPISODE_STEPS, {}
 
 
-def build_td3(step_limit: int, preset: str = "zoo", verbose: bool = False):
-    """rltools' TD3 loop on :class:`L2FHover` (compiled by rltools on first use, then cached)."""
+def hover_env(mdp: str) -> type[L2FHover]:
+    """:class:`L2FHover` with the MDP ``MDPS[mdp]`` (a class: rltools builds its envs from one)."""
+    return type(f"L2FHover_{mdp.replace('-', '_')}", (L2FHover,), {"mdp": MDPS[mdp]})
+
+
+def check_reward(steps: int = 2000, seed: int = 0) -> float:
+    """Over random flights (episodes restart when they end): the largest relative difference between
+    l2f's own reward and :func:`squared_reward` with the ``as-built`` weights, and the steps where
+    :func:`ended` with l2f's thresholds and l2f's own termination disagree. The evidence that the
+    formula is rl_tools' and that l2f's weights are the shifted ones."""
+    env, rng, worst, disagree, ends = hover_env("as-built")(seed), np.random.default_rng(seed), 0.0, 0, 0
+    env.reset()
+    for _ in range(steps):
+        _, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 4))
+        worst = max(worst, abs(reward - env.l2f[0]) / max(1.0, abs(env.l2f[0])))
+        disagree += terminated != env.l2f[1]
+        ends += terminated
+        if terminated or truncated:
+            env.reset()
+    print(f"l2f's reward vs squared_reward(as-built weights) over {steps} random steps: largest relative "
+          f"difference {worst:.2e}; termination disagrees on {disagree} steps ({ends} episodes ended)")
+    return worst
+
+
+def build_td3(step_limit: int, preset: str = "zoo", mdp: str = "zoo", verbose: bool = False):
+    """rltools' TD3 loop on :class:`L2FHover` with the MDP ``MDPS[mdp]`` (compiled by rltools on first use,
+    then cached)."""
     import rltools
 
     settings = TD3_ZOO if preset == "zoo" else {}
-    return rltools.TD3(L2FHover, STEP_LIMIT=step_limit, EPISODE_STEP_LIMIT=EPISODE_STEPS, enable_evaluation=False,
+    return rltools.TD3(hover_env(mdp), STEP_LIMIT=step_limit, EPISODE_STEP_LIMIT=EPISODE_STEPS, enable_evaluation=False,
                        interface_name=f"diffenvs_hover_{preset}", verbose=verbose, **settings)
 
 
 class L2FEvaluator(_L2FBatch):
-    """Flies a policy ``obs -> action`` for :data:`EVAL_EPISODES` episodes in l2f's Python simulator."""
+    """Flies a policy ``obs -> action`` for :data:`EVAL_EPISODES` episodes in l2f's Python simulator,
+    episodes ending as in ``MDPS[mdp]``."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, mdp: str = "zoo"):
         super().__init__(EVAL_EPISODES, seed)
+        self.thresholds = MDPS[mdp]["termination"]
         self.obs = np.zeros((EVAL_EPISODES, self.env.OBSERVATION_DIM), dtype=np.float32)
         self.terminated = np.zeros(EVAL_EPISODES, dtype=bool)
 
@@ -139,13 +230,12 @@ class L2FEvaluator(_L2FBatch):
             self.state, self.next = self.next, self.state
             pos = np.array([s.position for s in self.state.states])
             error = np.where(alive, np.linalg.norm(pos, axis=-1), error)  # frozen where it terminated
-            v.terminated(d, self.env, self.params, self.state, self.terminated, self.rng)
-            alive &= ~self.terminated
+            alive &= ~np.array([ended(s, self.thresholds) for s in self.state.states])
         return float(error.mean())
 
 
-def run_td3(module, seed: int, steps: int, eval_every: int) -> list[dict]:
-    state, evaluate = module.State(seed), L2FEvaluator(1000 + seed)
+def run_td3(module, seed: int, steps: int, eval_every: int, mdp: str = "zoo") -> list[dict]:
+    state, evaluate = module.State(seed), L2FEvaluator(1000 + seed, mdp)
     rows, train_s = [], 0.0
     for done in range(eval_every, steps + 1, eval_every):
         t0 = time.perf_counter()
@@ -237,6 +327,11 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--td3-eval-every", type=int, default=10_000)
     parser.add_argument("--td3-preset", choices=["zoo", "default"], default="zoo",
                         help="TD3 settings: the RLtools zoo's for L2F, or rltools' Python defaults")
+    parser.add_argument("--td3-mdp", choices=sorted(MDPS), default="zoo",
+                        help="TD3's reward and termination (see MDPS): the RLtools zoo's L2F environment, l2f's as "
+                             "its source labels them, or as its binary computes them")
+    parser.add_argument("--check-reward", action="store_true",
+                        help="only compare squared_reward and ended (as-built MDP) with l2f's own, then exit")
     parser.add_argument("--threshold", type=float, default=0.1, help="position error that counts as solved, m")
     parser.add_argument("--out", default="benchmarks/results/hover_vs_rltools")
     parser.add_argument("--skip", nargs="*", default=[], choices=["abpt", "td3"], help="leave an algorithm out")
@@ -248,15 +343,17 @@ def main(argv=None) -> list[dict]:
     args = parser.parse_args(argv)
     if args.constant_baseline:
         return constant_baseline()
+    if args.check_reward:
+        return check_reward()
     os.makedirs(args.out, exist_ok=True)
-    module = None if "td3" in args.skip else build_td3(args.td3_steps, args.td3_preset)
+    module = None if "td3" in args.skip else build_td3(args.td3_steps, args.td3_preset, args.td3_mdp)
     results = []
     for seed in args.seeds:  # interleaved: both algorithms for a seed, then the next seed
         for algo in ("abpt", "td3"):
             if algo in args.skip:
                 continue
             rows = run_abpt(seed, args.abpt_steps, args.eval_every, args.out, args.abpt_set) if algo == "abpt" else \
-                run_td3(module, seed, args.td3_steps, args.td3_eval_every)
+                run_td3(module, seed, args.td3_steps, args.td3_eval_every, args.td3_mdp)
             name = "diffenvs ABPT" + (f" ({', '.join(args.abpt_set)})" if args.abpt_set else "")
             result = {"algo": name if algo == "abpt" else "rltools TD3", "seed": seed,
                       **solved(rows, args.threshold), "evaluations": rows}
