@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import shutil
 import statistics
@@ -104,8 +105,12 @@ class _L2FBatch:
 
 def ended(state, thresholds) -> bool:
     """rl_tools' termination: any axis of position, velocity or angular velocity beyond its threshold."""
-    return any(float(np.abs(np.asarray(x)).max()) > limit for x, limit in
-               zip((state.position, state.linear_velocity, state.angular_velocity), thresholds))
+    return any(abs(x) > limit for values, limit in
+               zip((state.position, state.linear_velocity, state.angular_velocity), thresholds) for x in values)
+
+
+def _norm(values) -> float:
+    return math.sqrt(sum(x * x for x in values))
 
 
 def squared_reward(w: dict, state, action, next_state, terminated: bool) -> float:
@@ -115,20 +120,19 @@ def squared_reward(w: dict, state, action, next_state, terminated: bool) -> floa
     orientation ``2 acos(1 - |q[3]|)``, linear and angular speed, linear and angular acceleration over
     one step, and the squared distance of the actions (as throttles in [0, 1]) from the hover throttle;
     reward ``constant - scale * sum(weight * cost)``, or ``termination_penalty`` where the next state ends
-    the episode."""
+    the episode. Plain Python arithmetic (a few microseconds; numpy's per-call overhead would be ~30)."""
     if terminated:
         return w["termination_penalty"]
-    p, q = np.asarray(state.position), np.asarray(state.orientation)
-    v, omega = np.asarray(state.linear_velocity), np.asarray(state.angular_velocity)
-    position = float(np.linalg.norm(p))
+    v, omega = state.linear_velocity, state.angular_velocity
+    position = _norm(state.position)
     if w["position_clip"] > 0:
         position = min(position, w["position_clip"])
-    costs = {"position": position, "orientation": 2 * float(np.arccos(1 - abs(q[3]))),
-             "linear_velocity": float(np.linalg.norm(v)), "angular_velocity": float(np.linalg.norm(omega)),
-             "linear_acceleration": float(np.linalg.norm(np.asarray(next_state.linear_velocity) - v)) / DT,
-             "angular_acceleration": float(np.linalg.norm(np.asarray(next_state.angular_velocity) - omega)) / DT,
-             "action": float(np.sum(((np.asarray(action) + 1) / 2 - HOVER_THROTTLE) ** 2))}
-    return w["constant"] - w["scale"] * sum(w[k] * c for k, c in costs.items())
+    costs = {"position": position, "orientation": 2 * math.acos(1 - abs(state.orientation[3])),
+             "linear_velocity": _norm(v), "angular_velocity": _norm(omega),
+             "linear_acceleration": _norm([a - b for a, b in zip(next_state.linear_velocity, v)]) / DT,
+             "angular_acceleration": _norm([a - b for a, b in zip(next_state.angular_velocity, omega)]) / DT,
+             "action": sum(((float(a) + 1) / 2 - HOVER_THROTTLE) ** 2 for a in action)}
+    return w["constant"] - w["scale"] * sum(w[k] * c for k, c in costs.items() if w[k])
 
 
 class L2FHover(_L2FBatch):
@@ -139,6 +143,8 @@ class L2FHover(_L2FBatch):
     set per subclass by :func:`hover_env`)."""
 
     mdp = MDPS["zoo"]
+    keep_l2f = False
+    env_seconds = 0.0  # time spent in step() and reset(), all instances (rltools builds its own)
 
     def __init__(self, seed: int = 0):
         import gymnasium as gym
@@ -156,17 +162,30 @@ class L2FHover(_L2FBatch):
         return self.obs[0].copy()
 
     def reset(self, seed=None, options=None):
+        t0 = time.perf_counter()
+        out = self._reset()
+        L2FHover.env_seconds += time.perf_counter() - t0
+        return out
+
+    def step(self, action):
+        t0 = time.perf_counter()
+        out = self._step(action)
+        L2FHover.env_seconds += time.perf_counter() - t0
+        return out
+
+    def _reset(self):
         self.v.sample_initial_state(self.device, self.env, self.params, self.state, self.rng)
         self.t = 0
         return self._observe(), {}
 
-    def step(self, action):
+    def _step(self, action):
         act = np.asarray(action, dtype=np.float32).reshape(1, 4)
         v, d = self.v, self.device
         v.step(d, self.env, self.params, self.state, act, self.next, self.rng)
-        v.reward(d, self.env, self.params, self.state, act, self.next, self.reward, self.rng)  # l2f's own
-        v.terminated(d, self.env, self.params, self.next, self.terminated, self.rng)  # l2f's own
-        self.l2f = (float(self.reward[0]), bool(self.terminated[0]))  # kept for check_reward
+        if self.keep_l2f:  # l2f's own reward and termination, for check_reward
+            v.reward(d, self.env, self.params, self.state, act, self.next, self.reward, self.rng)
+            v.terminated(d, self.env, self.params, self.next, self.terminated, self.rng)
+            self.l2f = (float(self.reward[0]), bool(self.terminated[0]))
         end = ended(self.next.states[0], self.mdp["termination"])
         reward = squared_reward(self.mdp["reward"], self.state.states[0], act[0], self.next.states[0], end)
         self.state, self.next = self.next, self.state
@@ -185,6 +204,7 @@ def check_reward(steps: int = 2000, seed: int = 0) -> float:
     :func:`ended` with l2f's thresholds and l2f's own termination disagree. The evidence that the
     formula is rl_tools' and that l2f's weights are the shifted ones."""
     env, rng, worst, disagree, ends = hover_env("as-built")(seed), np.random.default_rng(seed), 0.0, 0, 0
+    env.keep_l2f = True
     env.reset()
     for _ in range(steps):
         _, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 4))
@@ -236,13 +256,14 @@ class L2FEvaluator(_L2FBatch):
 
 def run_td3(module, seed: int, steps: int, eval_every: int, mdp: str = "zoo") -> list[dict]:
     state, evaluate = module.State(seed), L2FEvaluator(1000 + seed, mdp)
-    rows, train_s = [], 0.0
+    rows, train_s, env0 = [], 0.0, L2FHover.env_seconds
     for done in range(eval_every, steps + 1, eval_every):
         t0 = time.perf_counter()
         for _ in range(eval_every):
             state.step()
         train_s += time.perf_counter() - t0
-        rows.append({"env_steps": done, "wall_time": train_s, "eval_metric": evaluate(state.action)})
+        rows.append({"env_steps": done, "wall_time": train_s, "env_time": L2FHover.env_seconds - env0,
+                     "eval_metric": evaluate(state.action)})
     return rows
 
 
@@ -293,6 +314,7 @@ def solved(rows: list[dict], threshold: float) -> dict:
     first = next((r for r in rows if r["eval_metric"] < threshold), None)
     return {"solved": first is not None, "env_steps": first and first["env_steps"],
             "wall_time": first and round(first["wall_time"], 2),
+            "env_time": first and round(first.get("env_time", 0.0), 2),
             "stays": len(rows) >= STAY and all(r["eval_metric"] < threshold for r in rows[-STAY:]),
             "best": min(r["eval_metric"] for r in rows), "final": rows[-1]["eval_metric"]}
 
@@ -315,6 +337,11 @@ def table(results: list[dict]) -> str:
     if len(medians) == 2 and all(medians.values()):
         ours, theirs = medians.values()
         lines += ["", f"median training time to solve, ours / theirs: {ours / theirs:.2f}"]
+        td3 = [r for r in results if r["algo"] == "rltools TD3" and r["solved"]]
+        if any(r["env_time"] for r in td3):  # TD3's time without l2f's Python stepping (its C++ would not pay it)
+            bare = statistics.median([r["wall_time"] - r["env_time"] for r in td3])
+            lines += [f"TD3's median time to solve without the time in its env's step()/reset(): {bare:.1f} s; "
+                      f"ours / that: {ours / bare:.2f}"]
     return "\n".join(lines)
 
 
