@@ -204,17 +204,21 @@ def check_reward(steps: int = 2000, seed: int = 0) -> float:
     :func:`ended` with l2f's thresholds and l2f's own termination disagree. The evidence that the
     formula is rl_tools' and that l2f's weights are the shifted ones."""
     env, rng, worst, disagree, ends = hover_env("as-built")(seed), np.random.default_rng(seed), 0.0, 0, 0
-    env.keep_l2f = True
+    env.keep_l2f, flight = True, []
     env.reset()
     for _ in range(steps):
         _, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 4))
         worst = max(worst, abs(reward - env.l2f[0]) / max(1.0, abs(env.l2f[0])))
         disagree += terminated != env.l2f[1]
         ends += terminated
+        if not terminated:
+            flight.append(reward)
         if terminated or truncated:
             env.reset()
     print(f"l2f's reward vs squared_reward(as-built weights) over {steps} random steps: largest relative "
-          f"difference {worst:.2e}; termination disagrees on {disagree} steps ({ends} episodes ended)")
+          f"difference {worst:.2e}; termination disagrees on {disagree} steps ({ends} episodes ended); l2f's reward "
+          f"per step of flight: mean {np.mean(flight):.2f}, median {np.median(flight):.2f} (termination: "
+          f"{env.mdp['reward']['termination_penalty']:g})")
     return worst
 
 
