@@ -72,12 +72,22 @@ def test_quadruped_peer_benchmark_quick(monkeypatch, tmp_path):
     """The quadruped side by side with MuJoCo runs (MuJoCo is in the test extra) and MuJoCo's
     robots keep standing, as the benchmark's set-up intends."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when the script runs from its folder
-    module = load(ROOT / "benchmarks" / "bench_quadruped_peers.py")
+    module = load(ROOT / "benchmarks" / "bench_mujoco_peers.py")
     result = module.main(["--quick", "--json", str(tmp_path / "quad.json")])
     for row in result["rows"]:
         assert row["diffenvs fwd"] > 0 and row["diffenvs fwd+bwd"] > 0 and row["mujoco rollout"] > 0
     assert all(h > 0.4 for h in result["mujoco_height"].values())
     assert "| 4 |" in (tmp_path / "quad.md").read_text()
+
+
+def test_pointmass_peer_benchmark_quick(monkeypatch, tmp_path):
+    """The point mass side by side with MuJoCo runs (the same script, ``--robot pointmass``)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    module = load(ROOT / "benchmarks" / "bench_mujoco_peers.py")
+    result = module.main(["--robot", "pointmass", "--quick", "--json", str(tmp_path / "pm.json")])
+    assert result["robot"] == "pointmass"
+    for row in result["rows"]:
+        assert row["diffenvs fwd"] > 0 and row["diffenvs fwd+bwd"] > 0 and row["mujoco rollout"] > 0
 
 
 def test_registered_envs_meet_the_contract():
