@@ -28,12 +28,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from timing import machine, rate
+from timing import machine, rate, save
 
 from diffenvs.sensors import DepthCamera, DepthCameraConfig
 from diffenvs.worlds import WorldSamplerConfig, sample_worlds
@@ -165,12 +164,7 @@ def main(argv=None) -> dict:
     text = "\n".join(lines)
     print(text)
     out = {"machine": machine(), "mujoco_threads": args.mujoco_threads, "rows": rows, "table": text}
-    if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
-        with open(os.path.splitext(args.json)[0] + ".md", "w") as fh:
-            fh.write(text + "\n")
+    save(args.json, out, text, indent=2)
     return out
 
 

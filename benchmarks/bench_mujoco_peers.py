@@ -31,13 +31,12 @@ median over rounds and the ratio ours / MuJoCo. Needs ``mujoco`` (the ``test`` o
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import gymnasium as gym
 import numpy as np
 import torch
-from timing import machine, rate
+from timing import machine, rate, save
 
 import diffenvs  # noqa: F401  (registers the ids)
 from diffenvs.robots.pointmass import PointMassConfig
@@ -175,11 +174,7 @@ def main(argv=None) -> dict:
               + ", ".join(f"N = {n}: {h:.3f}" for n, h in heights.items()))
     out = {"machine": machine(), "robot": args.robot, "threads": threads, "rounds": args.rounds, "rows": rows,
            "mujoco_height": heights}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
-        with open(args.json.removesuffix(".json") + ".md", "w") as fh:
-            fh.write(table + "\n")
+    save(args.json, out, table)
     return out
 
 

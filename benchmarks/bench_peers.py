@@ -30,7 +30,6 @@ are not installed are skipped with a note (``pip install -e ".[peers]"``).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from types import SimpleNamespace
@@ -38,7 +37,7 @@ from types import SimpleNamespace
 import gymnasium as gym
 import numpy as np
 import torch
-from timing import machine, rate
+from timing import machine, rate, save
 
 import diffenvs  # noqa: F401  (registers the ids)
 
@@ -271,11 +270,7 @@ def main(argv=None) -> dict:
     text = "\n".join(lines + [""] + notes)
     print(text)
     result = {"machine": machine(), "rounds": args.rounds, "rows": rows, "notes": notes}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
-        with open(args.json.removesuffix(".json") + ".md", "w") as fh:
-            fh.write(text + "\n")
+    save(args.json, result, text, indent=2)
     return result
 
 

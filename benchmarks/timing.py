@@ -3,6 +3,7 @@ script runs from this folder)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -30,6 +31,17 @@ def rate(fn: Callable[[], object], n_items: int, min_time: float, warmup: int = 
                 break
         best = max(best, calls * n_items / elapsed)
     return best
+
+
+def save(json_path: str | None, result: dict, table: str, indent: int = 1) -> None:
+    """With a path, write ``result`` as JSON there and ``table`` beside it as ``.md`` (same stem)."""
+    if not json_path:
+        return
+    os.makedirs(os.path.dirname(json_path) or ".", exist_ok=True)
+    with open(json_path, "w") as fh:
+        json.dump(result, fh, indent=indent)
+    with open(os.path.splitext(json_path)[0] + ".md", "w") as fh:
+        fh.write(table + "\n")
 
 
 def machine(device: torch.device | None = None) -> dict[str, str]:
