@@ -83,6 +83,8 @@ class MujocoCameras:
         self.set_threads(threads)
 
     def set_threads(self, threads: int) -> None:
+        if getattr(self, "pool", None) is not None:
+            self.pool.shutdown()  # the previous setting's threads
         self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
         self.chunks = np.array_split(np.arange(len(self.models)), threads)
 
