@@ -1,6 +1,6 @@
 """Wall-clock and env steps to solve Hover (final position error < 0.1 m) per algorithm.
 
-Runs ``diffenvs-train ALGO --env DiffQuad-Hover-v0 --seed S`` (paper presets) for each
+Runs ``diffenvs-train ALGO --env DiffQuad-Hover-v0 --seed S --preset paper`` for each
 algorithm in a subprocess, evaluating every ``--eval-every`` env steps, and reads the
 first evaluation below the threshold from the run's ``progress.csv``. ``wall_time`` is
 the trainer's training time (evaluations excluded); ``process_s`` the whole command.
@@ -53,8 +53,8 @@ def main(argv=None):
         for seed in args.seeds:
             log_dir = os.path.join(args.out, f"{algo}-s{seed}")
             cmd = [sys.executable, "-m", "trainers", algo, "--env", "DiffQuad-Hover-v0", "--seed", str(seed),
-                   "--steps", str(BUDGET[algo]), "--eval-every", str(args.eval_every), "--log-dir", log_dir,
-                   "--no-progress", "--no-tensorboard"]
+                   "--preset", "paper", "--steps", str(BUDGET[algo]), "--eval-every", str(args.eval_every),
+                   "--log-dir", log_dir, "--no-progress", "--no-tensorboard"]
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             row = {"algo": algo, "seed": seed, "budget": BUDGET[algo], "process_s": round(time.perf_counter() - t0, 1),

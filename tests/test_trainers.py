@@ -235,19 +235,35 @@ def test_abpt_fixed_kappa(tmp_path):
         assert (float(trainer.alpha) == pytest.approx(0.01, rel=1e-6)) == (alpha_lr == 0.0)
 
 
+def test_hover_default_preset_holds_kappa_and_the_paper_preset_adapts_it():
+    """Hover's default preset is the paper's (Table 5) with κ held at 0.01; every other
+    setting, algorithm and task keeps the paper's values."""
+    from trainers.presets import preset
+
+    default, paper = preset("abpt", "DiffQuad-Hover-v0"), preset("abpt", "DiffQuad-Hover-v0", "paper")
+    assert {k: v for k, v in default.items() if paper.get(k) != v} == {"alpha_lr": 0.0, "init_alpha": 0.01}
+    assert make_config("abpt", "DiffQuad-Hover-v0").alpha_lr == 0.0
+    assert make_config("abpt", "DiffQuad-Hover-v0", preset="paper").alpha_lr == 0.1
+    for algo in ("shac", "bptt", "ppo"):
+        assert preset(algo, "DiffQuad-Hover-v0") == preset(algo, "DiffQuad-Hover-v0", "paper")
+    for env_id in ("DiffQuad-Tracking-v0", "DiffQuad-Landing-v0", "DiffQuad-Racing-v0"):
+        assert preset("abpt", env_id) == preset("abpt", env_id, "paper")
+
+
 def test_abpt_alpha_from_target(tmp_path):
     """``alpha_from="target"`` holds κ at ``init_alpha`` while the rollout's entropy is above the
     target and adapts it from the first rollout at or below it (a flag that checkpoints keep)."""
     with pytest.raises(ValueError, match="alpha_from"):
         make_config("abpt", "DiffQuad-Hover-v0", alpha_from="never")
-    above = _abpt(tmp_path / "above", "DiffQuad-Hover-v0", alpha_from="target", target_entropy=-100.0)
+    adaptive = dict(alpha_from="target", alpha_lr=0.1)  # Hover's default preset holds κ; adapt it here
+    above = _abpt(tmp_path / "above", "DiffQuad-Hover-v0", target_entropy=-100.0, **adaptive)
     for _ in range(2):
         above.train_iteration()
     assert not above.alpha_adapting and float(above.alpha) == pytest.approx(above.cfg.init_alpha, rel=1e-6)
-    below = _abpt(tmp_path / "below", "DiffQuad-Hover-v0", alpha_from="target", target_entropy=100.0)
+    below = _abpt(tmp_path / "below", "DiffQuad-Hover-v0", target_entropy=100.0, **adaptive)
     below.train_iteration()
     assert below.alpha_adapting and float(below.alpha) > below.cfg.init_alpha  # entropy below target: κ grows
-    restored = _abpt(tmp_path / "restored", "DiffQuad-Hover-v0", alpha_from="target", target_entropy=100.0)
+    restored = _abpt(tmp_path / "restored", "DiffQuad-Hover-v0", target_entropy=100.0, **adaptive)
     restored.load_extra_state(below.extra_state())
     assert restored.alpha_adapting
 

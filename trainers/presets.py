@@ -5,7 +5,9 @@ Every registered id carries its training settings in its robot's ``ENVS`` table
 appendix F (:mod:`diffenvs.robots.quadrotor.presets`). ``preset(algo, env_id, name)``
 returns the settings to apply on top of an algorithm's config defaults:
 
-* ``"default"``: the env's ``"default"`` preset, or its ``"paper"`` one;
+* ``"default"``: the env's ``"default"`` preset; for an env with ``"paper"`` settings, the
+  paper's settings with the env's ``"default"`` entries (if any) on top (e.g. Hover's ABPT
+  holds κ at 0.01);
 * ``"paper"``: the paper's settings (Tables 2 SHAC, 3 PPO, 4 BPTT, 5 ABPT, 9 velocity racing);
 * any other preset the env defines for that algorithm (e.g. the navigation id's
   ``"fast"``), as it is;
@@ -63,9 +65,9 @@ def preset(algo: str, env_id: str, name: str = "default") -> dict[str, Any]:
         return dict(presets[name][algo])
     if name in ABLATIONS and algo != "abpt":
         raise ValueError(f"preset {name!r} is an ABPT ablation; use it with algo 'abpt'")
-    if name == "default" and "default" in presets:
-        return dict(presets["default"].get(algo, {}))
     paper = presets.get("paper")
+    if name == "default" and paper is None and "default" in presets:
+        return dict(presets["default"].get(algo, {}))
     if paper is None:
         if name != "default":
             raise ValueError(f"env {env_id!r} has no paper presets; use preset 'default' or None")
@@ -75,12 +77,14 @@ def preset(algo: str, env_id: str, name: str = "default") -> dict[str, Any]:
         out.update(paper.get("ppo", {}))
         if out["batch_size"] > out["n_steps"] * out["num_envs"]:
             out["n_steps"] = out["batch_size"] // out["num_envs"]
-        return out
-    out = dict(_COMMON)
-    if algo in ("shac", "abpt"):
-        out.update(_CRITIC)
-    out.update(paper.get(algo, {}))
-    if name in ("no_entropy", "no_zero_step_no_entropy"):
-        out.update(presets.get("no_entropy", {}).get(algo, {}))
-    out.update(ABLATIONS.get(name, {}))
+    else:
+        out = dict(_COMMON)
+        if algo in ("shac", "abpt"):
+            out.update(_CRITIC)
+        out.update(paper.get(algo, {}))
+        if name in ("no_entropy", "no_zero_step_no_entropy"):
+            out.update(presets.get("no_entropy", {}).get(algo, {}))
+        out.update(ABLATIONS.get(name, {}))
+    if name == "default":  # where the library departs from the paper (e.g. Hover's held κ)
+        out.update(presets.get("default", {}).get(algo, {}))
     return out
