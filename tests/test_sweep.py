@@ -415,3 +415,27 @@ def test_returns_table_and_figure_for_a_task_without_success(tmp_path):
     assert cells["PPO"][6] == "not reached" and cells["PPO"][7] == "not reached"
     path = figure_runs(rows, str(tmp_path / "runs.png"), env)
     assert os.path.getsize(path) > 10_000
+
+
+def test_finals_figure_and_table_on_hand_made_rows(tmp_path):
+    """Each seed's last evaluation counts (rows without one are skipped); the table gives the
+    mean, the bootstrap interval of the verdict rule and every seed's value."""
+    from trainers.figures import figure_finals, final_values, finals_table
+    from trainers.stats import bootstrap_ci
+
+    env, nan = "DiffQuad-Racing-v0", float("nan")
+    rows = []
+    for variant, finals in (("zs", (1.0, 2.0, 6.0)), ("nozs", (4.0, 4.0, 4.0))):
+        for seed, final in enumerate(finals):
+            for k, ret in enumerate((0.5, final, nan)):  # the last row is a training row, no evaluation
+                rows.append({"variant": variant, "algo": "abpt", "env": env, "seed": float(seed),
+                             "env_steps": 1000.0 * k, "eval_return": ret, "eval_metric": ret / 2,
+                             "eval_success": 0.0})
+    values, steps = final_values(rows, "eval_return", env=env, algo="abpt", variant="zs")
+    assert values == {0: 1.0, 1: 2.0, 2: 6.0} and steps == 1000.0
+    lo, hi = bootstrap_ci([1.0, 2.0, 6.0])
+    table = finals_table(rows, env).splitlines()
+    assert table[0].startswith("| run | seeds (final evaluation at env steps) | final return | final gates_passed |")
+    assert table[2] == "| ABPT nozs | 3 (1,000) | 4 [4, 4] (4 / 4 / 4) | 2 [2, 2] (2 / 2 / 2) | 0 [0, 0] (0 / 0 / 0) |"
+    assert table[3].startswith(f"| ABPT zs | 3 (1,000) | 3 [{lo:.3g}, {hi:.3g}] (1 / 2 / 6) |")
+    assert os.path.getsize(figure_finals(rows, str(tmp_path / "finals.png"), env)) > 5_000

@@ -12,6 +12,10 @@
 * Figure 5: parameter difference between training on fully differentiable rewards and on
   rewards with parts detached, with and without the 0-step return (a CSV written by
   :func:`trainers.experiments.parameter_difference`).
+* ``finals``: every (algorithm, variant) of one env, its final evaluation per seed (dots), the
+  mean and the 95 % bootstrap interval of the mean over seeds (the verdict rule's, see
+  :mod:`trainers.verdicts`), for the evaluation return and the main metric, with a table (e.g.
+  the factorial Racing sweep ``benchmarks/sweeps/racing_questions.toml``).
 * ``runs``: every (algorithm, variant) of one env together, evaluation success and main
   metric against env steps and wall-clock seconds (log axes), with a table of thresholds
   reached (e.g. the navigation sweep, residual paper Figure 5).
@@ -40,6 +44,7 @@ import numpy as np
 import diffenvs
 
 from .core.evaluate import main_metric
+from .stats import bootstrap_ci
 
 ALGO_ORDER = ("ppo", "bptt", "shac", "abpt")
 ALGO_LABEL = {"ppo": "PPO", "bptt": "BPTT", "shac": "SHAC", "abpt": "ABPT"}
@@ -576,6 +581,70 @@ def returns_table(rows, env: str, fractions=(0.25, 0.5, 0.9)) -> str:
     return "\n".join(lines)
 
 
+def final_values(rows, key: str, **match) -> tuple[dict[int, float], float]:
+    """Each seed's last finite ``key`` (its final evaluation) and the fewest env steps at which
+    a seed's final evaluation was made (a run still training ends earlier than the others)."""
+    values, steps = {}, math.inf
+    for seed, seed_rows in sorted(_group(rows, **match).items()):
+        done = [r for r in seed_rows if math.isfinite(r[key])]
+        if done:
+            values[seed] = float(done[-1][key])
+            steps = min(steps, done[-1]["env_steps"])
+    return values, steps
+
+
+def figure_finals(rows, out_png: str, env: str) -> str:
+    """Final evaluation return and main metric of every (algorithm, variant) of ``env``: one dot
+    per seed, the mean (bar) and its 95 % bootstrap interval (line), one row per run."""
+    plt = _plt()
+    runs = _runs(rows, env)
+    metric, lower = main_metric(env)
+    keys = [("eval_return", "final evaluation return"),
+            ("eval_metric", f"final {metric}" + (" (lower is better)" if lower else ""))]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.9 + 0.38 * len(runs)), sharey=True)
+    for ax, (key, label) in zip(axes, keys):
+        for i, (algo, variant) in enumerate(runs):
+            values, _ = final_values(rows, key, env=env, algo=algo, variant=variant)
+            if not values:
+                continue
+            x = np.array(list(values.values()))
+            lo, hi = bootstrap_ci(x)
+            ax.plot([lo, hi], [i, i], color="C0", lw=2.5, alpha=0.5)
+            ax.plot([x.mean()] * 2, [i - 0.3, i + 0.3], color="C0", lw=2)
+            ax.scatter(x, np.full(len(x), i) + np.linspace(-0.12, 0.12, len(x)), s=14, color="k", zorder=3)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(runs)), [_run_label(a, v) for a, v in runs])
+    axes[0].invert_yaxis()
+    fig.suptitle(f"{TASK_LABEL.get(env, env)}: final evaluation per seed (dots), mean and 95 % bootstrap interval")
+    return _save(fig, out_png)
+
+
+def finals_table(rows, env: str) -> str:
+    """Markdown: per (algorithm, variant) of ``env``, the final evaluation return, main metric
+    and success, each as the mean [95 % bootstrap interval] over seeds and per seed."""
+    metric, _ = main_metric(env)
+    lines = [f"| run | seeds (final evaluation at env steps) | final return | final {metric} | final success |",
+             "|---|---|---|---|---|"]
+
+    def cell(values: dict[int, float]) -> str:
+        if not values:
+            return "–"
+        x = list(values.values())
+        lo, hi = bootstrap_ci(x)
+        return f"{np.mean(x):.3g} [{lo:.3g}, {hi:.3g}] ({' / '.join(f'{v:.3g}' for v in x)})"
+
+    for algo, variant in _runs(rows, env):
+        match = dict(env=env, algo=algo, variant=variant)
+        ret, steps = final_values(rows, "eval_return", **match)
+        if not ret:
+            continue
+        lines.append(f"| {_run_label(algo, variant)} | {len(ret)} ({steps:,.0f}) | {cell(ret)} | "
+                     f"{cell(final_values(rows, 'eval_metric', **match)[0])} | "
+                     f"{cell(final_values(rows, 'eval_success', **match)[0])} |")
+    return "\n".join(lines)
+
+
 def _write(path: str, text: str) -> str:
     with open(path, "w") as fh:
         fh.write(text + "\n")
@@ -588,7 +657,7 @@ def _mean_std(rows, key) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[str]:
-    """``diffenvs-train figures [RESULTS.csv ...] --out DIR [--figs 4 7 8 9 abpt-variants runs] [--envs ID ...]
+    """``diffenvs-train figures [RESULTS.csv ...] --out DIR [--figs 4 7 8 9 abpt-variants finals runs] [--envs ID ...]
     [--fig5 CSV ... [--fig5-gradient CSV ...]]``."""
     parser = argparse.ArgumentParser(
         prog="diffenvs-train figures", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -600,7 +669,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--out", required=True, help="folder for the PNG figures and Markdown tables")
     parser.add_argument("--figs", nargs="+", default=["4", "7", "8", "9"],
                         help="which: 4, 7, 8, 9 (the ABPT paper's figures; each drawn when the results hold its "
-                             "runs), abpt-variants (every ABPT variant against base), runs (every run of each env: "
+                             "runs), abpt-variants (every ABPT variant against base), finals (every run's final "
+                             "evaluation per seed with the mean's bootstrap interval), runs (every run of each env: "
                              "its main metric and success against env steps and wall-clock) (default: 4 7 8 9)")
     parser.add_argument("--fig5", nargs="+", default=None,
                         help="CSVs (one per seed) of trainers.experiments.parameter_difference")
@@ -647,6 +717,11 @@ def main(argv: list[str] | None = None) -> list[str]:
                                                   env))
         written.append(_write(os.path.join(args.out, "summary_abpt_variants.md"),
                               variant_table(abpt, ["abpt"], names, _present(abpt, "env", TASK_ORDER))))
+    if "finals" in args.figs:
+        for env in envs:
+            stem = env.removesuffix("-v0").lower()
+            written.append(figure_finals(rows, os.path.join(args.out, f"finals_{stem}.png"), env))
+            written.append(_write(os.path.join(args.out, f"summary_finals_{stem}.md"), finals_table(rows, env)))
     if "runs" in args.figs:
         for env in envs:
             stem = env.removesuffix("-v0").lower()

@@ -42,9 +42,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .figures import _group, load
+from .stats import RESAMPLES, bootstrap_ci  # noqa: F401  (RESAMPLES: part of this module's interface)
 from .sweep import load_spec
-
-RESAMPLES = 10_000
 
 
 @dataclass
@@ -59,17 +58,6 @@ class Side:
     @property
     def label(self) -> str:
         return self.algo.upper() if self.variant == "base" else f"{self.algo.upper()} ({self.variant})"
-
-
-def bootstrap_ci(values, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (resampling the values)."""
-    x = np.asarray(values, dtype=float)
-    if len(x) == 1:
-        return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
 
 
 def _parse_side(text: str) -> tuple[str, str]:
