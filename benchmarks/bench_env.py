@@ -51,8 +51,8 @@ def make_env(env_id: str, n: int, **kwargs):
     return env
 
 
-def bench_bare(n: int, env_id: str, min_time: float, horizon: int) -> tuple[float, float]:
-    env = make_env(env_id, n)
+def bench_bare(n: int, env_id: str, min_time: float, horizon: int, **env_kwargs) -> tuple[float, float]:
+    env = make_env(env_id, n, **env_kwargs)
     robot = env.robot
     x0 = {k: env.state[k].clone() for k in robot.state_fields}
     a = _action(env)
@@ -114,8 +114,8 @@ def _rollout_fns(env, steps: int, horizon: int):
     return rollout, rollout_bwd
 
 
-def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool) -> dict[str, float]:
-    env = make_env(env_id, n, compile=compile)
+def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool, **env_kwargs) -> dict[str, float]:
+    env = make_env(env_id, n, compile=compile, **env_kwargs)
     a_np = _action(env).numpy().astype(np.float32)
     steps = 20
 

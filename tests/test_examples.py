@@ -56,6 +56,20 @@ def test_benchmark_quick(monkeypatch):
     assert result["rows"][0]["fwd"] > 0
 
 
+def test_fused_benchmark_quick(monkeypatch, tmp_path):
+    """The fused-vs-PyTorch benchmark runs and writes its table (skipped without a C compiler)."""
+    from diffenvs.robots.quadrotor import fused
+
+    if not fused.available():
+        pytest.skip("no fused kernel")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    module = load(ROOT / "benchmarks" / "bench_fused.py")
+    result = module.main(["--quick", "--json", str(tmp_path / "fused.json")])
+    row = result["rows"][0]
+    assert row["N"] == 4 and row["fwd"]["fused"] > 0 and row["fwd+bwd"]["ratio"] > 0
+    assert "| 4 |" in (tmp_path / "fused.md").read_text()
+
+
 def test_peer_benchmark_quick(monkeypatch, tmp_path):
     """The side-by-side benchmark runs; peers that are not installed are skipped with a note."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))

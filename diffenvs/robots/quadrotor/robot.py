@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ...contract import Robot, State, StateField
+from . import fused
 from .dynamics import INTEGRATORS, OMEGA, POS, QUAT, THRUST, VEL, action_to_thrust, integrate
 from .params import DEFAULT_VEHICLE, ParamTensors, QuadrotorParams, get_vehicle
 
@@ -23,11 +24,15 @@ class QuadrotorConfig:
             :class:`~diffenvs.robots.quadrotor.QuadrotorParams`.
         integrator: ``"euler"`` (the paper's) or ``"rk4"``.
         motor_lag: first-order motor lag with the vehicle's time constant.
+        fused: on CPU, take explicit Euler steps in one native call with a hand-written
+            backward (:mod:`~diffenvs.robots.quadrotor.fused`; the same equations, equal to
+            float rounding) where a C compiler is available; ``False``: PyTorch ops.
     """
 
     vehicle: str | QuadrotorParams = DEFAULT_VEHICLE
     integrator: str = "euler"
     motor_lag: bool = False
+    fused: bool = True
 
 
 class Quadrotor(Robot):
@@ -60,8 +65,20 @@ class Quadrotor(Robot):
         self.params = ParamTensors(self.vehicle, dtype=self.dtype, device=self.device)
         self.integrator = self.cfg.integrator
         self.motor_lag = bool(self.cfg.motor_lag)
+        #: The parameters of the native Euler step, or ``None`` where the step uses PyTorch ops.
+        self.fused_params = None
+        if (self.cfg.fused and self.integrator == "euler" and self.device.type == "cpu"
+                and self.dtype in (torch.float32, torch.float64) and fused.available()):
+            self.fused_params = fused.params_vector(self.params, self.dt)
+
+    @property
+    def fused(self) -> bool:
+        """Whether steps run the native fused kernel (see :class:`QuadrotorConfig`)."""
+        return self.fused_params is not None
 
     def step(self, state: State, action: Tensor) -> State:
+        if self.fused_params is not None and fused.supports(state, action, self.fused_params):
+            return fused.euler_step(state, action, self.fused_params, self.motor_lag)
         # The dynamics work on the packed (N, 17) state; the fields are views of the result.
         x = torch.cat([state[k] for k in _FIELDS], -1)
         x = integrate(x, action_to_thrust(action, self.params), self.params, self.dt, self.integrator, self.motor_lag)
@@ -85,4 +102,5 @@ class Quadrotor(Robot):
                 "thrust": pos.new_full((n, 4), self.vehicle.hover_thrust)}
 
     def describe(self) -> str:
-        return f"quadrotor {self.vehicle.name}, {self.integrator}{', motor lag' if self.motor_lag else ''}"
+        lag = ", motor lag" if self.motor_lag else ""
+        return f"quadrotor {self.vehicle.name}, {self.integrator}{lag}{', fused' if self.fused else ''}"

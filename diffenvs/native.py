@@ -1,0 +1,95 @@
+"""Small C kernels compiled on first use and called through :mod:`ctypes`.
+
+A kernel is one C file shipped with the package (no PyTorch headers, no Python API), built with
+the system's C compiler (``$CC``, else ``cc``) into a shared library in a per-user cache folder
+(``$DIFFENVS_CACHE``, else ``$XDG_CACHE_HOME/diffenvs`` or ``~/.cache/diffenvs``), named by a
+hash of the source, the flags and the platform, so that a changed file is rebuilt and processes
+share the build. Building takes well under a second; it is written to a temporary file and
+renamed, so concurrent processes (e.g. sweep workers) never load a half-written library.
+
+Where no compiler works, or with ``DIFFENVS_NATIVE=0`` in the environment, :func:`load` returns
+``None`` and the callers use their PyTorch ops instead (same equations, same results to float
+rounding); :func:`status` says which, and why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from .fileio import atomic_path
+
+FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=c99")
+_LOADED: dict[str, ctypes.CDLL | None] = {}
+_WHY: dict[str, str] = {}
+
+
+def enabled() -> bool:
+    """Whether native kernels may be used (``DIFFENVS_NATIVE=0`` turns them off)."""
+    return os.environ.get("DIFFENVS_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> str:
+    root = os.environ.get("DIFFENVS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "diffenvs")
+    return os.path.join(root, "native")
+
+
+def _compiler() -> str | None:
+    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if cc and shutil.which(cc.split()[0]):
+            return cc
+    return None
+
+
+def _build(source: str, cc: str) -> str:
+    with open(source, "rb") as fh:
+        code = fh.read()
+    key = hashlib.sha256(code + " ".join((cc, *FLAGS, platform.machine(), sys.platform)).encode()).hexdigest()[:16]
+    stem = os.path.splitext(os.path.basename(source))[0]
+    out = os.path.join(cache_dir(), f"{stem}-{key}.so")
+    if os.path.exists(out):
+        return out
+    with atomic_path(out, suffix=".so") as tmp, tempfile.TemporaryDirectory() as scratch:
+        # The compiler writes into a scratch folder; the library then moves into place at once.
+        built = os.path.join(scratch, "lib.so")
+        subprocess.run([*cc.split(), *FLAGS, "-o", built, source, "-lm"], check=True, capture_output=True, text=True)
+        shutil.copyfile(built, tmp)
+    return out
+
+
+def load(source: str) -> ctypes.CDLL | None:
+    """The shared library built from the C file ``source`` (cached), or ``None`` where native
+    kernels are turned off or cannot be built (:func:`status` gives the reason)."""
+    if not enabled():
+        _WHY[source] = "turned off (DIFFENVS_NATIVE=0)"
+        return None
+    if source in _LOADED:
+        return _LOADED[source]
+    lib = None
+    cc = _compiler()
+    if cc is None:
+        _WHY[source] = "no C compiler found (set CC, or install cc/gcc/clang)"
+    else:
+        try:
+            lib = ctypes.CDLL(_build(source, cc))
+            _WHY[source] = "built"
+        except subprocess.CalledProcessError as err:
+            _WHY[source] = f"{cc} failed: {err.stderr.strip()[-500:]}"
+        except OSError as err:
+            _WHY[source] = f"could not build or load: {err}"
+    _LOADED[source] = lib
+    return lib
+
+
+def status(source: str) -> str:
+    """Why ``source``'s kernels are or are not in use (after :func:`load`)."""
+    if not enabled():
+        return "turned off (DIFFENVS_NATIVE=0)"
+    return _WHY.get(source, "not loaded yet")
