@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 
 from .fileio import atomic_path
 
@@ -84,6 +85,9 @@ def load(source: str) -> ctypes.CDLL | None:
             _WHY[source] = f"{cc} failed: {err.stderr.strip()[-500:]}"
         except OSError as err:
             _WHY[source] = f"could not build or load: {err}"
+        if lib is None:  # a compiler is there but the build failed: say so once, then use the PyTorch ops
+            warnings.warn(f"diffenvs: native kernel {os.path.basename(source)} unavailable ({_WHY[source]}); "
+                          "using PyTorch ops instead (set DIFFENVS_NATIVE=0 to silence)", RuntimeWarning, stacklevel=3)
     _LOADED[source] = lib
     return lib
 
