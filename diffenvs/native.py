@@ -21,7 +21,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import warnings
 
 from .fileio import atomic_path
@@ -57,11 +56,8 @@ def _build(source: str, cc: str) -> str:
     out = os.path.join(cache_dir(), f"{stem}-{key}.so")
     if os.path.exists(out):
         return out
-    with atomic_path(out, suffix=".so") as tmp, tempfile.TemporaryDirectory() as scratch:
-        # The compiler writes into a scratch folder; the library then moves into place at once.
-        built = os.path.join(scratch, "lib.so")
-        subprocess.run([*cc.split(), *FLAGS, "-o", built, source, "-lm"], check=True, capture_output=True, text=True)
-        shutil.copyfile(built, tmp)
+    with atomic_path(out, suffix=".so") as tmp:  # built beside the target, then renamed onto it at once
+        subprocess.run([*cc.split(), *FLAGS, "-o", tmp, source, "-lm"], check=True, capture_output=True, text=True)
     return out
 
 

@@ -18,11 +18,14 @@ import torch
 from torch import Tensor
 
 from ... import native
+from .dynamics import OMEGA, POS, QUAT, THRUST, VEL
 from .params import ParamTensors
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_euler.c")
 _DTYPES = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
-_FIELDS = (("pos", 3), ("quat", 4), ("vel", 3), ("omega", 3), ("thrust", 4))
+# The state fields in the column order of dynamics.py's flat state, with their widths.
+_FIELDS = tuple((k, sl.stop - sl.start) for k, sl in (("pos", POS), ("quat", QUAT), ("vel", VEL), ("omega", OMEGA),
+                                                      ("thrust", THRUST)))
 _NAMES = tuple(k for k, _ in _FIELDS)
 _WIDTHS = tuple(w for _, w in _FIELDS)
 _kernels: dict[torch.dtype, tuple] | None = None
@@ -54,7 +57,7 @@ def params_vector(P: ParamTensors, dt: float) -> Tensor:
     """The parameters in the order ``fused_euler.c`` reads them, in ``P``'s dtype (CPU)."""
     p = P.params
     values = [P.thrust_scale, P.thrust_offset, *P.mixer_t.double().flatten().tolist(), *p.drag, P.inv_mass,
-              *P.gravity.double().tolist(), *p.inertia, *(1.0 / P.inertia).double().tolist(), dt,
+              *P.gravity.double().tolist(), *p.inertia, *P.inv_inertia.double().tolist(), dt,
               dt * P.inv_motor_tau]
     return torch.tensor(values, dtype=P.mixer_t.dtype)
 
