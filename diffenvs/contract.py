@@ -31,7 +31,7 @@ import math
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -388,6 +388,19 @@ class Task(ABC):
         """
         diverged = self.robot_model.diverged(state)
         return diverged, torch.zeros_like(diverged)
+
+    def native_transition(self, env) -> Callable | None:
+        """A fused implementation of ``env.transition`` for this task, or ``None`` (the default).
+
+        A task may offer the whole step (robot step, reward, failure, observation, autoreset) as
+        one native call with its own backward. The env asks once, when it is built (not with
+        ``compile=True``), and then steps and unrolls with it; ``env.transition`` itself stays
+        the reference. It must return what ``env.transition`` returns, to float rounding, values
+        and gradients alike (the shared tests compare the two on every env that has one; only the
+        pre-reset state, which the env keeps to draw frames, may come without a graph), and
+        decline with ``None`` for any configuration it does not cover.
+        """
+        return None
 
     def limits(self) -> str:
         """What :meth:`failure` checks, in words with the values (error messages name it:

@@ -3,9 +3,10 @@
 A kernel is one C file shipped with the package (no PyTorch headers, no Python API), built with
 the system's C compiler (``$CC``, else ``cc``) into a shared library in a per-user cache folder
 (``$DIFFENVS_CACHE``, else ``$XDG_CACHE_HOME/diffenvs`` or ``~/.cache/diffenvs``), named by a
-hash of the source, the flags and the platform, so that a changed file is rebuilt and processes
-share the build. Building takes well under a second; it is written to a temporary file and
-renamed, so concurrent processes (e.g. sweep workers) never load a half-written library.
+hash of the source (with the local files it includes), the flags and the platform, so that a
+changed file is rebuilt and processes share the build. Building takes well under a second; it
+is written to a temporary file and renamed, so concurrent processes (e.g. sweep workers)
+never load a half-written library.
 
 Where no compiler works, or with ``DIFFENVS_NATIVE=0`` in the environment, :func:`load` returns
 ``None`` and the callers use their PyTorch ops instead (same equations, same results to float
@@ -18,6 +19,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -48,9 +50,22 @@ def _compiler() -> str | None:
     return None
 
 
-def _build(source: str, cc: str) -> str:
+def _read_with_includes(source: str, seen: set[str] | None = None) -> bytes:
+    """The file's bytes followed by those of the local files it includes (recursively), so
+    that the build's hash changes when any of them does."""
+    seen = set() if seen is None else seen
+    seen.add(os.path.abspath(source))
     with open(source, "rb") as fh:
         code = fh.read()
+    for name in re.findall(rb'^\s*#\s*include\s+"([^"]+)"', code, flags=re.M):
+        path = os.path.abspath(os.path.join(os.path.dirname(source), name.decode()))
+        if path not in seen:
+            code += _read_with_includes(path, seen)
+    return code
+
+
+def _build(source: str, cc: str) -> str:
+    code = _read_with_includes(source)
     key = hashlib.sha256(code + " ".join((cc, *FLAGS, platform.machine(), sys.platform)).encode()).hexdigest()[:16]
     stem = os.path.splitext(os.path.basename(source))[0]
     out = os.path.join(cache_dir(), f"{stem}-{key}.so")

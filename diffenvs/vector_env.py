@@ -113,6 +113,9 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             is cut, to study partially differentiable rewards (ABPT paper Figure 5).
         compile: run the step's pure transition function through ``torch.compile``
             (faster after a one-off compilation of tens of seconds; see docs/benchmarks).
+        native: step with the task's fused native transition where it offers one for this
+            configuration (:meth:`Task.native_transition <diffenvs.contract.Task.native_transition>`;
+            the same results to float rounding); ``False``: always :meth:`transition`.
         render_mode: ``None`` or ``"rgb_array"``.
     """
 
@@ -134,6 +137,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         autoreset: bool = True,
         check_inputs: bool = True,
         compile: bool = False,
+        native: bool = True,
         detach_reward_terms: tuple[str, ...] | list[str] = (),
         render_mode: str | None = None,
         **robot_kwargs: Any,
@@ -206,7 +210,9 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         self._renderer: Renderer | None = None
         self.compiled = bool(compile)
         self._skip_idle_resets = self.device.type == "cpu" and not compile
-        self._transition_fn = self.transition
+        # A task's fused transition (one native call per step), where it offers one for this env.
+        self._native = self.task.native_transition(self) if native and not compile else None
+        self._transition_fn = self._native or self.transition
         self._rollout_fn = self._rollout_steps
         if compile:
             _allow_compiled_envs()
@@ -222,6 +228,12 @@ class DiffVectorEnv(gym.vector.VectorEnv):
     @property
     def action_dim(self) -> int:
         return self.robot.action_dim
+
+    @property
+    def native_step(self) -> bool:
+        """Whether steps run the task's fused native transition (:meth:`Task.native_transition
+        <diffenvs.contract.Task.native_transition>`) instead of :meth:`transition`."""
+        return self._native is not None
 
     @property
     def differentiable(self) -> bool:
@@ -545,12 +557,13 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                        return_states: bool = False):
         """``steps`` transitions as one pure function (what :meth:`rollout` runs, compiled or not)."""
         per_step, finite = [], []
+        step = self._native or self.transition
         for k in range(steps):
             before = state
             a, extras = _policy_output(actions[k] if policy is None else policy(obs))
             f = None if fresh is None else {name: v[k] for name, v in fresh.items()}
             fo = None if fresh_obs is None else obs_map(lambda v, k=k: v[k], fresh_obs)
-            state, obs, reward, terminated, truncated, info, episode_return, _, counters, ok = self.transition(
+            state, obs, reward, terminated, truncated, info, episode_return, _, counters, ok = step(
                 state, a, episode_return, f, fo, counters)
             per_step.append(_step_record(info, obs, reward, terminated, truncated, a, extras,
                                          before if return_states else None))

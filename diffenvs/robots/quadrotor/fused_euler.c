@@ -74,27 +74,95 @@ static void forward_one_##SUFFIX(const T *P, int lag, const T *q, const T *v, co
     for (int k = 0; k < 4; k++) { z->qu[k] = q[k] + z->qdot[k] * h; s += z->qu[k] * z->qu[k]; }        \
     z->n = sqrt(s);                                                                                   \
 }                                                                                                     \
+/* One drone's step: next p, q, v, omega, f (po..fo) from p, q, v, omega, f and the action a. */        \
+static void step_one_##SUFFIX(const T *P, int lag, const T *pr, const T *qr, const T *vr, const T *wr,  \
+                              const T *fr, const T *ar, T *po, T *qo, T *vo, T *wo, T *fo) {            \
+    const T h = P[31], k_lag = P[32];                                                                 \
+    Work_##SUFFIX z;                                                                                  \
+    forward_one_##SUFFIX(P, lag, qr, vr, wr, fr, ar, &z);                                             \
+    for (int k = 0; k < 3; k++) {                                                                     \
+        po[k] = pr[k] + vr[k] * h;                                                                    \
+        vo[k] = vr[k] + z.vdot[k] * h;                                                                \
+        wo[k] = wr[k] + z.wdot[k] * h;                                                                \
+    }                                                                                                 \
+    for (int k = 0; k < 4; k++) qo[k] = z.qu[k] / z.n;                                                \
+    for (int j = 0; j < 4; j++) {                                                                     \
+        T cmd = ar[j] * P[0] + P[1];                                                                  \
+        fo[j] = lag ? z.f[j] + (cmd - z.f[j]) * k_lag : cmd;                                          \
+    }                                                                                                 \
+}                                                                                                     \
 void quad_euler_fwd_##SUFFIX(long n, const T *P, int lag,                                             \
                              const T *p, long sp, const T *q, long sq, const T *v, long sv,           \
                              const T *w, long sw, const T *fs, long sf, const T *a, long sa,          \
                              T *po, T *qo, T *vo, T *wo, T *fo, long so) {                            \
-    const T h = P[31], k_lag = P[32];                                                                 \
-    for (long r = 0; r < n; r++) {                                                                    \
-        const T *pr = p + r * sp, *qr = q + r * sq, *vr = v + r * sv, *wr = w + r * sw;               \
-        const T *fr = fs + r * sf, *ar = a + r * sa;                                                  \
-        Work_##SUFFIX z;                                                                              \
-        forward_one_##SUFFIX(P, lag, qr, vr, wr, fr, ar, &z);                                         \
-        for (int k = 0; k < 3; k++) {                                                                 \
-            po[so * r + k] = pr[k] + vr[k] * h;                                                       \
-            vo[so * r + k] = vr[k] + z.vdot[k] * h;                                                   \
-            wo[so * r + k] = wr[k] + z.wdot[k] * h;                                                   \
-        }                                                                                             \
-        for (int k = 0; k < 4; k++) qo[so * r + k] = z.qu[k] / z.n;                                   \
-        for (int j = 0; j < 4; j++) {                                                                 \
-            T cmd = ar[j] * P[0] + P[1];                                                              \
-            fo[so * r + j] = lag ? z.f[j] + (cmd - z.f[j]) * k_lag : cmd;                             \
+    for (long r = 0; r < n; r++)                                                                      \
+        step_one_##SUFFIX(P, lag, p + r * sp, q + r * sq, v + r * sv, w + r * sw, fs + r * sf, a + r * sa, \
+                          po + r * so, qo + r * so, vo + r * so, wo + r * so, fo + r * so);           \
+}                                                                                                     \
+/* One drone's vector-Jacobian product: the gradients of its inputs (gp..ga) from those of its */    \
+/* outputs (gpo..gfo, each NULL for zero).                                                     */    \
+static void vjp_one_##SUFFIX(const T *P, int lag, const T *qr, const T *vr, const T *wr, const T *fr,  \
+                             const T *ar, const T *gpo, const T *gqo, const T *gvo, const T *gwo,     \
+                             const T *gfo, T *gp, T *gq, T *gv, T *gw, T *gf, T *ga) {                \
+    const T *Mt = P + 2, *D = P + 18, *J = P + 25, *Ji = P + 28, h = P[31], k_lag = P[32];            \
+    Work_##SUFFIX z;                                                                                  \
+    forward_one_##SUFFIX(P, lag, qr, vr, wr, fr, ar, &z);                                             \
+    T Gp[3] = {0, 0, 0}, Gq[4] = {0, 0, 0, 0}, Gv[3] = {0, 0, 0}, Gw[3] = {0, 0, 0};                   \
+    T Gf_out[4] = {0, 0, 0, 0}, Gf[4] = {0, 0, 0, 0}, Gcmd[4] = {0, 0, 0, 0};                         \
+    if (gpo) for (int k = 0; k < 3; k++) { Gp[k] = gpo[k]; Gv[k] += h * Gp[k]; }                       \
+    if (gfo) for (int j = 0; j < 4; j++) Gf_out[j] = gfo[j];                                          \
+    /* q' = qu / |qu| */                                                                              \
+    T Gqdot[4] = {0, 0, 0, 0};                                                                        \
+    if (gqo) {                                                                                        \
+        T qn[4], d = 0;                                                                               \
+        for (int k = 0; k < 4; k++) { qn[k] = z.qu[k] / z.n; d += qn[k] * gqo[k]; }                   \
+        for (int k = 0; k < 4; k++) {                                                                 \
+            T gqu = (gqo[k] - qn[k] * d) / z.n;                                                       \
+            Gq[k] += gqu;                                                                             \
+            Gqdot[k] = h * gqu;                                                                       \
         }                                                                                             \
     }                                                                                                 \
+    /* qdot = 1/2 (-(u . w), q0 w + u x w) */                                                         \
+    {                                                                                                 \
+        const T *u = qr + 1, *gd = Gqdot + 1;                                                         \
+        T wxg[3], gxu[3];                                                                             \
+        CROSS(wxg, wr, gd);                                                                           \
+        CROSS(gxu, gd, u);                                                                            \
+        Gq[0] += (T)0.5 * DOT3(gd, wr);                                                               \
+        for (int k = 0; k < 3; k++) {                                                                 \
+            Gq[1 + k] += (T)0.5 * (-Gqdot[0] * wr[k] + wxg[k]);                                       \
+            Gw[k] += (T)0.5 * (-Gqdot[0] * u[k] + qr[0] * gd[k] + gxu[k]);                            \
+        }                                                                                             \
+    }                                                                                                 \
+    /* v' = v + h vdot, vdot = R(q) Fb / m + g, Fb = (0, 0, T) - D vb, vb = R(q)^T v */               \
+    T Wg[4] = {0, 0, 0, 0};                                                                           \
+    if (gvo) {                                                                                        \
+        T s[3], gFb[3] = {0, 0, 0}, gvb[3];                                                           \
+        for (int k = 0; k < 3; k++) { Gv[k] += gvo[k]; s[k] = h * gvo[k] * P[21]; }                   \
+        rotate_vjp_##SUFFIX(qr, z.Fb, (T)1, s, Gq, gFb);                                              \
+        Wg[0] += gFb[2];                                                                              \
+        for (int k = 0; k < 3; k++) gvb[k] = -D[k] * gFb[k];                                          \
+        rotate_vjp_##SUFFIX(qr, vr, (T)-1, gvb, Gq, Gv);                                              \
+    }                                                                                                 \
+    /* w' = w + h wdot, wdot = (tau - w x (J w)) / J */                                               \
+    if (gwo) {                                                                                        \
+        T u[3], a1[3], a2[3], uxw[3];                                                                 \
+        for (int k = 0; k < 3; k++) { Gw[k] += gwo[k]; u[k] = h * gwo[k] * Ji[k]; Wg[1 + k] += u[k]; } \
+        CROSS(a1, z.Jw, u);                    /* (J w) x u */                                        \
+        CROSS(uxw, u, wr);                     /* u x w */                                            \
+        for (int k = 0; k < 3; k++) a2[k] = J[k] * uxw[k];                                            \
+        for (int k = 0; k < 3; k++) Gw[k] -= a1[k] + a2[k];                                           \
+    }                                                                                                 \
+    /* W = Mt^T f */                                                                                  \
+    for (int j = 0; j < 4; j++)                                                                       \
+        for (int i = 0; i < 4; i++) Gf[j] += Mt[4 * j + i] * Wg[i];                                   \
+    if (lag) {                                                                                        \
+        for (int j = 0; j < 4; j++) { Gf[j] += Gf_out[j] * (1 - k_lag); Gcmd[j] = Gf_out[j] * k_lag; } \
+    } else {                                                                                          \
+        for (int j = 0; j < 4; j++) { Gcmd[j] = Gf_out[j] + Gf[j]; Gf[j] = 0; }                        \
+    }                                                                                                 \
+    for (int k = 0; k < 3; k++) { gp[k] = Gp[k]; gv[k] = Gv[k]; gw[k] = Gw[k]; }                      \
+    for (int k = 0; k < 4; k++) { gq[k] = Gq[k]; gf[k] = Gf[k]; ga[k] = Gcmd[k] * P[0]; }             \
 }                                                                                                     \
 /* Gradients of the inputs (gp..ga, row stride sg) from those of the outputs (go*, each with its */   \
 /* row stride, or NULL for zero).                                                                */    \
@@ -104,69 +172,12 @@ void quad_euler_vjp_##SUFFIX(long n, const T *P, int lag,                       
                              const T *gpo, long sgp, const T *gqo, long sgq, const T *gvo, long sgv, \
                              const T *gwo, long sgw, const T *gfo, long sgf,                          \
                              T *gp, T *gq, T *gv, T *gw, T *gf, T *ga, long sg) {                     \
-    const T *Mt = P + 2, *D = P + 18, *J = P + 25, *Ji = P + 28, h = P[31], k_lag = P[32];            \
-    for (long r = 0; r < n; r++) {                                                                    \
-        const T *qr = q + r * sq, *vr = v + r * sv, *wr = w + r * sw;                                 \
-        const T *fr = fs + r * sf, *ar = a + r * sa;                                                  \
-        Work_##SUFFIX z;                                                                              \
-        forward_one_##SUFFIX(P, lag, qr, vr, wr, fr, ar, &z);                                         \
-        T Gp[3] = {0, 0, 0}, Gq[4] = {0, 0, 0, 0}, Gv[3] = {0, 0, 0}, Gw[3] = {0, 0, 0};               \
-        T Gf_out[4] = {0, 0, 0, 0}, Gf[4] = {0, 0, 0, 0}, Gcmd[4] = {0, 0, 0, 0};                     \
-        if (gpo) for (int k = 0; k < 3; k++) { Gp[k] = gpo[sgp * r + k]; Gv[k] += h * Gp[k]; }          \
-        if (gfo) for (int j = 0; j < 4; j++) Gf_out[j] = gfo[sgf * r + j];                              \
-        /* q' = qu / |qu| */                                                                          \
-        T Gqdot[4] = {0, 0, 0, 0};                                                                    \
-        if (gqo) {                                                                                    \
-            T qn[4], d = 0;                                                                           \
-            for (int k = 0; k < 4; k++) { qn[k] = z.qu[k] / z.n; d += qn[k] * gqo[sgq * r + k]; }         \
-            for (int k = 0; k < 4; k++) {                                                             \
-                T gqu = (gqo[sgq * r + k] - qn[k] * d) / z.n;                                           \
-                Gq[k] += gqu;                                                                         \
-                Gqdot[k] = h * gqu;                                                                   \
-            }                                                                                         \
-        }                                                                                             \
-        /* qdot = 1/2 (-(u . w), q0 w + u x w) */                                                     \
-        {                                                                                             \
-            const T *u = qr + 1, *gd = Gqdot + 1;                                                     \
-            T wxg[3], gxu[3];                                                                         \
-            CROSS(wxg, wr, gd);                                                                       \
-            CROSS(gxu, gd, u);                                                                        \
-            Gq[0] += (T)0.5 * DOT3(gd, wr);                                                           \
-            for (int k = 0; k < 3; k++) {                                                             \
-                Gq[1 + k] += (T)0.5 * (-Gqdot[0] * wr[k] + wxg[k]);                                   \
-                Gw[k] += (T)0.5 * (-Gqdot[0] * u[k] + qr[0] * gd[k] + gxu[k]);                        \
-            }                                                                                         \
-        }                                                                                             \
-        /* v' = v + h vdot, vdot = R(q) Fb / m + g, Fb = (0, 0, T) - D vb, vb = R(q)^T v */           \
-        T Wg[4] = {0, 0, 0, 0};                                                                       \
-        if (gvo) {                                                                                    \
-            T s[3], gFb[3] = {0, 0, 0}, gvb[3];                                                       \
-            for (int k = 0; k < 3; k++) { Gv[k] += gvo[sgv * r + k]; s[k] = h * gvo[sgv * r + k] * P[21]; } \
-            rotate_vjp_##SUFFIX(qr, z.Fb, (T)1, s, Gq, gFb);                                          \
-            Wg[0] += gFb[2];                                                                          \
-            for (int k = 0; k < 3; k++) gvb[k] = -D[k] * gFb[k];                                      \
-            rotate_vjp_##SUFFIX(qr, vr, (T)-1, gvb, Gq, Gv);                                          \
-        }                                                                                             \
-        /* w' = w + h wdot, wdot = (tau - w x (J w)) / J */                                           \
-        if (gwo) {                                                                                    \
-            T u[3], a1[3], a2[3], uxw[3];                                                             \
-            for (int k = 0; k < 3; k++) { Gw[k] += gwo[sgw * r + k]; u[k] = h * gwo[sgw * r + k] * Ji[k]; Wg[1 + k] += u[k]; } \
-            CROSS(a1, z.Jw, u);                    /* (J w) x u */                                    \
-            CROSS(uxw, u, wr);                     /* u x w */                                        \
-            for (int k = 0; k < 3; k++) a2[k] = J[k] * uxw[k];                                        \
-            for (int k = 0; k < 3; k++) Gw[k] -= a1[k] + a2[k];                                       \
-        }                                                                                             \
-        /* W = Mt^T f */                                                                              \
-        for (int j = 0; j < 4; j++)                                                                   \
-            for (int i = 0; i < 4; i++) Gf[j] += Mt[4 * j + i] * Wg[i];                               \
-        if (lag) {                                                                                    \
-            for (int j = 0; j < 4; j++) { Gf[j] += Gf_out[j] * (1 - k_lag); Gcmd[j] = Gf_out[j] * k_lag; } \
-        } else {                                                                                      \
-            for (int j = 0; j < 4; j++) { Gcmd[j] = Gf_out[j] + Gf[j]; Gf[j] = 0; }                    \
-        }                                                                                             \
-        for (int k = 0; k < 3; k++) { gp[sg * r + k] = Gp[k]; gv[sg * r + k] = Gv[k]; gw[sg * r + k] = Gw[k]; } \
-        for (int k = 0; k < 4; k++) { gq[sg * r + k] = Gq[k]; gf[sg * r + k] = Gf[k]; ga[sg * r + k] = Gcmd[k] * P[0]; } \
-    }                                                                                                 \
+    for (long r = 0; r < n; r++)                                                                      \
+        vjp_one_##SUFFIX(P, lag, q + r * sq, v + r * sv, w + r * sw, fs + r * sf, a + r * sa,          \
+                         gpo ? gpo + r * sgp : NULL, gqo ? gqo + r * sgq : NULL,                      \
+                         gvo ? gvo + r * sgv : NULL, gwo ? gwo + r * sgw : NULL,                      \
+                         gfo ? gfo + r * sgf : NULL,                                                  \
+                         gp + r * sg, gq + r * sg, gv + r * sg, gw + r * sg, gf + r * sg, ga + r * sg); \
 }
 
 DEFINE_KERNELS(float, f32)

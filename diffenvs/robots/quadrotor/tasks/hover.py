@@ -75,6 +75,11 @@ class HoverTask(QuadrotorTask):
         terminated = torch.zeros_like(failed)
         return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, terminated, metrics)
 
+    def native_transition(self, env):
+        from .native_hover import make
+
+        return make(env)
+
     def markers(self):
         return (Marker("point", self.target.detach().cpu().double().numpy().reshape(1, 3), 0.1, "target"),)
 

@@ -1,0 +1,192 @@
+/* A whole DiffQuad-Hover step in one pass over the drones, and its vector-Jacobian product.
+ *
+ * What DiffVectorEnv.transition does for the Hover task, row by row (see vector_env.py and
+ * tasks/hover.py for the definitions; this file restates them for speed and the tests hold the
+ * two to float rounding): clamp the actions to [-1, 1] (straight-through gradient), take the
+ * drone's explicit Euler step (fused_euler.c), count the step, find diverged and out-of-bounds
+ * drones, the reward terms (zero in a diverged row) and metrics, termination and truncation,
+ * the observation, the running return, and reset finished rows to the given episode starts.
+ *
+ * Arguments come as one struct of 8-byte members (pointers and counts), which the Python side
+ * fills as an array of int64 in the same order (native_hover.py, ARGS). Every input array has
+ * its own row stride in elements (columns contiguous); outputs go to four buffers laid out as
+ * native_hover.py describes (VEC_COLS, SCALARS, INTS, FLAGS).
+ */
+#include "../fused_euler.c"
+
+typedef struct {
+    long n, lag, max_steps;
+    const void *P;      /* robot parameters (fused_euler.c) */
+    const void *C;      /* task constants, see C_* below */
+    const void *p; long sp; const void *q; long sq; const void *v; long sv; const void *w; long sw;
+    const void *f; long sf; const void *pes; long spes; const long *step; long sstep;
+    const void *a; long sa; const void *ret; long sret;
+    const void *fp; long sfp; const void *fq; long sfq; const void *fv; long sfv; const void *fw; long sfw;
+    const void *ff; long sff; const void *fpes; long sfpes; const long *fstep; long sfstep;
+    const void *fobs; long sfobs;
+    const long *counters_in;
+    void *vec; void *sca; long *ints; unsigned char *flags; long *counters_out;
+} HoverArgs;
+
+typedef struct {
+    long n, lag;
+    const void *P, *C;
+    const void *q; long sq; const void *v; long sv; const void *w; long sw; const void *f; long sf;
+    const void *a; long sa;
+    const void *vec; const unsigned char *flags;
+    const void *g_new[5]; long s_new[5]; const void *g_pes; long s_pes;
+    const void *g_obs; long s_obs; const void *g_final; long s_final;
+    const void *g_reward; long s_reward; const void *g_terms[5]; long s_terms[5];
+    void *out;
+} HoverGradArgs;
+
+/* Task constants C: target (3), arena centre (3), arena half extent (3), squared limits of |v|,
+ * |omega|, |p| (3), weights c, k_pos, k_quat, k_vel, k_rate (5), success radius, and the
+ * observation scales of position, velocity and rate (3). */
+enum { C_TARGET = 0, C_CENTER = 3, C_HALF = 6, C_LIMITS = 9, C_W = 12, C_RADIUS = 17, C_SCALES = 18 };
+/* Output layout: vec rows of VEC = 60: new p q v w f (17), new obs (13), pre-reset p q v w f (17),
+ * pre-reset obs (13); sca: 12 columns of n (column-major), ints: 2 columns, flags: 6 columns and
+ * one more byte (all actions finite). */
+enum { VEC = 60, NEW = 0, NEW_OBS = 17, NEXT = 30, NEXT_OBS = 47, OBS = 13 };
+enum { S_NEW_PES, S_NEXT_PES, S_REWARD, S_TERMS, S_RET = S_TERMS + 5, S_RET_FINAL, S_ERR, S_MEAN_ERR, N_SCA };
+enum { I_NEW_STEP, I_NEXT_STEP };
+enum { F_TERMINATED, F_TRUNCATED, F_DIVERGED, F_OOB, F_DONE, F_SUCCESS, N_FLAGS };
+#define GRAD_COLS 22 /* p q v w f (17), actions (4), pos_error_sum (1) */
+
+#define DEFINE_HOVER(T, SUFFIX)                                                                       \
+static T clamp1_##SUFFIX(T x) { return x < (T)-1 ? (T)-1 : (x > (T)1 ? (T)1 : x); }                  \
+static T norm_diff_##SUFFIX(const T *x, const T *y, int k, T *d) {                                     \
+    T s = 0;                                                                                          \
+    for (int i = 0; i < k; i++) { d[i] = x[i] - (y ? y[i] : (T)0); s += d[i] * d[i]; }               \
+    return sqrt(s);                                                                                   \
+}                                                                                                     \
+static void observe_##SUFFIX(const T *C, const T *p, const T *q, const T *v, const T *w, T *o) {      \
+    for (int k = 0; k < 3; k++) {                                                                     \
+        o[k] = (C[C_TARGET + k] - p[k]) * C[C_SCALES];                                                \
+        o[7 + k] = v[k] * C[C_SCALES + 1];                                                            \
+        o[10 + k] = w[k] * C[C_SCALES + 2];                                                           \
+    }                                                                                                 \
+    for (int k = 0; k < 4; k++) o[3 + k] = q[k];                                                      \
+}                                                                                                     \
+void hover_step_##SUFFIX(const HoverArgs *A) {                                                        \
+    const long n = A->n;                                                                              \
+    const T *P = A->P, *C = A->C, *W = C + C_W;                                                       \
+    const T unit[4] = {1, 0, 0, 0};                                                                   \
+    T *vec = A->vec, *sca = A->sca;                                                                   \
+    long n_div = 0, n_oob = 0, n_bad = 0;                                                             \
+    for (long r = 0; r < n; r++) {                                                                    \
+        const T *ar = (const T *)A->a + r * A->sa;                                                    \
+        T ac[4];                                                                                      \
+        for (int j = 0; j < 4; j++) { n_bad += !isfinite(ar[j]); ac[j] = clamp1_##SUFFIX(ar[j]); }    \
+        T *row = vec + r * VEC, *nx = row + NEXT;                                                     \
+        T *np_ = nx, *nq = nx + 3, *nv = nx + 7, *nw = nx + 10, *nf = nx + 13;                        \
+        step_one_##SUFFIX(P, (int)A->lag, (const T *)A->p + r * A->sp, (const T *)A->q + r * A->sq,   \
+                          (const T *)A->v + r * A->sv, (const T *)A->w + r * A->sw,                   \
+                          (const T *)A->f + r * A->sf, ac, np_, nq, nv, nw, nf);                      \
+        const long st = A->step[r * A->sstep] + 1;                                                    \
+        int oob = 0;                                                                                  \
+        for (int k = 0; k < 3; k++) oob |= fabs(np_[k] - C[C_CENTER + k]) > C[C_HALF + k];           \
+        int div = !(DOT3(nv, nv) <= C[C_LIMITS] && DOT3(nw, nw) <= C[C_LIMITS + 1]                   \
+                    && DOT3(np_, np_) <= C[C_LIMITS + 2]);                                            \
+        T d[4];                                                                                       \
+        const T err = norm_diff_##SUFFIX(np_, C + C_TARGET, 3, d);                                    \
+        T terms[5] = {W[0], -W[1] * err, -W[2] * norm_diff_##SUFFIX(nq, unit, 4, d),                  \
+                      -W[3] * norm_diff_##SUFFIX(nv, NULL, 3, d), -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d)}; \
+        T reward = terms[0] + terms[1] + terms[2] + terms[3] + terms[4];                             \
+        div |= !isfinite(reward);                                                                     \
+        if (div) { oob = 0; reward = 0; for (int i = 0; i < 5; i++) terms[i] = 0; }                   \
+        const int terminated = oob | div;                                                             \
+        const int truncated = A->max_steps > 0 && st >= A->max_steps && !terminated;                  \
+        const int done = terminated | truncated;                                                      \
+        n_div += div; n_oob += oob;                                                                   \
+        observe_##SUFFIX(C, np_, nq, nv, nw, row + NEXT_OBS);                                         \
+        const T pes = ((const T *)A->pes)[r * A->spes] + err;                                         \
+        const T ret = ((const T *)A->ret)[r * A->sret] + reward;                                      \
+        if (done) {                                                                                   \
+            const T *src[5] = {(const T *)A->fp + r * A->sfp, (const T *)A->fq + r * A->sfq,          \
+                               (const T *)A->fv + r * A->sfv, (const T *)A->fw + r * A->sfw,          \
+                               (const T *)A->ff + r * A->sff};                                        \
+            static const int off[5] = {0, 3, 7, 10, 13}, wid[5] = {3, 4, 3, 3, 4};                    \
+            for (int i = 0; i < 5; i++) for (int k = 0; k < wid[i]; k++) row[NEW + off[i] + k] = src[i][k]; \
+            const T *fo = (const T *)A->fobs + r * A->sfobs;                                          \
+            for (int k = 0; k < OBS; k++) row[NEW_OBS + k] = fo[k];                                   \
+            sca[S_NEW_PES * n + r] = ((const T *)A->fpes)[r * A->sfpes];                              \
+            A->ints[I_NEW_STEP * n + r] = A->fstep[r * A->sfstep];                                    \
+        } else {                                                                                      \
+            for (int k = 0; k < 17 + OBS; k++) row[NEW + k] = row[NEXT + k];                          \
+            sca[S_NEW_PES * n + r] = pes;                                                             \
+            A->ints[I_NEW_STEP * n + r] = st;                                                         \
+        }                                                                                             \
+        A->ints[I_NEXT_STEP * n + r] = st;                                                            \
+        sca[S_NEXT_PES * n + r] = pes;                                                                \
+        sca[S_REWARD * n + r] = reward;                                                               \
+        for (int i = 0; i < 5; i++) sca[(S_TERMS + i) * n + r] = terms[i];                            \
+        sca[S_RET * n + r] = done ? (T)0 : ret;                                                       \
+        sca[S_RET_FINAL * n + r] = ret;                                                               \
+        sca[S_ERR * n + r] = err;                                                                     \
+        sca[S_MEAN_ERR * n + r] = pes / (T)st;                                                        \
+        unsigned char *fl = A->flags;                                                                 \
+        fl[F_TERMINATED * n + r] = terminated; fl[F_TRUNCATED * n + r] = truncated;                   \
+        fl[F_DIVERGED * n + r] = div; fl[F_OOB * n + r] = oob; fl[F_DONE * n + r] = done;             \
+        fl[F_SUCCESS * n + r] = err < C[C_RADIUS];                                                    \
+    }                                                                                                 \
+    A->flags[N_FLAGS * n] = n_bad == 0;                                                               \
+    A->counters_out[0] = A->counters_in[0] + n_div;                                                   \
+    A->counters_out[1] = A->counters_in[1] + n_oob;                                                   \
+}                                                                                                     \
+/* d(norm(x - y)) scaled by g, added to G (no gradient where the norm is 0, as PyTorch's norm). */    \
+static void add_norm_grad_##SUFFIX(const T *x, const T *y, int k, T g, T *G) {                         \
+    T d[4];                                                                                           \
+    const T nrm = norm_diff_##SUFFIX(x, y, k, d);                                                     \
+    if (nrm != 0) for (int i = 0; i < k; i++) G[i] += g * d[i] / nrm;                                 \
+}                                                                                                     \
+void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                                                     \
+    const long n = A->n;                                                                              \
+    const T *P = A->P, *C = A->C, *W = C + C_W;                                                       \
+    const T unit[4] = {1, 0, 0, 0};                                                                   \
+    static const int off[5] = {0, 3, 7, 10, 13}, wid[5] = {3, 4, 3, 3, 4};                            \
+    for (long r = 0; r < n; r++) {                                                                    \
+        const int done = A->flags[F_DONE * n + r], div = A->flags[F_DIVERGED * n + r];               \
+        const T *nx = (const T *)A->vec + r * VEC + NEXT;                                             \
+        T G[17] = {0}, Gobs[OBS] = {0}, Gpes = 0;                                                     \
+        if (!done) {                                                                                  \
+            for (int i = 0; i < 5; i++) if (A->g_new[i]) {                                            \
+                const T *g = (const T *)A->g_new[i] + r * A->s_new[i];                                \
+                for (int k = 0; k < wid[i]; k++) G[off[i] + k] += g[k];                               \
+            }                                                                                         \
+            if (A->g_pes) Gpes = ((const T *)A->g_pes)[r * A->s_pes];                                 \
+            if (A->g_obs) for (int k = 0; k < OBS; k++) Gobs[k] += ((const T *)A->g_obs)[r * A->s_obs + k]; \
+        }                                                                                             \
+        if (A->g_final) for (int k = 0; k < OBS; k++) Gobs[k] += ((const T *)A->g_final)[r * A->s_final + k]; \
+        for (int k = 0; k < 3; k++) {                                                                 \
+            G[k] -= Gobs[k] * C[C_SCALES];                                                            \
+            G[7 + k] += Gobs[7 + k] * C[C_SCALES + 1];                                                \
+            G[10 + k] += Gobs[10 + k] * C[C_SCALES + 2];                                              \
+        }                                                                                             \
+        for (int k = 0; k < 4; k++) G[3 + k] += Gobs[3 + k];                                          \
+        /* A diverged row's terms are zero (no gradient), but as in PyTorch a zero gradient times */ \
+        /* a non-finite norm derivative is NaN, and such a row's gradient is then zeroed below.    */ \
+        const T gr = A->g_reward && !div ? ((const T *)A->g_reward)[r * A->s_reward] : (T)0;          \
+        T gt[5];                                                                                      \
+        for (int i = 0; i < 5; i++)                                                                   \
+            gt[i] = div ? (T)0 : gr + (A->g_terms[i] ? ((const T *)A->g_terms[i])[r * A->s_terms[i]] : (T)0); \
+        add_norm_grad_##SUFFIX(nx, C + C_TARGET, 3, -W[1] * gt[1], G);                                 \
+        add_norm_grad_##SUFFIX(nx + 3, unit, 4, -W[2] * gt[2], G + 3);                                 \
+        add_norm_grad_##SUFFIX(nx + 7, NULL, 3, -W[3] * gt[3], G + 7);                                 \
+        add_norm_grad_##SUFFIX(nx + 10, NULL, 3, -W[4] * gt[4], G + 10);                               \
+        const T *ar = (const T *)A->a + r * A->sa;                                                    \
+        T ac[4];                                                                                      \
+        for (int j = 0; j < 4; j++) ac[j] = clamp1_##SUFFIX(ar[j]);                                   \
+        T *o = (T *)A->out + r * GRAD_COLS;                                                           \
+        vjp_one_##SUFFIX(P, (int)A->lag, (const T *)A->q + r * A->sq, (const T *)A->v + r * A->sv,    \
+                         (const T *)A->w + r * A->sw, (const T *)A->f + r * A->sf, ac,                \
+                         G, G + 3, G + 7, G + 10, G + 13, o, o + 3, o + 7, o + 10, o + 13, o + 17);   \
+        o[21] = Gpes;                                                                                 \
+        int finite = 1;                                                                               \
+        for (int k = 0; k < GRAD_COLS; k++) finite &= isfinite(o[k]) != 0;                            \
+        if (!finite) for (int k = 0; k < GRAD_COLS; k++) o[k] = 0;                                    \
+    }                                                                                                 \
+}
+
+DEFINE_HOVER(float, f32)
+DEFINE_HOVER(double, f64)

@@ -1,0 +1,200 @@
+"""The whole ``DiffQuad-Hover`` env step as one native call, forward and backward.
+
+:func:`make` gives the env a replacement of :meth:`~diffenvs.vector_env.DiffVectorEnv.transition`
+(see :meth:`~diffenvs.contract.Task.native_transition`) that does in one pass of
+``native_hover.c`` what the generic transition does in about two hundred tensor operations: the
+clamped actions, the drone's Euler step (``fused_euler.c``), failure checks, reward terms,
+metrics, termination, truncation, the observation, the running return and the autoreset; its
+backward is that file's vector-Jacobian product, one more pass. It returns the same tuple, equal
+to float rounding (``tests/test_contract.py`` compares the two, values and gradients).
+
+It is used where it covers the configuration exactly: the Hover task itself (not a subclass), the
+quadrotor's fused Euler step (CPU, float32/float64, a C compiler; ``fused=False`` turns both
+off), autoreset on, no ``grad_decay`` and no detached reward terms, not compiled. Anything else
+keeps the generic transition.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import torch
+from torch import Tensor
+
+from .... import native
+from ....contract import REWARD_PREFIX
+from .base import POS_SCALE, RATE_SCALE, VEL_SCALE
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native_hover.c")
+_DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+_ROBOT = ("pos", "quat", "vel", "omega", "thrust")
+# Columns of the kernel's output rows: new (post-reset) robot fields and observation, then the
+# pre-reset ones (native_hover.c, VEC); scalar outputs, integer and flag columns in its order.
+_VEC_SPLIT = (3, 4, 3, 3, 4, 13) * 2
+_VEC = sum(_VEC_SPLIT)
+_N_SCALARS = 12  # new and pre-reset pos_error_sum, reward, 5 terms, return, final return, errors
+_N_FLAGS = 6  # terminated, truncated, diverged, out_of_bounds, done, success
+_GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
+_ARGS, _GRAD_ARGS = 45, 45  # 8-byte members of HoverArgs and HoverGradArgs
+_kernels: dict[torch.dtype, tuple] | None = None
+
+
+def _load() -> dict[torch.dtype, tuple] | None:
+    global _kernels
+    if _kernels is None:
+        lib = native.load(SOURCE)
+        if lib is None:
+            return None
+        _kernels = {}
+        for dtype, suffix in _DTYPES.items():
+            fwd, vjp = getattr(lib, f"hover_step_{suffix}"), getattr(lib, f"hover_vjp_{suffix}")
+            fwd.argtypes = vjp.argtypes = [ctypes.c_void_p]
+            fwd.restype = vjp.restype = None
+            _kernels[dtype] = (fwd, vjp)
+    return _kernels
+
+
+def make(env) -> HoverStep | None:
+    """The fused transition of ``env`` (a Hover env), or ``None`` where it does not apply."""
+    from .hover import HoverTask
+
+    robot = env.robot
+    if (type(env.task) is not HoverTask or getattr(robot, "fused_params", None) is None or env.grad_decay != 1.0
+            or env.detach_reward_terms or not env.autoreset or env.compiled or env.device.type != "cpu"
+            or env.dtype not in _DTYPES or _load() is None):
+        return None
+    return HoverStep(env)
+
+
+def _ptr(x: Tensor) -> tuple[int, int]:
+    """Data pointer and row stride of a ``(N,)`` or ``(N, k)`` tensor whose columns are contiguous."""
+    return x.data_ptr(), x.stride(0)
+
+
+def _rows(x: Tensor) -> Tensor:
+    """``x`` with contiguous columns (copied only if they are not)."""
+    return x if x.dim() == 1 or x.stride(1) == 1 else x.contiguous()
+
+
+class HoverStep:
+    """The env's transition as one native call (see the module docstring); call it as
+    :meth:`~diffenvs.vector_env.DiffVectorEnv.transition`."""
+
+    def __init__(self, env):
+        task, cfg = env.task, env.task.cfg
+        self.env, self.n, self.dtype = env, env.num_envs, env.dtype
+        self.params = env.robot.fused_params
+        limits = task._limits_sq.double().tolist()
+        self.consts = torch.tensor([*cfg.target, *task._arena_center.double().tolist(),
+                                    *task._arena_half.double().tolist(), *limits, cfg.c, cfg.k_pos, cfg.k_quat,
+                                    cfg.k_vel, cfg.k_rate, cfg.success_radius, POS_SCALE, VEL_SCALE, RATE_SCALE],
+                                   dtype=self.dtype)
+        self.fwd, self.vjp = _kernels[self.dtype]
+        self.head = (self.n, int(env.robot.motor_lag), env.max_episode_steps, self.params.data_ptr(),
+                     self.consts.data_ptr())
+        self.args = (ctypes.c_int64 * _ARGS)()
+        self.grad_args = (ctypes.c_int64 * _GRAD_ARGS)()
+        self.keys = tuple(env.state_spec)
+        self.reorder = self.keys != (*_ROBOT, "step", "pos_error_sum")
+        self.term_keys = tuple(REWARD_PREFIX + t for t in task.reward_term_names)
+        self.metric_keys = tuple(task.metric_names)
+
+    def __call__(self, state, actions, episode_return, fresh=None, fresh_obs=None, counters=None):
+        if (fresh is None or fresh_obs is None or counters is None or actions.dtype != self.dtype
+                or actions.shape != (self.n, 4) or actions.device.type != "cpu"):
+            return self.env.transition(state, actions, episode_return, fresh, fresh_obs, counters)
+        xs = [_rows(state[k]) for k in _ROBOT]
+        xs.append(state["pos_error_sum"])
+        xs.append(_rows(actions))
+        side = [state["step"], episode_return, fresh, fresh_obs, counters]
+        if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
+            diff = _HoverStepFn.apply(self, side, *xs)
+        else:
+            diff = self.forward(xs, side)
+        return self._assemble(diff, side)
+
+    def forward(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
+        """Run the kernel; returns the differentiable outputs and leaves the others in ``side``."""
+        step, ret, fresh, fresh_obs, counters = side
+        n, dtype = self.n, self.dtype
+        vec = torch.empty(n, _VEC, dtype=dtype)
+        sca = torch.empty(_N_SCALARS, n, dtype=dtype)
+        ints = torch.empty(2, n, dtype=torch.int64)
+        flags = torch.empty(_N_FLAGS * n + 1, dtype=torch.bool)
+        counters_out = torch.empty(2, dtype=torch.int64)
+        f = [_rows(fresh[k]) for k in _ROBOT]
+        self.args[:] = [
+            *self.head, *_ptr(xs[0]), *_ptr(xs[1]), *_ptr(xs[2]), *_ptr(xs[3]), *_ptr(xs[4]), *_ptr(xs[5]),
+            *_ptr(step), *_ptr(xs[6]), *_ptr(ret),
+            *_ptr(f[0]), *_ptr(f[1]), *_ptr(f[2]), *_ptr(f[3]), *_ptr(f[4]), *_ptr(fresh["pos_error_sum"]),
+            *_ptr(fresh["step"]), *_ptr(_rows(fresh_obs)), counters.data_ptr(),
+            vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr()]
+        self.fwd(ctypes.addressof(self.args))
+        v = vec.split(_VEC_SPLIT, 1)
+        s = sca.unbind(0)
+        side[:] = [v[6:11], s[1], ints.unbind(0), flags[:-1].view(_N_FLAGS, n).unbind(0), flags[-1],
+                   s[8], s[9], s[10], s[11], counters_out, vec, flags]
+        # new robot fields, new pos_error_sum, new obs, pre-reset obs, reward, terms
+        return (*v[:5], s[0], v[5], v[11], s[2], *s[3:8])
+
+    def backward(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, grads) -> tuple[Tensor, ...]:
+        """Gradients of the inputs (robot fields, pos_error_sum, actions) from those of the outputs."""
+        n = self.n
+        quat, vel, omega, thrust, actions = saved
+        out = torch.empty(n, sum(_GRAD_SPLIT), dtype=self.dtype)
+        g = [None if x is None else _rows(x) for x in grads]
+        ptrs = [(0, 0) if x is None else _ptr(x) for x in g]
+        g_new, g_pes, g_obs, g_final, g_reward, g_terms = ptrs[:5], ptrs[5], ptrs[6], ptrs[7], ptrs[8], ptrs[9:]
+        self.grad_args[:] = [
+            n, self.head[1], self.head[3], self.head[4], *_ptr(quat), *_ptr(vel), *_ptr(omega), *_ptr(thrust),
+            *_ptr(actions), vec.data_ptr(), flags.data_ptr(), *(p for p, _ in g_new), *(s for _, s in g_new),
+            *g_pes, *g_obs, *g_final, *g_reward, *(p for p, _ in g_terms), *(s for _, s in g_terms),
+            out.data_ptr()]
+        self.vjp(ctypes.addressof(self.grad_args))
+        gp, gq, gv, gw, gf, ga, gpes = out.split(_GRAD_SPLIT, 1)
+        return gp, gq, gv, gw, gf, gpes.squeeze(1), ga
+
+    def _assemble(self, diff: tuple[Tensor, ...], side: list):
+        (next_robot, next_pes, (new_step, next_step), flag_cols, actions_finite, ret, ret_final,
+         err, mean_err, counters, _, _) = side
+        terminated, truncated, diverged, out_of_bounds, done, success = flag_cols
+        *new_robot, new_pes, new_obs, final_obs, reward = diff[:9]
+        terms = diff[9:]
+        new_state = dict(zip(_ROBOT, new_robot))
+        new_state["step"] = new_step
+        new_state["pos_error_sum"] = new_pes
+        next_state = dict(zip(_ROBOT, next_robot))
+        next_state["step"] = next_step
+        next_state["pos_error_sum"] = next_pes
+        if self.reorder:
+            new_state = {k: new_state[k] for k in self.keys}
+            next_state = {k: next_state[k] for k in self.keys}
+        metrics = dict(zip(self.metric_keys, (err, mean_err, success)))
+        info = dict(metrics)
+        info.update(zip(self.term_keys, terms))
+        info["diverged"] = diverged
+        info["out_of_bounds"] = out_of_bounds
+        final_info = dict(metrics)
+        final_info["episode_return"] = ret_final
+        final_info["episode_length"] = next_step
+        info["final_obs"] = final_obs
+        info["_final_obs"] = done
+        info["final_info"] = final_info
+        info["_final_info"] = done
+        return (new_state, new_obs, reward, terminated, truncated, info, ret, next_state, counters, actions_finite)
+
+
+class _HoverStepFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, owner: HoverStep, side: list, pos, quat, vel, omega, thrust, pes, actions):
+        outs = owner.forward([pos, quat, vel, omega, thrust, pes, actions], side)
+        ctx.owner, ctx.vec, ctx.flags = owner, side[-2], side[-1]
+        ctx.save_for_backward(quat, vel, omega, thrust, actions)
+        ctx.set_materialize_grads(False)
+        return outs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads):
+        return (None, None, *ctx.owner.backward(ctx.saved_tensors, ctx.vec, ctx.flags, grads))

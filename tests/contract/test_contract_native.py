@@ -1,0 +1,122 @@
+"""A task's fused native transition equals the generic one, values and gradients (float64).
+
+Runs for every env whose task offers :meth:`~diffenvs.contract.Task.native_transition` in its
+default configuration; the others are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from .conftest import make_vec, random_actions
+
+N = 12
+
+
+def _native_env(env_id, **kwargs):
+    env = make_vec(env_id, N, dtype=torch.float64, max_episode_steps=7, **kwargs)
+    if not env.native_step:
+        pytest.skip(f"{env_id} has no native transition")
+    env.reset(seed=2)
+    return env
+
+
+def _hard_inputs(env):
+    """A state batch with rows that end every way: truncation, leaving the arena, divergence
+    (too fast, non-finite), plus fresh starts, their observations and counters."""
+    state = {k: v.detach().clone() for k, v in env.sample_initial_states().items()}
+    gen = torch.Generator().manual_seed(4)
+    for k, v in state.items():
+        if v.is_floating_point():
+            state[k] = v + 0.3 * torch.randn(v.shape, generator=gen, dtype=v.dtype)
+    state["step"] = torch.arange(N) % env.max_episode_steps  # rows at the last step truncate
+    floats = [k for k, v in state.items() if v.is_floating_point() and v.dim() == 2]
+    big = {k: state[k].clone() for k in floats}
+    big[floats[0]][1] *= 1e3  # far away: out of bounds (or diverged)
+    big[floats[-1]][2] *= 1e6  # beyond the limits: diverged
+    big[floats[0]][3, 0] = float("nan")  # non-finite: diverged, no gradient
+    state.update(big)
+    fresh = env.sample_initial_states()
+    fresh_obs = env.task.observe(fresh)
+    actions = random_actions(env, 7, scale=1.5)  # some beyond [-1, 1]: clamped, straight-through gradient
+    return state, actions, fresh, fresh_obs
+
+
+def _flatten(tree, prefix=""):
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        return out
+    if isinstance(tree, tuple | list):
+        out = {}
+        for i, v in enumerate(tree):
+            out.update(_flatten(v, f"{prefix}{i}/"))
+        return out
+    return {prefix: tree}
+
+
+def _run(fn, env, state, actions, fresh, fresh_obs):
+    inputs = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in state.items()}
+    acts = actions.clone().requires_grad_()
+    ret = torch.linspace(-1, 1, N, dtype=torch.float64)
+    counters = torch.tensor([3, 5])
+    out = fn(inputs, acts, ret, fresh, fresh_obs, counters)
+    return out, [v for v in inputs.values() if v.requires_grad] + [acts]
+
+
+def test_native_transition_equals_the_generic_one(env_id):
+    env = _native_env(env_id)
+    state, actions, fresh, fresh_obs = _hard_inputs(env)
+    (native, n_in), (generic, g_in) = (_run(fn, env, state, actions, fresh, fresh_obs)
+                                       for fn in (env._native, env.transition))
+    a, b = _flatten(native), _flatten(generic)
+    assert list(a) == list(b)  # the same outputs, info keys and state fields, in the same order
+    done = native[5]["_final_obs"]
+    assert done.any() and native[5]["diverged"].any() and native[5]["out_of_bounds"].any() and native[4].any()
+    for key in a:
+        x, y = a[key], b[key]
+        assert x.dtype == y.dtype and x.shape == y.shape, key
+        if x.is_floating_point():
+            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12, equal_nan=True, msg=key)
+        else:
+            assert torch.equal(x, y), key
+
+    # Gradients: one random cotangent for every output that carries a graph in the generic step
+    # (but the pre-reset state, output 7, which the env keeps only to draw frames).
+    gen = torch.Generator().manual_seed(9)
+    keys = [k for k in b if b[k].requires_grad and not k.startswith("7/")]
+    assert keys
+    cot = {k: torch.randn(b[k].shape, generator=gen, dtype=torch.float64) for k in keys}
+
+    def vjp(flat, inputs):
+        loss = sum((torch.nan_to_num(flat[k]) * cot[k]).sum() for k in keys if flat[k].requires_grad)
+        return torch.autograd.grad(loss, inputs, allow_unused=True)
+
+    names = [k for k, v in state.items() if v.is_floating_point()] + ["actions"]
+    for x, y, name in zip(vjp(a, n_in), vjp(b, g_in), names, strict=True):
+        x = torch.zeros_like(y) if x is None else x
+        assert torch.isfinite(x).all(), name
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
+
+
+def test_native_rollout_equals_the_generic_env(env_id):
+    """Unrolls with autoresets in both envs: the same trajectory, returns and action gradients."""
+    envs = [_native_env(env_id), make_vec(env_id, N, dtype=torch.float64, max_episode_steps=7, native=False)]
+    envs[1].reset(seed=2)
+    assert not envs[1].native_step
+    actions = random_actions(envs[0], 3, steps=16).requires_grad_()
+    results = []
+    for env in envs:
+        obs, reward, term, trunc, info = env.rollout(actions)
+        loss = reward.sum() + obs.sum() + info["final_obs"].sum()
+        results.append((obs, reward, term, trunc, info["episode_return"] if "episode_return" in info else None,
+                        torch.autograd.grad(loss, actions)[0], env.get_state()))
+    (o1, r1, t1, u1, _, g1, s1), (o2, r2, t2, u2, _, g2, s2) = results
+    assert (t1 | u1).any() and torch.equal(t1, t2) and torch.equal(u1, u2)
+    torch.testing.assert_close(o1, o2, rtol=1e-11, atol=1e-12)
+    torch.testing.assert_close(r1, r2, rtol=1e-11, atol=1e-12)
+    torch.testing.assert_close(g1, g2, rtol=1e-9, atol=1e-11)
+    for k in s1:
+        torch.testing.assert_close(s1[k], s2[k], rtol=1e-11, atol=1e-12)
