@@ -1,11 +1,17 @@
-"""The quadrotor's fused native Euler step against its PyTorch ops, interleaved in one run.
+"""The quadrotor's native steps against its PyTorch ops, interleaved in one run.
 
-For each batch size N and each of ``--rounds`` rounds, both settings of the robot option
-``fused`` are measured one after the other (the order alternating between rounds) with
-:mod:`bench_env`'s measures: ``bare fwd`` / ``bare fwd+bwd`` (the robot's step alone),
-``step()`` (Gymnasium's numpy step), ``fwd`` (``step_differentiable`` without gradients),
-``fwd+bwd`` (a ``--horizon``-step unroll and its backward) and ``rollout``. The table gives the
-median env-steps/s of each and the ratio fused / PyTorch ops.
+Three settings of the Hover env, for each batch size N and each of ``--rounds`` rounds, one
+after the other (the order rotating between rounds), with :mod:`bench_env`'s measures:
+
+* ``native``: the default, the whole env step as one native call (``native_hover.c``);
+* ``fused robot``: ``native=False``, the generic env step around the robot's fused Euler step;
+* ``PyTorch ops``: ``fused=False``, every step in PyTorch operations.
+
+Measures: ``bare fwd`` / ``bare fwd+bwd`` (the robot's step alone, the same in the first two
+settings), ``step()`` (Gymnasium's numpy step), ``fwd`` (``step_differentiable`` without
+gradients), ``fwd+bwd`` (a ``--horizon``-step unroll and its backward, per step) and ``rollout``.
+The table gives the median env-steps/s of each setting and the ratio native / PyTorch ops, and
+the backward cost (fwd+bwd rate / fwd rate) of each setting.
 
     python benchmarks/bench_fused.py --json benchmarks/results/bench_fused_cpu.json
     python benchmarks/bench_fused.py --quick          # seconds, for smoke tests
@@ -25,10 +31,14 @@ from diffenvs.robots.quadrotor import fused
 MEASURES = ("bare fwd", "bare fwd+bwd", "step()", "fwd", "fwd+bwd", "rollout", "rollout fwd+bwd")
 
 
-def measure(n: int, env_id: str, min_time: float, horizon: int, fused_step: bool) -> dict[str, float]:
-    bare_f, bare_fb = bench_bare(n, env_id, min_time, horizon, fused=fused_step)
-    out = {"bare fwd": bare_f, "bare fwd+bwd": bare_fb}
-    out.update(bench_env(n, env_id, min_time, horizon, compile=False, fused=fused_step))
+SETTINGS = {"native": {}, "fused robot": {"native": False}, "PyTorch ops": {"fused": False}}
+
+
+def measure(n: int, env_id: str, min_time: float, horizon: int, setting: str) -> dict[str, float]:
+    kwargs = SETTINGS[setting]
+    bare = bench_bare(n, env_id, min_time, horizon, fused=kwargs.get("fused", True))
+    out = {"bare fwd": bare[0], "bare fwd+bwd": bare[1]}
+    out.update(bench_env(n, env_id, min_time, horizon, compile=False, **kwargs))
     return out
 
 
@@ -49,25 +59,33 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     if args.quick:
         args.sizes, args.min_time, args.horizon, args.rounds = [4], 0.02, 8, 1
+    names = list(SETTINGS)
     rows = []
     for n in args.sizes:
-        runs = {True: [], False: []}
+        runs = {k: [] for k in names}
         for r in range(args.rounds):
-            for fused_step in ((True, False) if r % 2 == 0 else (False, True)):
-                runs[fused_step].append(measure(n, args.env, args.min_time, args.horizon, fused_step))
+            order = names[r % 3:] + names[:r % 3]
+            for setting in order:
+                runs[setting].append(measure(n, args.env, args.min_time, args.horizon, setting))
         row = {"N": n}
         for key in MEASURES:
-            fast = float(np.median([m[key] for m in runs[True]]))
-            slow = float(np.median([m[key] for m in runs[False]]))
-            row[key] = {"fused": fast, "pytorch": slow, "ratio": fast / slow}
+            med = {k: float(np.median([m[key] for m in runs[k]])) for k in names}
+            row[key] = {**med, "ratio": med["native"] / med["PyTorch ops"]}
+        row["backward cost"] = {k: row["fwd+bwd"][k] / row["fwd"][k] for k in names}
         rows.append(row)
-        print({k: (v if k == "N" else round(v["ratio"], 2)) for k, v in row.items()}, flush=True)
-    header = "| N | " + " | ".join(f"{k}: fused / PyTorch ops (ratio)" for k in MEASURES) + " |"
+        print({k: (v if k == "N" else round(v.get("ratio", v["native"]), 2)) for k, v in row.items()}, flush=True)
+    header = "| N | " + " | ".join(f"{k}: native / fused robot / PyTorch ops (native ÷ PyTorch)"
+                                   for k in MEASURES) + " |"
     lines = [f"env-steps/s, {args.env}, medians of {args.rounds} interleaved rounds, {machine()}", "", header,
              "|" + "---|" * (len(MEASURES) + 1)]
     for row in rows:
-        cells = [f"{row[k]['fused']:.3g} / {row[k]['pytorch']:.3g} ({row[k]['ratio']:.2f}×)" for k in MEASURES]
+        cells = [f"{row[k]['native']:.3g} / {row[k]['fused robot']:.3g} / {row[k]['PyTorch ops']:.3g} "
+                 f"({row[k]['ratio']:.2f}×)" for k in MEASURES]
         lines.append(f"| {row['N']} | " + " | ".join(cells) + " |")
+    lines += ["", "backward cost, fwd+bwd rate / fwd rate:", "", "| N | " + " | ".join(names) + " |",
+              "|" + "---|" * (len(names) + 1)]
+    for row in rows:
+        lines.append(f"| {row['N']} | " + " | ".join(f"{row['backward cost'][k]:.2f}" for k in names) + " |")
     table = "\n".join(lines)
     print(table)
     result = {"machine": machine(), "env": args.env, "horizon": args.horizon, "rounds": args.rounds, "rows": rows}
