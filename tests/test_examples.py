@@ -66,7 +66,8 @@ def test_fused_benchmark_quick(monkeypatch, tmp_path):
     module = load(ROOT / "benchmarks" / "bench_fused.py")
     result = module.main(["--quick", "--json", str(tmp_path / "fused.json")])
     row = result["rows"][0]
-    assert row["N"] == 4 and row["fwd"]["native"] > 0 and row["fwd+bwd"]["ratio"] > 0 and row["backward cost"]["native"] > 0
+    assert row["N"] == 4 and row["fwd"]["native"] > 0 and row["fwd+bwd"]["ratio"] > 0
+    assert row["backward cost"]["native"] > 0
     assert "| 4 |" in (tmp_path / "fused.md").read_text()
 
 
