@@ -30,6 +30,7 @@ from .fileio import atomic_path
 FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=c99")
 _LOADED: dict[str, ctypes.CDLL | None] = {}
 _WHY: dict[str, str] = {}
+_BOUND: dict[tuple, dict] = {}
 
 
 def enabled() -> bool:
@@ -101,6 +102,30 @@ def load(source: str) -> ctypes.CDLL | None:
                           "using PyTorch ops instead (set DIFFENVS_NATIVE=0 to silence)", RuntimeWarning, stacklevel=3)
     _LOADED[source] = lib
     return lib
+
+
+def kernels(source: str, suffixes: dict, signatures: dict[str, list]) -> dict | None:
+    """The functions of ``source``'s library, bound once: for every ``key: suffix`` of ``suffixes``
+    (e.g. a dtype and ``"f32"``) the tuple of functions ``f"{name}_{suffix}"`` for the names of
+    ``signatures``, each with its ``argtypes`` from there and no return value; ``None`` as
+    :func:`load`."""
+    if not enabled():
+        return None
+    cache_key = (source, tuple(signatures))
+    if cache_key not in _BOUND:
+        lib = load(source)
+        if lib is None:
+            return None
+        bound = {}
+        for key, suffix in suffixes.items():
+            functions = []
+            for name, argtypes in signatures.items():
+                fn = getattr(lib, f"{name}_{suffix}")
+                fn.argtypes, fn.restype = argtypes, None
+                functions.append(fn)
+            bound[key] = tuple(functions)
+        _BOUND[cache_key] = bound
+    return _BOUND[cache_key]
 
 
 def status(source: str) -> str:

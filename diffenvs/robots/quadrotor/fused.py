@@ -33,18 +33,10 @@ _kernels: dict[torch.dtype, tuple] | None = None
 
 def _load() -> dict[torch.dtype, tuple] | None:
     global _kernels
-    if _kernels is None:
-        lib = native.load(SOURCE)
-        if lib is None:
-            return None
-        _kernels = {}
-        ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
-        for dtype, (suffix, _) in _DTYPES.items():
-            fwd, vjp = getattr(lib, f"quad_euler_fwd_{suffix}"), getattr(lib, f"quad_euler_vjp_{suffix}")
-            fwd.argtypes = [long, ptr, i32] + [ptr, long] * 6 + [ptr] * 5 + [long]
-            vjp.argtypes = [long, ptr, i32] + [ptr, long] * 10 + [ptr] * 6 + [long]
-            fwd.restype = vjp.restype = None
-            _kernels[dtype] = (fwd, vjp)
+    ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+    _kernels = native.kernels(SOURCE, {dtype: suffix for dtype, (suffix, _) in _DTYPES.items()}, {
+        "quad_euler_fwd": [long, ptr, i32] + [ptr, long] * 6 + [ptr] * 5 + [long],
+        "quad_euler_vjp": [long, ptr, i32] + [ptr, long] * 10 + [ptr] * 6 + [long]})
     return _kernels
 
 

@@ -37,22 +37,10 @@ _N_SCALARS = 12  # new and pre-reset pos_error_sum, reward, 5 terms, return, fin
 _N_FLAGS = 6  # terminated, truncated, diverged, out_of_bounds, done, success
 _GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
 _ARGS, _GRAD_ARGS = 45, 45  # 8-byte members of HoverArgs and HoverGradArgs
-_kernels: dict[torch.dtype, tuple] | None = None
 
 
 def _load() -> dict[torch.dtype, tuple] | None:
-    global _kernels
-    if _kernels is None:
-        lib = native.load(SOURCE)
-        if lib is None:
-            return None
-        _kernels = {}
-        for dtype, suffix in _DTYPES.items():
-            fwd, vjp = getattr(lib, f"hover_step_{suffix}"), getattr(lib, f"hover_vjp_{suffix}")
-            fwd.argtypes = vjp.argtypes = [ctypes.c_void_p]
-            fwd.restype = vjp.restype = None
-            _kernels[dtype] = (fwd, vjp)
-    return _kernels
+    return native.kernels(SOURCE, _DTYPES, {"hover_step": [ctypes.c_void_p], "hover_vjp": [ctypes.c_void_p]})
 
 
 def make(env) -> HoverStep | None:
@@ -90,7 +78,7 @@ class HoverStep:
                                     *task._arena_half.double().tolist(), *limits, cfg.c, cfg.k_pos, cfg.k_quat,
                                     cfg.k_vel, cfg.k_rate, cfg.success_radius, POS_SCALE, VEL_SCALE, RATE_SCALE],
                                    dtype=self.dtype)
-        self.fwd, self.vjp = _kernels[self.dtype]
+        self.fwd, self.vjp = _load()[self.dtype]
         self.head = (self.n, int(env.robot.motor_lag), env.max_episode_steps, self.params.data_ptr(),
                      self.consts.data_ptr())
         self.args = (ctypes.c_int64 * _ARGS)()
