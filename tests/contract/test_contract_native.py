@@ -120,3 +120,18 @@ def test_native_rollout_equals_the_generic_env(env_id):
     torch.testing.assert_close(g1, g2, rtol=1e-9, atol=1e-11)
     for k in s1:
         torch.testing.assert_close(s1[k], s2[k], rtol=1e-11, atol=1e-12)
+
+
+def test_settings_changed_after_construction_take_the_generic_step(env_id):
+    """Detaching reward terms on a built env (as the gradient-bias experiment does) changes the gradient."""
+    env = _native_env(env_id)
+    grads = []
+    for detach in ((), tuple(env.task.reward_term_names)):
+        env.reset(seed=1)
+        env.detach_reward_terms = detach
+        actions = random_actions(env, 5).requires_grad_()
+        reward = env.step_differentiable(actions)[1]
+        grads.append(torch.zeros_like(actions) if not reward.requires_grad
+                     else torch.autograd.grad(reward.sum(), actions, allow_unused=True)[0])
+    assert grads[0] is not None and grads[0].abs().sum() > 0
+    assert grads[1] is None or grads[1].abs().sum() == 0

@@ -89,9 +89,11 @@ class HoverStep:
         self.metric_keys = tuple(task.metric_names)
 
     def __call__(self, state, actions, episode_return, fresh=None, fresh_obs=None, counters=None):
+        env = self.env  # (settings that may change after construction: the generic step handles them)
         if (fresh is None or fresh_obs is None or counters is None or actions.dtype != self.dtype
-                or actions.shape != (self.n, 4) or actions.device.type != "cpu"):
-            return self.env.transition(state, actions, episode_return, fresh, fresh_obs, counters)
+                or actions.shape != (self.n, 4) or actions.device.type != "cpu" or env.detach_reward_terms
+                or env.grad_decay != 1.0):
+            return env.transition(state, actions, episode_return, fresh, fresh_obs, counters)
         xs = [_rows(state[k]) for k in _ROBOT]
         xs.append(state["pos_error_sum"])
         xs.append(_rows(actions))
