@@ -83,8 +83,6 @@ class HoverStep:
                      self.consts.data_ptr())
         self.args = (ctypes.c_int64 * _ARGS)()
         self.grad_args = (ctypes.c_int64 * _GRAD_ARGS)()
-        self.keys = tuple(env.state_spec)
-        self.reorder = self.keys != (*_ROBOT, "step", "pos_error_sum")
         self.term_keys = tuple(REWARD_PREFIX + t for t in task.reward_term_names)
         self.metric_keys = tuple(task.metric_names)
 
@@ -157,9 +155,6 @@ class HoverStep:
         next_state = dict(zip(_ROBOT, next_robot))
         next_state["step"] = next_step
         next_state["pos_error_sum"] = next_pes
-        if self.reorder:
-            new_state = {k: new_state[k] for k in self.keys}
-            next_state = {k: next_state[k] for k in self.keys}
         metrics = dict(zip(self.metric_keys, (err, mean_err, success)))
         info = dict(metrics)
         info.update(zip(self.term_keys, terms))
