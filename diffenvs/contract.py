@@ -398,7 +398,13 @@ class Task(ABC):
         the reference. It must return what ``env.transition`` returns, to float rounding, values
         and gradients alike (the shared tests compare the two on every env that has one; only the
         pre-reset state, which the env keeps to draw frames, may come without a graph), and
-        decline with ``None`` for any configuration it does not cover.
+        decline with ``None`` for any configuration it does not cover. Optional extras the env
+        uses when present: ``rollout(state, obs, actions, episode_return, fresh, fresh_obs,
+        counters)``, several steps under ``(steps, N, A)`` actions in one call (what
+        :meth:`~diffenvs.vector_env.DiffVectorEnv.rollout` returns per chunk, see ``_rollout_steps``)
+        with ``rollout_steps``, the most steps the env passes to one such call, and
+        ``observes_starts = True``: it observes the episode starts itself when ``fresh_obs`` is
+        ``None``, so the env does not observe its pool of starts in advance.
         """
         return None
 

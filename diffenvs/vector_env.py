@@ -213,6 +213,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         # A task's fused transition (one native call per step), where it offers one for this env.
         self._native = self.task.native_transition(self) if native and not compile else None
         self._transition_fn = self._native or self.transition
+        self._native_observes_starts = bool(getattr(self._native, "observes_starts", False))
         self._rollout_fn = self._rollout_steps
         if compile:
             _allow_compiled_envs()
@@ -360,7 +361,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         # The pool as (k, n, ...) views of one draw (what rollout() slices) and as one
         # (state, obs) pair per batch, split once here rather than at every step.
         stacked = {name: v.view(k, n, *v.shape[1:]) for name, v in states.items()}
-        if self.task.costly_observation:  # observed in the step, only where used
+        if self.task.costly_observation or self._native_observes_starts:  # observed in the step, only where used
             stacked_obs = None
         else:
             stacked_obs = obs_map(lambda v: v.view(k, n, *v.shape[1:]), self.task.observe(states))
@@ -497,6 +498,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         saved = self._snapshot()
         outs = []
         chunk = self.rollout_chunk if self.compiled else steps
+        # Open-loop actions with a native transition that unrolls: the steps in native calls of
+        # as many steps as it takes at once (its buffers for a call stay small enough to reuse).
+        native_steps = getattr(self._native, "rollout", None) if policy is None and not return_states else None
+        if native_steps is not None:
+            chunk = min(steps, self._native.rollout_steps)
         done = 0
         while done < steps:
             k = min(chunk, steps - done)
@@ -504,8 +510,11 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                 k = 1  # the remainder one step at a time: two compiled graphs in all, whatever `steps`
             fresh, fresh_obs = self._fresh_stack(k) if self.autoreset else (None, None)
             acts = None if actions is None else actions[done:done + k]
-            out = self._rollout_fn(self._state, self._obs, acts, policy, k, self._episode_return, fresh, fresh_obs,
-                                   self._counters, return_states)
+            if native_steps is not None:
+                out = native_steps(self._state, self._obs, acts, self._episode_return, fresh, fresh_obs, self._counters)
+            else:
+                out = self._rollout_fn(self._state, self._obs, acts, policy, k, self._episode_return, fresh,
+                                       fresh_obs, self._counters, return_states)
             self._state, self._obs, self._episode_return, self._counters = out[0], out[1], out[3], out[4]
             outs.append(out)
             done += k

@@ -72,6 +72,10 @@ def test_native_transition_equals_the_generic_one(env_id):
     (native, n_in), (generic, g_in) = (_run(fn, env, state, actions, fresh, fresh_obs)
                                        for fn in (env._native, env.transition))
     a, b = _flatten(native), _flatten(generic)
+    if getattr(env._native, "observes_starts", False):  # the starts' observations left out: the same
+        left_out = _flatten(_run(env._native, env, state, actions, fresh, None)[0])
+        for key in a:
+            torch.testing.assert_close(left_out[key], a[key], rtol=0, atol=0, equal_nan=True, msg=key)
     assert list(a) == list(b)  # the same outputs, info keys and state fields, in the same order
     done = native[5]["_final_obs"]
     assert done.any() and native[5]["diverged"].any() and native[5]["out_of_bounds"].any() and native[4].any()
@@ -101,11 +105,73 @@ def test_native_transition_equals_the_generic_one(env_id):
         torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
 
 
+def test_native_unroll_equals_the_generic_steps(env_id):
+    """A native transition that unrolls several steps in one call (``rollout``) returns what the
+    env's step-by-step unroll returns, values and gradients, from rows that end every way at the
+    first step and then run on from their episode starts (truncating later)."""
+    env = _native_env(env_id)
+    unroll = getattr(env._native, "rollout", None)
+    if unroll is None:
+        pytest.skip(f"{env_id}'s native transition has no rollout")
+    steps = 9
+    state, _, _, _ = _hard_inputs(env)
+    starts = env.sample_initial_states(steps * N)
+    fresh = {k: v.view(steps, N, *v.shape[1:]) for k, v in starts.items()}
+    fresh["step"] = torch.arange(steps * N).view(steps, N) % 5  # (so that each step reads its own starts)
+    fresh_obs = env.task.observe(starts).view(steps, N, -1)
+    actions = random_actions(env, 8, scale=1.5, steps=steps)
+
+    def run(fn):
+        inputs = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in state.items()}
+        acts = actions.clone().requires_grad_()
+        out = fn(inputs, None, acts, torch.linspace(-1, 1, N, dtype=torch.float64), fresh, fresh_obs,
+                 torch.tensor([3, 5]))
+        return out, [v for v in inputs.values() if v.requires_grad] + [acts]
+
+    (generic, g_in) = run(lambda s, o, a, r, f, fo, c: env._rollout_steps(s, o, a, None, steps, r, f, fo, c))
+    b = _flatten(generic)
+    if getattr(env._native, "observes_starts", False):  # the starts' observations left out: the same
+        native, _ = run(lambda s, o, a, r, f, fo, c: unroll(s, o, a, r, f, None, c))
+        a = _flatten(native)
+        assert list(a) == list(b)
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-12, atol=1e-12, equal_nan=True, msg=key)
+    (native, n_in) = run(unroll)
+    a = _flatten(native)
+    assert list(a) == list(b)
+    info = native[2]
+    assert info["diverged"][0].any() and info["out_of_bounds"][0].any() and info["truncated"][1:].any()
+    assert native[5]  # all actions finite (a non-finite state is a diverged row, not a bad action)
+    for key in a:
+        x, y = a[key], b[key]
+        assert x.dtype == y.dtype and x.shape == y.shape, key
+        if x.is_floating_point():
+            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12, equal_nan=True, msg=key)
+        else:
+            assert torch.equal(x, y), key
+    gen = torch.Generator().manual_seed(10)
+    keys = [k for k in b if b[k].requires_grad]
+    cot = {k: torch.randn(b[k].shape, generator=gen, dtype=torch.float64) for k in keys}
+
+    def vjp(flat, inputs):
+        loss = sum((torch.nan_to_num(flat[k]) * cot[k]).sum() for k in keys if flat[k].requires_grad)
+        return torch.autograd.grad(loss, inputs, allow_unused=True)
+
+    names = [k for k, v in state.items() if v.is_floating_point()] + ["actions"]
+    for x, y, name in zip(vjp(a, n_in), vjp(b, g_in), names, strict=True):
+        x = torch.zeros_like(y) if x is None else x
+        y = torch.zeros_like(x) if y is None else y
+        assert torch.isfinite(x).all(), name
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
+
+
 def test_native_rollout_equals_the_generic_env(env_id):
     """Unrolls with autoresets in both envs: the same trajectory, returns and action gradients."""
     envs = [_native_env(env_id), make_vec(env_id, N, dtype=torch.float64, max_episode_steps=7, native=False)]
     envs[1].reset(seed=2)
     assert not envs[1].native_step
+    if hasattr(envs[0]._native, "rollout_steps"):
+        envs[0]._native.rollout_steps = 5  # several native calls per rollout, as for a large batch
     actions = random_actions(envs[0], 3, steps=16).requires_grad_()
     results = []
     for env in envs:

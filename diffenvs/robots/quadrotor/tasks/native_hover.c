@@ -10,7 +10,8 @@
  * Arguments come as one struct of 8-byte members (pointers and counts), which the Python side
  * fills as an array of int64 in the same order (native_hover.py, ARGS). Every input array has
  * its own row stride in elements (columns contiguous); outputs go to four buffers laid out as
- * native_hover.py describes (VEC_COLS, SCALARS, INTS, FLAGS).
+ * native_hover.py describes (VEC_COLS, SCALARS, INTS, FLAGS). The episode starts' observations
+ * may be left out (a null pointer): a row that restarts is then observed here.
  */
 #include "../fused_euler.c"
 
@@ -39,6 +40,21 @@ typedef struct {
     const void *g_reward; long s_reward; const void *g_terms[5]; long s_terms[5];
     void *out;
 } HoverGradArgs;
+
+/* A rollout of `steps` steps: the first step's arguments, then the step strides (in elements) of
+ * the actions and of the episode starts' fields; outputs are `steps` blocks (see hover_rollout). */
+typedef struct {
+    HoverArgs base;
+    long steps, ta, tfp, tfq, tfv, tfw, tff, tfpes, tfstep, tfobs;
+} HoverRolloutArgs;
+
+/* Its backward: the last step's arguments for the final state's gradients (g_new, g_pes; the
+ * other g_* are the per-step gradients' starts), the step strides of the actions and of the
+ * per-step gradients; vec, flags and out hold all steps. */
+typedef struct {
+    HoverGradArgs base;
+    long steps, ta, t_obs, t_final, t_reward, t_terms[5];
+} HoverRolloutGradArgs;
 
 /* Task constants C: target (3), arena centre (3), arena half extent (3), squared limits of |v|,
  * |omega|, |p| (3), weights c, k_pos, k_quat, k_vel, k_rate (5), success radius, and the
@@ -108,8 +124,12 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
                                (const T *)A->ff + r * A->sff};                                        \
             static const int off[5] = {0, 3, 7, 10, 13}, wid[5] = {3, 4, 3, 3, 4};                    \
             for (int i = 0; i < 5; i++) for (int k = 0; k < wid[i]; k++) row[NEW + off[i] + k] = src[i][k]; \
-            const T *fo = (const T *)A->fobs + r * A->sfobs;                                          \
-            for (int k = 0; k < OBS; k++) row[NEW_OBS + k] = fo[k];                                   \
+            if (A->fobs) {                                                                            \
+                const T *fo = (const T *)A->fobs + r * A->sfobs;                                      \
+                for (int k = 0; k < OBS; k++) row[NEW_OBS + k] = fo[k];                               \
+            } else {  /* no observations of the starts given: observe the start here */              \
+                observe_##SUFFIX(C, src[0], src[1], src[2], src[3], row + NEW_OBS);                   \
+            }                                                                                         \
             sca[S_NEW_PES * n + r] = ((const T *)A->fpes)[r * A->sfpes];                              \
             A->ints[I_NEW_STEP * n + r] = A->fstep[r * A->sfstep];                                    \
         } else {                                                                                      \
@@ -185,6 +205,63 @@ void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                               
         int finite = 1;                                                                               \
         for (int k = 0; k < GRAD_COLS; k++) finite &= isfinite(o[k]) != 0;                            \
         if (!finite) for (int k = 0; k < GRAD_COLS; k++) o[k] = 0;                                    \
+    }                                                                                                 \
+}                                                                                                     \
+/* Several steps in one call: step t reads step t-1's new (post-reset) fields from the output   \
+ * buffers, its own actions and episode starts at the given step strides, and writes its outputs \
+ * to the t-th block of each buffer (blocks of n VEC, N_SCA n, 2 n, N_FLAGS n + 1 and 2 values). */\
+void hover_rollout_##SUFFIX(const HoverRolloutArgs *R) {                                              \
+    HoverArgs A = R->base;                                                                            \
+    const long n = A.n;                                                                               \
+    for (long t = 0; t < R->steps; t++) {                                                             \
+        hover_step_##SUFFIX(&A);                                                                      \
+        T *row = A.vec, *sca = A.sca;                                                                 \
+        A.p = row + NEW; A.q = row + NEW + 3; A.v = row + NEW + 7; A.w = row + NEW + 10;              \
+        A.f = row + NEW + 13; A.sp = A.sq = A.sv = A.sw = A.sf = VEC;                                 \
+        A.pes = sca + S_NEW_PES * n; A.ret = sca + S_RET * n; A.step = A.ints + I_NEW_STEP * n;       \
+        A.spes = A.sret = A.sstep = 1;                                                                \
+        A.counters_in = A.counters_out;                                                               \
+        A.a = (const T *)A.a + R->ta;                                                                 \
+        A.fp = (const T *)A.fp + R->tfp; A.fq = (const T *)A.fq + R->tfq;                             \
+        A.fv = (const T *)A.fv + R->tfv; A.fw = (const T *)A.fw + R->tfw;                             \
+        A.ff = (const T *)A.ff + R->tff; A.fpes = (const T *)A.fpes + R->tfpes;                       \
+        A.fstep += R->tfstep; if (A.fobs) A.fobs = (const T *)A.fobs + R->tfobs;                      \
+        A.vec = row + n * VEC; A.sca = sca + N_SCA * n; A.ints += 2 * n;                              \
+        A.flags += N_FLAGS * n + 1; A.counters_out += 2;                                              \
+    }                                                                                                 \
+}                                                                                                     \
+/* Its vector-Jacobian product, last step first: the gradient of step t's new fields is what the \
+ * caller gives for the rollout's final state (t = T-1) or step t+1's input gradient; the         \
+ * per-step output gradients (obs, pre-reset obs, reward, terms) are (steps, n, ...) arrays with  \
+ * step strides; `out` gets (steps, n, GRAD_COLS): each step's input gradients.                   */\
+void hover_rollout_vjp_##SUFFIX(const HoverRolloutGradArgs *R) {                                      \
+    HoverGradArgs A = R->base;                                                                        \
+    const long n = A.n, steps = R->steps;                                                             \
+    for (long t = steps - 1; t >= 0; t--) {                                                           \
+        const T *vec = (const T *)R->base.vec + t * n * VEC;                                          \
+        T *out = (T *)R->base.out + t * n * GRAD_COLS;                                                \
+        A.vec = vec; A.flags = R->base.flags + t * (N_FLAGS * n + 1); A.out = out;                    \
+        A.a = (const T *)R->base.a + t * R->ta;                                                       \
+        if (t > 0) {  /* the step's input: the previous step's new fields */                         \
+            const T *prev = vec - n * VEC + NEW;                                                      \
+            A.q = prev + 3; A.v = prev + 7; A.w = prev + 10; A.f = prev + 13;                         \
+            A.sq = A.sv = A.sw = A.sf = VEC;                                                          \
+        } else {                                                                                      \
+            A.q = R->base.q; A.v = R->base.v; A.w = R->base.w; A.f = R->base.f;                       \
+            A.sq = R->base.sq; A.sv = R->base.sv; A.sw = R->base.sw; A.sf = R->base.sf;               \
+        }                                                                                             \
+        if (t < steps - 1) {  /* the next step's input gradients */                                  \
+            const T *next = out + n * GRAD_COLS;                                                      \
+            static const int off[5] = {0, 3, 7, 10, 13};                                              \
+            for (int i = 0; i < 5; i++) { A.g_new[i] = next + off[i]; A.s_new[i] = GRAD_COLS; }       \
+            A.g_pes = next + 21; A.s_pes = GRAD_COLS;                                                 \
+        }                                                                                             \
+        A.g_obs = R->base.g_obs ? (const T *)R->base.g_obs + t * R->t_obs : NULL;                     \
+        A.g_final = R->base.g_final ? (const T *)R->base.g_final + t * R->t_final : NULL;             \
+        A.g_reward = R->base.g_reward ? (const T *)R->base.g_reward + t * R->t_reward : NULL;         \
+        for (int i = 0; i < 5; i++)                                                                   \
+            A.g_terms[i] = R->base.g_terms[i] ? (const T *)R->base.g_terms[i] + t * R->t_terms[i] : NULL; \
+        hover_vjp_##SUFFIX(&A);                                                                       \
     }                                                                                                 \
 }
 

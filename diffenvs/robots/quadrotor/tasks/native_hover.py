@@ -37,10 +37,12 @@ _N_SCALARS = 12  # new and pre-reset pos_error_sum, reward, 5 terms, return, fin
 _N_FLAGS = 6  # terminated, truncated, diverged, out_of_bounds, done, success
 _GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
 _ARGS, _GRAD_ARGS = 45, 45  # 8-byte members of HoverArgs and HoverGradArgs
+_ROLLOUT_ARGS, _ROLLOUT_GRAD_ARGS = _ARGS + 10, _GRAD_ARGS + 10  # HoverRolloutArgs, HoverRolloutGradArgs
 
 
 def _load() -> dict[torch.dtype, tuple] | None:
-    return native.kernels(SOURCE, _DTYPES, {"hover_step": [ctypes.c_void_p], "hover_vjp": [ctypes.c_void_p]})
+    return native.kernels(SOURCE, _DTYPES, {name: [ctypes.c_void_p] for name in (
+        "hover_step", "hover_vjp", "hover_rollout", "hover_rollout_vjp")})
 
 
 def make(env) -> HoverStep | None:
@@ -65,9 +67,21 @@ def _rows(x: Tensor) -> Tensor:
     return x if x.dim() == 1 or x.stride(1) == 1 else x.contiguous()
 
 
+def _steps(x: Tensor, vector: bool) -> tuple[Tensor, int, int, int]:
+    """A ``(steps, N)`` (``vector=False``) or ``(steps, N, k)`` tensor with contiguous columns
+    (copied only if they are not), its data pointer, row stride and step stride."""
+    if vector and x.stride(2) != 1:
+        x = x.contiguous()
+    return x, x.data_ptr(), x.stride(1), x.stride(0)
+
+
 class HoverStep:
     """The env's transition as one native call (see the module docstring); call it as
     :meth:`~diffenvs.vector_env.DiffVectorEnv.transition`."""
+
+    #: The kernel observes the episode starts it restarts rows from when not given their
+    #: observations, so the env need not observe its pool of starts in advance.
+    observes_starts = True
 
     def __init__(self, env):
         task, cfg = env.task, env.task.cfg
@@ -78,20 +92,31 @@ class HoverStep:
                                     *task._arena_half.double().tolist(), *limits, cfg.c, cfg.k_pos, cfg.k_quat,
                                     cfg.k_vel, cfg.k_rate, cfg.success_radius, POS_SCALE, VEL_SCALE, RATE_SCALE],
                                    dtype=self.dtype)
-        self.fwd, self.vjp = _load()[self.dtype]
+        self.fwd, self.vjp, self.fwd_steps, self.vjp_steps = _load()[self.dtype]
         self.head = (self.n, int(env.robot.motor_lag), env.max_episode_steps, self.params.data_ptr(),
                      self.consts.data_ptr())
         self.args = (ctypes.c_int64 * _ARGS)()
         self.grad_args = (ctypes.c_int64 * _GRAD_ARGS)()
+        self.rollout_args = (ctypes.c_int64 * _ROLLOUT_ARGS)()
+        self.rollout_grad_args = (ctypes.c_int64 * _ROLLOUT_GRAD_ARGS)()
+        # Steps per rollout call: about 128k drone-steps, whose buffers (about 30 MB in float32)
+        # the allocator reuses; a larger buffer is mapped afresh at every call, page by page, which
+        # made a 96-step unroll of 16384 drones with its backward 2.5x slower than in chunks of 8.
+        self.rollout_steps = max(1, 131072 // self.n)
         self.term_keys = tuple(REWARD_PREFIX + t for t in task.reward_term_names)
         self.metric_keys = tuple(task.metric_names)
 
+    def _covers(self, actions: Tensor, fresh, fresh_obs, counters, shape: tuple) -> bool:
+        """Whether a call's arguments and the env's settings now (some may change after
+        construction) are what the kernel covers; the generic code handles the rest."""
+        env = self.env
+        return not (fresh is None or counters is None or actions.dtype != self.dtype
+                    or actions.shape != shape or actions.device.type != "cpu" or env.detach_reward_terms
+                    or env.grad_decay != 1.0)
+
     def __call__(self, state, actions, episode_return, fresh=None, fresh_obs=None, counters=None):
-        env = self.env  # (settings that may change after construction: the generic step handles them)
-        if (fresh is None or fresh_obs is None or counters is None or actions.dtype != self.dtype
-                or actions.shape != (self.n, 4) or actions.device.type != "cpu" or env.detach_reward_terms
-                or env.grad_decay != 1.0):
-            return env.transition(state, actions, episode_return, fresh, fresh_obs, counters)
+        if not self._covers(actions, fresh, fresh_obs, counters, (self.n, 4)):
+            return self.env.transition(state, actions, episode_return, fresh, fresh_obs, counters)
         xs = [_rows(state[k]) for k in _ROBOT]
         xs.append(state["pos_error_sum"])
         xs.append(_rows(actions))
@@ -116,7 +141,7 @@ class HoverStep:
             *self.head, *_ptr(xs[0]), *_ptr(xs[1]), *_ptr(xs[2]), *_ptr(xs[3]), *_ptr(xs[4]), *_ptr(xs[5]),
             *_ptr(step), *_ptr(xs[6]), *_ptr(ret),
             *_ptr(f[0]), *_ptr(f[1]), *_ptr(f[2]), *_ptr(f[3]), *_ptr(f[4]), *_ptr(fresh["pos_error_sum"]),
-            *_ptr(fresh["step"]), *_ptr(_rows(fresh_obs)), counters.data_ptr(),
+            *_ptr(fresh["step"]), *((0, 0) if fresh_obs is None else _ptr(_rows(fresh_obs))), counters.data_ptr(),
             vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr()]
         self.fwd(ctypes.addressof(self.args))
         v = vec.split(_VEC_SPLIT, 1)
@@ -170,6 +195,98 @@ class HoverStep:
         return (new_state, new_obs, reward, terminated, truncated, info, ret, next_state, counters, actions_finite)
 
 
+    # ----------------------------------------------------------------- several steps
+    def rollout(self, state, obs, actions, episode_return, fresh=None, fresh_obs=None, counters=None):
+        """``actions.shape[0]`` steps under the given ``(steps, N, 4)`` actions in one native call
+        (and one for their backward): what the env's step-by-step rollout returns, ``(state, obs,
+        stacked info, episode_return, counters, actions_finite)``."""
+        steps = actions.shape[0]
+        if not self._covers(actions, fresh, fresh_obs, counters, (steps, self.n, 4)):
+            return self.env._rollout_steps(state, obs, actions, None, steps, episode_return, fresh, fresh_obs,
+                                           counters)
+        xs = [_rows(state[k]) for k in _ROBOT]
+        xs.append(state["pos_error_sum"])
+        xs.append(actions)
+        side = [state["step"], episode_return, fresh, fresh_obs, counters]
+        if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
+            diff = _HoverRolloutFn.apply(self, side, *xs)
+        else:
+            diff = self.forward_steps(xs, side)
+        return self._assemble_steps(diff, side, actions)
+
+    def forward_steps(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
+        """:meth:`forward` for a rollout: one kernel call for every step."""
+        step, ret, fresh, fresh_obs, counters = side
+        n, dtype, steps = self.n, self.dtype, xs[6].shape[0]
+        actions, a_ptr, a_row, a_step = _steps(xs[6], True)
+        vec = torch.empty(steps, n, _VEC, dtype=dtype)
+        sca = torch.empty(steps, _N_SCALARS, n, dtype=dtype)
+        ints = torch.empty(steps, 2, n, dtype=torch.int64)
+        flags = torch.empty(steps, _N_FLAGS * n + 1, dtype=torch.bool)
+        counters_out = torch.empty(steps, 2, dtype=torch.int64)
+        f = [_steps(fresh[k], True) for k in _ROBOT]
+        f += [_steps(fresh["pos_error_sum"], False), _steps(fresh["step"], False),
+              (None, 0, 0, 0) if fresh_obs is None else _steps(fresh_obs, True)]
+        self.rollout_args[:] = [
+            *self.head, *_ptr(xs[0]), *_ptr(xs[1]), *_ptr(xs[2]), *_ptr(xs[3]), *_ptr(xs[4]), *_ptr(xs[5]),
+            *_ptr(step), a_ptr, a_row, *_ptr(ret), *(v for x in f for v in x[1:3]), counters.data_ptr(),
+            vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr(),
+            steps, a_step, *(x[3] for x in f)]
+        self.fwd_steps(ctypes.addressof(self.rollout_args))
+        side[:] = [sca, ints, flags, counters_out, vec, actions]
+        last = vec[-1]
+        # final robot fields and pos_error_sum, then per step: obs, pre-reset obs, reward, terms
+        return (*last[:, :17].split(_VEC_SPLIT[:5], 1), sca[-1, 0], vec[:, :, 17:30], vec[:, :, 47:60], sca[:, 2],
+                *sca[:, 3:8].unbind(1))
+
+    def backward_steps(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, grads) -> tuple[Tensor, ...]:
+        """:meth:`backward` for a rollout: one kernel call for every step, last step first."""
+        n = self.n
+        quat, vel, omega, thrust, actions = saved
+        steps = actions.shape[0]
+        out = torch.empty(steps, n, sum(_GRAD_SPLIT), dtype=self.dtype)
+        kept = [None if x is None else _rows(x) for x in grads[:5]]  # (alive until the kernel has run)
+        g_new = [(0, 0) if x is None else _ptr(x) for x in kept]
+        g_pes = (0, 0) if grads[5] is None else _ptr(grads[5])
+        per_step = [(None, 0, 0, 0) if x is None else _steps(x, i < 2) for i, x in enumerate(grads[6:])]
+        (_, *g_obs), (_, *g_final), (_, *g_reward) = per_step[:3]
+        g_terms = per_step[3:]
+        self.rollout_grad_args[:] = [
+            n, self.head[1], self.head[3], self.head[4], *_ptr(quat), *_ptr(vel), *_ptr(omega), *_ptr(thrust),
+            actions.data_ptr(), actions.stride(1), vec.data_ptr(), flags.data_ptr(),
+            *(p for p, _ in g_new), *(s for _, s in g_new), *g_pes, *g_obs[:2], *g_final[:2], *g_reward[:2],
+            *(t[1] for t in g_terms), *(t[2] for t in g_terms), out.data_ptr(),
+            steps, actions.stride(0), g_obs[2], g_final[2], g_reward[2], *(t[3] for t in g_terms)]
+        self.vjp_steps(ctypes.addressof(self.rollout_grad_args))
+        gp, gq, gv, gw, gf, _, gpes = out[0].split(_GRAD_SPLIT, 1)
+        return gp, gq, gv, gw, gf, gpes.squeeze(1), out[:, :, 17:21]
+
+    def _assemble_steps(self, diff: tuple[Tensor, ...], side: list, actions: Tensor):
+        sca, ints, flags, counters_out, _, _ = side
+        steps, n = flags.shape[0], self.n
+        *new_robot, new_pes, obs, final_obs, reward = diff[:9]
+        terms = diff[9:]
+        terminated, truncated, diverged, out_of_bounds, done, success = flags[:, :-1].unflatten(
+            1, (_N_FLAGS, n)).unbind(1)
+        state = dict(zip(_ROBOT, new_robot))
+        state["step"] = ints[-1, 0]
+        state["pos_error_sum"] = new_pes
+        metrics = dict(zip(self.metric_keys, (sca[:, 10], sca[:, 11], success)))
+        info = dict(metrics)
+        info.update(zip(self.term_keys, terms))
+        info["diverged"] = diverged
+        info["out_of_bounds"] = out_of_bounds
+        final_info = dict(metrics)
+        final_info["episode_return"] = sca[:, 9]
+        final_info["episode_length"] = ints[:, 1]
+        info["final_obs"] = final_obs
+        info["_final_obs"] = done
+        info["final_info"] = final_info
+        info["_final_info"] = done
+        info.update(obs=obs, reward=reward, terminated=terminated, truncated=truncated, actions=actions)
+        return state, obs[-1], info, sca[-1, 8], counters_out[-1], flags[:, -1].all()
+
+
 class _HoverStepFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, owner: HoverStep, side: list, pos, quat, vel, omega, thrust, pes, actions):
@@ -183,3 +300,18 @@ class _HoverStepFn(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, *grads):
         return (None, None, *ctx.owner.backward(ctx.saved_tensors, ctx.vec, ctx.flags, grads))
+
+
+class _HoverRolloutFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, owner: HoverStep, side: list, pos, quat, vel, omega, thrust, pes, actions):
+        outs = owner.forward_steps([pos, quat, vel, omega, thrust, pes, actions], side)
+        ctx.owner, ctx.vec, ctx.flags = owner, side[4], side[2]
+        ctx.save_for_backward(quat, vel, omega, thrust, side[5])
+        ctx.set_materialize_grads(False)
+        return outs
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads):
+        return (None, None, *ctx.owner.backward_steps(ctx.saved_tensors, ctx.vec, ctx.flags, grads))
