@@ -263,7 +263,7 @@ class HoverStep:
 
     def _assemble_steps(self, diff: tuple[Tensor, ...], side: list, actions: Tensor):
         sca, ints, flags, counters_out, _, _ = side
-        steps, n = flags.shape[0], self.n
+        n = self.n
         *new_robot, new_pes, obs, final_obs, reward = diff[:9]
         terms = diff[9:]
         terminated, truncated, diverged, out_of_bounds, done, success = flags[:, :-1].unflatten(
