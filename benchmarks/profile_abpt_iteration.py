@@ -1,7 +1,7 @@
 """Where one ABPT training iteration spends its time (seconds per phase, mean of 5).
 
     python benchmarks/profile_abpt_iteration.py [--env DiffQuad-Hover-v0] [--num-envs 100] [--compile] [--critic-ops]
-        [--no-fused]
+        [--no-fused] [--ceiling]
 
 ``--compile`` builds the env with ``compile=True``: the rollout (simulator and actor) runs as
 compiled chunks, forward and backward; the warm-up iterations compile them. ``--critic-ops``
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from timing import Phases
+from timing import Phases, matmul_ceiling
 
 from trainers import make_trainer
 from trainers.core.first_order import rollout
@@ -31,6 +31,8 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--env", default="DiffQuad-Hover-v0")
     parser.add_argument("--num-envs", type=int, default=100)
     parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also: the iteration's matrix products against their rate alone (timing.matmul_ceiling)")
     parser.add_argument("--compile", action="store_true", help="the env with compile=True")
     parser.add_argument("--critic-ops", action="store_true", help="profile the critic updates by operator")
     parser.add_argument("--no-fused", action="store_true", help="the quadrotor's PyTorch ops (fused=False)")
@@ -55,6 +57,11 @@ def main(argv=None) -> dict[str, float]:
     print(f"ABPT iteration on {args.env}: {H} steps x {args.num_envs} envs = {H * args.num_envs} env steps, "
           f"{total:.3f} s ({H * args.num_envs / total:.0f} env steps/s)")
     print(timed.report())
+    if args.ceiling:
+        c = matmul_ceiling(trainer.train_iteration, total)
+        print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
+              f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
+              f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
     if args.critic_ops:
         _critic_ops(trainer, ro)
     return timed.times

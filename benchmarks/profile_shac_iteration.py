@@ -1,6 +1,6 @@
 """Where one SHAC training iteration spends its time (seconds per phase, mean of ``--iterations``).
 
-    python benchmarks/profile_shac_iteration.py --env DiffNav-PointMass-v0 [--preset fast] [--threads 1] [--compile]
+    python benchmarks/profile_shac_iteration.py --env DiffNav-PointMass-v0 [--preset fast] [--threads 1] [--compile] [--ceiling]
 
 ``--compile`` builds the env with ``compile=True`` (``torch.compile`` of the step); the
 first iteration, which compiles, is reported separately. Early iterations cost more than
@@ -13,7 +13,7 @@ import argparse
 import time
 
 import torch
-from timing import Phases
+from timing import Phases, matmul_ceiling
 
 from trainers import make_trainer
 from trainers.core.returns import discounted_return
@@ -25,6 +25,8 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also: the iteration's matrix products against their rate alone (timing.matmul_ceiling)")
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:
@@ -55,6 +57,11 @@ def main(argv=None) -> dict[str, float]:
           f"{cfg.num_envs} envs = {steps} env steps, {total:.3f} s ({steps / total:.0f} env steps/s); "
           f"first iteration {first:.1f} s")
     print(timed.report())
+    if args.ceiling:
+        c = matmul_ceiling(trainer.train_iteration, total)
+        print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
+              f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
+              f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
     return timed.times
 
 

@@ -7,9 +7,11 @@ import json
 import os
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 def rate(fn: Callable[[], object], n_items: int, min_time: float, warmup: int = 2,
@@ -84,3 +86,47 @@ class Phases:
     def report(self) -> str:
         """One line per phase: seconds and share of the total."""
         return "\n".join(f"  {name:40s} {t:.3f} s  ({100 * t / self.total:.0f} %)" for name, t in self.times.items())
+
+
+class _MatmulShapes(TorchDispatchMode):
+    """Counts the ``(m, k, n)`` shapes of the matrix products run while active (forward and backward)."""
+
+    _OPS = {torch.ops.aten.mm.default: (0, 1), torch.ops.aten.addmm.default: (1, 2),
+            torch.ops.aten.bmm.default: (0, 1), torch.ops.aten.baddbmm.default: (1, 2)}
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        where = self._OPS.get(func)
+        if where is not None:
+            a, b = args[where[0]], args[where[1]]
+            batch = a.shape[0] if a.dim() == 3 else 1
+            self.shapes[(batch, a.shape[-2], a.shape[-1], b.shape[-1])] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def matmul_ceiling(fn: Callable[[], object], seconds_per_call: float, min_time: float = 0.3) -> dict:
+    """How close ``fn`` (one training iteration, say) runs to this CPU's matrix-product ceiling.
+
+    Runs ``fn`` once recording the shapes of every matrix product it makes (forward and backward),
+    then times each shape alone (contiguous random operands, same process and threads) and returns
+    the products' FLOPs per call, the rate they would run at alone (``ceiling_gflops``: FLOPs over
+    the sum of their standalone times), the rate ``fn`` sustains at ``seconds_per_call``
+    (``sustained_gflops``), and their ratio (``share``): the fraction of a call that the matrix
+    products alone would take.
+    """
+    rec = _MatmulShapes()
+    with rec:
+        fn()
+    flops = alone = 0.0
+    for (batch, m, k, n), count in rec.shapes.items():
+        a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
+        mm = (lambda: torch.bmm(a, b)) if batch > 1 else (lambda a=a[0], b=b[0]: torch.mm(a, b))
+        per_call = 2.0 * batch * m * k * n
+        flops += count * per_call
+        alone += count * per_call / rate(mm, per_call, min_time)
+    return {"gflop_per_call": flops / 1e9, "sustained_gflops": flops / seconds_per_call / 1e9,
+            "ceiling_gflops": flops / alone / 1e9, "share": alone / seconds_per_call,
+            "matmul_shapes": len(rec.shapes)}
