@@ -1,6 +1,7 @@
 """Where one SHAC training iteration spends its time (seconds per phase, mean of ``--iterations``).
 
-    python benchmarks/profile_shac_iteration.py --env DiffNav-PointMass-v0 [--preset fast] [--threads 1] [--compile] [--ceiling]
+    python benchmarks/profile_shac_iteration.py --env DiffNav-PointMass-v0 [--preset fast] [--threads 1] [--compile]
+        [--ceiling]
 
 ``--compile`` builds the env with ``compile=True`` (``torch.compile`` of the step); the
 first iteration, which compiles, is reported separately. Early iterations cost more than

@@ -123,7 +123,7 @@ def matmul_ceiling(fn: Callable[[], object], seconds_per_call: float, min_time: 
     flops = alone = 0.0
     for (batch, m, k, n), count in rec.shapes.items():
         a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
-        mm = (lambda: torch.bmm(a, b)) if batch > 1 else (lambda a=a[0], b=b[0]: torch.mm(a, b))
+        mm = (lambda a=a, b=b: torch.bmm(a, b)) if batch > 1 else (lambda a=a[0], b=b[0]: torch.mm(a, b))
         per_call = 2.0 * batch * m * k * n
         flops += count * per_call
         alone += count * per_call / rate(mm, per_call, min_time)
