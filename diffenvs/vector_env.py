@@ -820,5 +820,5 @@ def info_to_numpy(info):
     if isinstance(info, dict):
         return {k: info_to_numpy(v) for k, v in info.items()}
     if isinstance(info, Tensor):
-        return info.detach().cpu().numpy().copy()
+        return info.numpy(force=True).copy()  # (force: detached and on the host, in one call)
     return info
