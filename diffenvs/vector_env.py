@@ -319,8 +319,12 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             self._episode_return = self._episode_return.masked_fill(mask, 0.0)
         else:
             self._episode_return = torch.zeros_like(self._episode_return)
+        obs = self.task.observe(new)
+        if mask is not None:  # the rows not reset keep their observation (as a native step computed it)
+            views = {}
+            obs = obs_map(lambda f, o: torch.where(_row_mask(mask, o, views), f, o), obs, self._obs)
         self._state = new
-        self._obs = self.task.observe(new)
+        self._obs = obs
         if seed is not None:
             self._pool_next = self._pool_batches  # resample the pool from the new seed
         if self.render_mode is not None:

@@ -116,8 +116,8 @@ def test_native_unroll_equals_the_generic_steps(env_id):
     steps = 9
     state, _, _, _ = _hard_inputs(env)
     starts = env.sample_initial_states(steps * N)
+    starts["step"] = torch.arange(steps * N) % 5  # (so that each step reads its own starts)
     fresh = {k: v.view(steps, N, *v.shape[1:]) for k, v in starts.items()}
-    fresh["step"] = torch.arange(steps * N).view(steps, N) % 5  # (so that each step reads its own starts)
     fresh_obs = env.task.observe(starts).view(steps, N, -1)
     actions = random_actions(env, 8, scale=1.5, steps=steps)
 

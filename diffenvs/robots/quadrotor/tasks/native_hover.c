@@ -1,8 +1,9 @@
-/* A whole DiffQuad-Hover step in one pass over the drones, and its vector-Jacobian product.
+/* A whole DiffQuad-Hover or DiffQuad-Tracking step in one pass over the drones, and its
+ * vector-Jacobian product.
  *
- * What DiffVectorEnv.transition does for the Hover task, row by row (see vector_env.py and
- * tasks/hover.py for the definitions; this file restates them for speed and the tests hold the
- * two to float rounding): clamp the actions to [-1, 1] (straight-through gradient), take the
+ * What DiffVectorEnv.transition does for these tasks, row by row (see vector_env.py, tasks/hover.py
+ * and tasks/tracking.py for the definitions; this file restates them for speed and the tests hold
+ * the two to float rounding): clamp the actions to [-1, 1] (straight-through gradient), take the
  * drone's explicit Euler step (fused_euler.c), count the step, find diverged and out-of-bounds
  * drones, the reward terms (zero in a diverged row) and metrics, termination and truncation,
  * the observation, the running return, and reset finished rows to the given episode starts.
@@ -16,7 +17,7 @@
 #include "../fused_euler.c"
 
 typedef struct {
-    long n, lag, max_steps;
+    long n, lag, max_steps, points;  /* points: reference points in the observation (K) */
     const void *P;      /* robot parameters (fused_euler.c) */
     const void *C;      /* task constants, see C_* below */
     const void *p; long sp; const void *q; long sq; const void *v; long sv; const void *w; long sw;
@@ -30,11 +31,11 @@ typedef struct {
 } HoverArgs;
 
 typedef struct {
-    long n, lag;
+    long n, lag, points;
     const void *P, *C;
     const void *q; long sq; const void *v; long sv; const void *w; long sw; const void *f; long sf;
     const void *a; long sa;
-    const void *vec; const unsigned char *flags;
+    const void *vec; const unsigned char *flags; const long *next_step;
     const void *g_new[5]; long s_new[5]; const void *g_pes; long s_pes;
     const void *g_obs; long s_obs; const void *g_final; long s_final;
     const void *g_reward; long s_reward; const void *g_terms[5]; long s_terms[5];
@@ -56,14 +57,21 @@ typedef struct {
     long steps, ta, t_obs, t_final, t_reward, t_terms[5];
 } HoverRolloutGradArgs;
 
-/* Task constants C: target (3), arena centre (3), arena half extent (3), squared limits of |v|,
- * |omega|, |p| (3), weights c, k_pos, k_quat, k_vel, k_rate (5), success radius, and the
- * observation scales of position, velocity and rate (3). */
-enum { C_TARGET = 0, C_CENTER = 3, C_HALF = 6, C_LIMITS = 9, C_W = 12, C_RADIUS = 17, C_SCALES = 18 };
-/* Output layout: vec rows of VEC = 60: new p q v w f (17), new obs (13), pre-reset p q v w f (17),
- * pre-reset obs (13); sca: 12 columns of n (column-major), ints: 2 columns, flags: 6 columns and
- * one more byte (all actions finite). */
-enum { VEC = 60, NEW = 0, NEW_OBS = 17, NEXT = 30, NEXT_OBS = 47, OBS = 13 };
+/* Task constants C: the reference's centre (3), arena centre (3), arena half extent (3), squared
+ * limits of |v|, |omega|, |p| (3), weights c, k_pos, k_quat, k_vel, k_rate (5), success radius, the
+ * observation scales of position, velocity and rate (3), the reference circle's radius and angular
+ * speed, the control step dt, and the K observed points' time offsets. The reference at time t is
+ * centre + (r cos(w t), r sin(w t), 0): Hover's fixed target with r = w = 0 (K = 1), Tracking's
+ * moving point otherwise; the error compares the drone with it at the step's time (step * dt),
+ * the observation holds the K points at step * dt + offset_k relative to the drone. */
+enum { C_TARGET = 0, C_CENTER = 3, C_HALF = 6, C_LIMITS = 9, C_W = 12, C_RADIUS = 17, C_SCALES = 18,
+       C_REF_R = 21, C_REF_W = 22, C_DT = 23, C_OFFSETS = 24 };
+/* Output layout: vec rows of VEC = 2 (17 + OBS) values, OBS = 3 K + 10: new p q v w f (17), new obs
+ * (OBS), pre-reset p q v w f (17), pre-reset obs (OBS); sca: 12 columns of n (column-major), ints:
+ * 2 columns, flags: 6 columns and one more byte (all actions finite). */
+enum { NEW = 0, NEW_OBS = 17 };
+#define LAYOUT(K) const long OBS = 3 * (K) + 10, VEC = 2 * (17 + OBS), NEXT = 17 + OBS, NEXT_OBS = NEXT + 17; \
+                  (void)NEXT_OBS
 enum { S_NEW_PES, S_NEXT_PES, S_REWARD, S_TERMS, S_RET = S_TERMS + 5, S_RET_FINAL, S_ERR, S_MEAN_ERR, N_SCA };
 enum { I_NEW_STEP, I_NEXT_STEP };
 enum { F_TERMINATED, F_TRUNCATED, F_DIVERGED, F_OOB, F_DONE, F_SUCCESS, N_FLAGS };
@@ -76,16 +84,27 @@ static T norm_diff_##SUFFIX(const T *x, const T *y, int k, T *d) {              
     for (int i = 0; i < k; i++) { d[i] = x[i] - (y ? y[i] : (T)0); s += d[i] * d[i]; }               \
     return sqrt(s);                                                                                   \
 }                                                                                                     \
-static void observe_##SUFFIX(const T *C, const T *p, const T *q, const T *v, const T *w, T *o) {      \
-    for (int k = 0; k < 3; k++) {                                                                     \
-        o[k] = (C[C_TARGET + k] - p[k]) * C[C_SCALES];                                                \
-        o[7 + k] = v[k] * C[C_SCALES + 1];                                                            \
-        o[10 + k] = w[k] * C[C_SCALES + 2];                                                           \
+static void reference_##SUFFIX(const T *C, T t, T *ref) {                                             \
+    const T phase = C[C_REF_W] * t, c = (T)cos(phase), s = (T)sin(phase);                            \
+    ref[0] = C[C_TARGET] + C[C_REF_R] * c;                                                            \
+    ref[1] = C[C_TARGET + 1] + C[C_REF_R] * s;                                                        \
+    ref[2] = C[C_TARGET + 2] + (T)0;                                                                  \
+}                                                                                                     \
+/* The observation of a drone at step count st: K reference points relative to it, then q, v, w. */  \
+static void observe_##SUFFIX(const T *C, long K, long st, const T *p, const T *q, const T *v,        \
+                             const T *w, T *o) {                                                      \
+    T ref[3];                                                                                         \
+    for (long i = 0; i < K; i++) {                                                                    \
+        reference_##SUFFIX(C, (T)st * C[C_DT] + C[C_OFFSETS + i], ref);                               \
+        for (int k = 0; k < 3; k++) o[3 * i + k] = (ref[k] - p[k]) * C[C_SCALES];                    \
     }                                                                                                 \
-    for (int k = 0; k < 4; k++) o[3 + k] = q[k];                                                      \
+    o += 3 * K;                                                                                       \
+    for (int k = 0; k < 4; k++) o[k] = q[k];                                                          \
+    for (int k = 0; k < 3; k++) { o[4 + k] = v[k] * C[C_SCALES + 1]; o[7 + k] = w[k] * C[C_SCALES + 2]; } \
 }                                                                                                     \
 void hover_step_##SUFFIX(const HoverArgs *A) {                                                        \
-    const long n = A->n;                                                                              \
+    const long n = A->n, K = A->points;                                                               \
+    LAYOUT(K);                                                                                        \
     const T *P = A->P, *C = A->C, *W = C + C_W;                                                       \
     const T unit[4] = {1, 0, 0, 0};                                                                   \
     T *vec = A->vec, *sca = A->sca;                                                                   \
@@ -104,8 +123,9 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
         for (int k = 0; k < 3; k++) oob |= fabs(np_[k] - C[C_CENTER + k]) > C[C_HALF + k];           \
         int div = !(DOT3(nv, nv) <= C[C_LIMITS] && DOT3(nw, nw) <= C[C_LIMITS + 1]                   \
                     && DOT3(np_, np_) <= C[C_LIMITS + 2]);                                            \
-        T d[4];                                                                                       \
-        const T err = norm_diff_##SUFFIX(np_, C + C_TARGET, 3, d);                                    \
+        T d[4], ref[3];                                                                               \
+        reference_##SUFFIX(C, (T)st * C[C_DT], ref);                                                  \
+        const T err = norm_diff_##SUFFIX(np_, ref, 3, d);                                             \
         T terms[5] = {W[0], -W[1] * err, -W[2] * norm_diff_##SUFFIX(nq, unit, 4, d),                  \
                       -W[3] * norm_diff_##SUFFIX(nv, NULL, 3, d), -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d)}; \
         T reward = terms[0] + terms[1] + terms[2] + terms[3] + terms[4];                             \
@@ -115,7 +135,7 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
         const int truncated = A->max_steps > 0 && st >= A->max_steps && !terminated;                  \
         const int done = terminated | truncated;                                                      \
         n_div += div; n_oob += oob;                                                                   \
-        observe_##SUFFIX(C, np_, nq, nv, nw, row + NEXT_OBS);                                         \
+        observe_##SUFFIX(C, K, st, np_, nq, nv, nw, row + NEXT_OBS);                                  \
         const T pes = ((const T *)A->pes)[r * A->spes] + err;                                         \
         const T ret = ((const T *)A->ret)[r * A->sret] + reward;                                      \
         if (done) {                                                                                   \
@@ -128,7 +148,8 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
                 const T *fo = (const T *)A->fobs + r * A->sfobs;                                      \
                 for (int k = 0; k < OBS; k++) row[NEW_OBS + k] = fo[k];                               \
             } else {  /* no observations of the starts given: observe the start here */              \
-                observe_##SUFFIX(C, src[0], src[1], src[2], src[3], row + NEW_OBS);                   \
+                observe_##SUFFIX(C, K, A->fstep[r * A->sfstep], src[0], src[1], src[2], src[3],       \
+                                 row + NEW_OBS);                                                      \
             }                                                                                         \
             sca[S_NEW_PES * n + r] = ((const T *)A->fpes)[r * A->sfpes];                              \
             A->ints[I_NEW_STEP * n + r] = A->fstep[r * A->sfstep];                                    \
@@ -161,14 +182,16 @@ static void add_norm_grad_##SUFFIX(const T *x, const T *y, int k, T g, T *G) {  
     if (nrm != 0) for (int i = 0; i < k; i++) G[i] += g * d[i] / nrm;                                 \
 }                                                                                                     \
 void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                                                     \
-    const long n = A->n;                                                                              \
+    const long n = A->n, K = A->points;                                                               \
+    LAYOUT(K);                                                                                        \
     const T *P = A->P, *C = A->C, *W = C + C_W;                                                       \
     const T unit[4] = {1, 0, 0, 0};                                                                   \
     static const int off[5] = {0, 3, 7, 10, 13}, wid[5] = {3, 4, 3, 3, 4};                            \
     for (long r = 0; r < n; r++) {                                                                    \
         const int done = A->flags[F_DONE * n + r], div = A->flags[F_DIVERGED * n + r];               \
         const T *nx = (const T *)A->vec + r * VEC + NEXT;                                             \
-        T G[17] = {0}, Gobs[OBS] = {0}, Gpes = 0;                                                     \
+        T G[17] = {0}, Gobs[OBS], Gpes = 0;                                                           \
+        for (long k = 0; k < OBS; k++) Gobs[k] = 0;                                                   \
         if (!done) {                                                                                  \
             for (int i = 0; i < 5; i++) if (A->g_new[i]) {                                            \
                 const T *g = (const T *)A->g_new[i] + r * A->s_new[i];                                \
@@ -178,19 +201,19 @@ void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                               
             if (A->g_obs) for (int k = 0; k < OBS; k++) Gobs[k] += ((const T *)A->g_obs)[r * A->s_obs + k]; \
         }                                                                                             \
         if (A->g_final) for (int k = 0; k < OBS; k++) Gobs[k] += ((const T *)A->g_final)[r * A->s_final + k]; \
-        for (int k = 0; k < 3; k++) {                                                                 \
-            G[k] -= Gobs[k] * C[C_SCALES];                                                            \
-            G[7 + k] += Gobs[7 + k] * C[C_SCALES + 1];                                                \
-            G[10 + k] += Gobs[10 + k] * C[C_SCALES + 2];                                              \
-        }                                                                                             \
-        for (int k = 0; k < 4; k++) G[3 + k] += Gobs[3 + k];                                          \
+        for (long i = 0; i < K; i++) for (int k = 0; k < 3; k++) G[k] -= Gobs[3 * i + k] * C[C_SCALES]; \
+        const T *Gs = Gobs + 3 * K;                                                                   \
+        for (int k = 0; k < 4; k++) G[3 + k] += Gs[k];                                                \
+        for (int k = 0; k < 3; k++) { G[7 + k] += Gs[4 + k] * C[C_SCALES + 1]; G[10 + k] += Gs[7 + k] * C[C_SCALES + 2]; } \
         /* A diverged row's terms are zero (no gradient), but as in PyTorch a zero gradient times */ \
         /* a non-finite norm derivative is NaN, and such a row's gradient is then zeroed below.    */ \
         const T gr = A->g_reward && !div ? ((const T *)A->g_reward)[r * A->s_reward] : (T)0;          \
         T gt[5];                                                                                      \
         for (int i = 0; i < 5; i++)                                                                   \
             gt[i] = div ? (T)0 : gr + (A->g_terms[i] ? ((const T *)A->g_terms[i])[r * A->s_terms[i]] : (T)0); \
-        add_norm_grad_##SUFFIX(nx, C + C_TARGET, 3, -W[1] * gt[1], G);                                 \
+        T ref[3];                                                                                     \
+        reference_##SUFFIX(C, (T)A->next_step[r] * C[C_DT], ref);                                     \
+        add_norm_grad_##SUFFIX(nx, ref, 3, -W[1] * gt[1], G);                                          \
         add_norm_grad_##SUFFIX(nx + 3, unit, 4, -W[2] * gt[2], G + 3);                                 \
         add_norm_grad_##SUFFIX(nx + 7, NULL, 3, -W[3] * gt[3], G + 7);                                 \
         add_norm_grad_##SUFFIX(nx + 10, NULL, 3, -W[4] * gt[4], G + 10);                               \
@@ -213,6 +236,7 @@ void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                               
 void hover_rollout_##SUFFIX(const HoverRolloutArgs *R) {                                              \
     HoverArgs A = R->base;                                                                            \
     const long n = A.n;                                                                               \
+    LAYOUT(A.points);                                                                                 \
     for (long t = 0; t < R->steps; t++) {                                                             \
         hover_step_##SUFFIX(&A);                                                                      \
         T *row = A.vec, *sca = A.sca;                                                                 \
@@ -237,10 +261,12 @@ void hover_rollout_##SUFFIX(const HoverRolloutArgs *R) {                        
 void hover_rollout_vjp_##SUFFIX(const HoverRolloutGradArgs *R) {                                      \
     HoverGradArgs A = R->base;                                                                        \
     const long n = A.n, steps = R->steps;                                                             \
+    LAYOUT(A.points);                                                                                 \
     for (long t = steps - 1; t >= 0; t--) {                                                           \
         const T *vec = (const T *)R->base.vec + t * n * VEC;                                          \
         T *out = (T *)R->base.out + t * n * GRAD_COLS;                                                \
         A.vec = vec; A.flags = R->base.flags + t * (N_FLAGS * n + 1); A.out = out;                    \
+        A.next_step = R->base.next_step + t * 2 * n;                                                  \
         A.a = (const T *)R->base.a + t * R->ta;                                                       \
         if (t > 0) {  /* the step's input: the previous step's new fields */                         \
             const T *prev = vec - n * VEC + NEW;                                                      \

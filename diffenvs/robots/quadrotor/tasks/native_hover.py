@@ -1,17 +1,20 @@
-"""The whole ``DiffQuad-Hover`` env step as one native call, forward and backward.
+"""The whole ``DiffQuad-Hover`` and ``DiffQuad-Tracking`` env step as one native call, forward and backward.
 
 :func:`make` gives the env a replacement of :meth:`~diffenvs.vector_env.DiffVectorEnv.transition`
 (see :meth:`~diffenvs.contract.Task.native_transition`) that does in one pass of
 ``native_hover.c`` what the generic transition does in about two hundred tensor operations: the
 clamped actions, the drone's Euler step (``fused_euler.c``), failure checks, reward terms,
 metrics, termination, truncation, the observation, the running return and the autoreset; its
-backward is that file's vector-Jacobian product, one more pass. It returns the same tuple, equal
-to float rounding (``tests/test_contract.py`` compares the two, values and gradients).
+backward is that file's vector-Jacobian product, one more pass. The two tasks share everything but
+the reference: Hover's fixed target is Tracking's point on a circle with radius 0 and one observed
+point. It returns the same tuple, equal to float rounding (``tests/contract/test_contract_native.py``
+compares the two, values and gradients), and :meth:`HoverStep.rollout` unrolls several steps in one
+call.
 
-It is used where it covers the configuration exactly: the Hover task itself (not a subclass), the
-quadrotor's fused Euler step (CPU, float32/float64, a C compiler; ``fused=False`` turns both
-off), autoreset on, no ``grad_decay`` and no detached reward terms, not compiled. Anything else
-keeps the generic transition.
+It is used where it covers the configuration exactly: the Hover or Tracking task itself (not a
+subclass), the quadrotor's fused Euler step (CPU, float32/float64, a C compiler; ``fused=False``
+turns both off), autoreset on, no ``grad_decay`` and no detached reward terms, not compiled.
+Anything else keeps the generic transition.
 """
 
 from __future__ import annotations
@@ -29,14 +32,13 @@ from .base import POS_SCALE, RATE_SCALE, VEL_SCALE
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native_hover.c")
 _DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 _ROBOT = ("pos", "quat", "vel", "omega", "thrust")
-# Columns of the kernel's output rows: new (post-reset) robot fields and observation, then the
-# pre-reset ones (native_hover.c, VEC); scalar outputs, integer and flag columns in its order.
-_VEC_SPLIT = (3, 4, 3, 3, 4, 13) * 2
-_VEC = sum(_VEC_SPLIT)
+# The kernel's output rows (native_hover.c, VEC) hold the new (post-reset) robot fields and
+# observation, then the pre-reset ones; then scalar outputs, integer and flag columns in its order.
+_ROBOT_SPLIT = (3, 4, 3, 3, 4)
 _N_SCALARS = 12  # new and pre-reset pos_error_sum, reward, 5 terms, return, final return, errors
 _N_FLAGS = 6  # terminated, truncated, diverged, out_of_bounds, done, success
 _GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
-_ARGS, _GRAD_ARGS = 45, 45  # 8-byte members of HoverArgs and HoverGradArgs
+_ARGS, _GRAD_ARGS = 46, 47  # 8-byte members of HoverArgs and HoverGradArgs
 _ROLLOUT_ARGS, _ROLLOUT_GRAD_ARGS = _ARGS + 10, _GRAD_ARGS + 10  # HoverRolloutArgs, HoverRolloutGradArgs
 
 
@@ -46,11 +48,12 @@ def _load() -> dict[torch.dtype, tuple] | None:
 
 
 def make(env) -> HoverStep | None:
-    """The fused transition of ``env`` (a Hover env), or ``None`` where it does not apply."""
+    """The fused transition of ``env`` (a Hover or Tracking env), or ``None`` where it does not apply."""
     from .hover import HoverTask
+    from .tracking import TrackingTask
 
     robot = env.robot
-    if (type(env.task) is not HoverTask or getattr(robot, "fused_params", None) is None or env.grad_decay != 1.0
+    if (type(env.task) not in (HoverTask, TrackingTask) or getattr(robot, "fused_params", None) is None or env.grad_decay != 1.0
             or env.detach_reward_terms or not env.autoreset or env.compiled or env.device.type != "cpu"
             or env.dtype not in _DTYPES or _load() is None):
         return None
@@ -88,12 +91,20 @@ class HoverStep:
         self.env, self.n, self.dtype = env, env.num_envs, env.dtype
         self.params = env.robot.fused_params
         limits = task._limits_sq.double().tolist()
-        self.consts = torch.tensor([*cfg.target, *task._arena_center.double().tolist(),
+        if hasattr(task, "offsets"):  # Tracking: K points on a circle, at their time offsets
+            reference = [*cfg.center, cfg.radius, cfg.angular_speed, env.dt, *task.offsets.double().tolist()]
+        else:  # Hover: one fixed point
+            reference = [*cfg.target, 0.0, 0.0, env.dt, env.dt]
+        self.points = len(reference) - 6
+        obs = 3 * self.points + 10
+        self.vec_split = (*_ROBOT_SPLIT, obs) * 2
+        self.obs_cols = (slice(17, 17 + obs), slice(34 + obs, 34 + 2 * obs))  # new and pre-reset obs
+        self.consts = torch.tensor([*reference[:3], *task._arena_center.double().tolist(),
                                     *task._arena_half.double().tolist(), *limits, cfg.c, cfg.k_pos, cfg.k_quat,
-                                    cfg.k_vel, cfg.k_rate, cfg.success_radius, POS_SCALE, VEL_SCALE, RATE_SCALE],
-                                   dtype=self.dtype)
+                                    cfg.k_vel, cfg.k_rate, cfg.success_radius, POS_SCALE, VEL_SCALE, RATE_SCALE,
+                                    *reference[3:]], dtype=self.dtype)
         self.fwd, self.vjp, self.fwd_steps, self.vjp_steps = _load()[self.dtype]
-        self.head = (self.n, int(env.robot.motor_lag), env.max_episode_steps, self.params.data_ptr(),
+        self.head = (self.n, int(env.robot.motor_lag), env.max_episode_steps, self.points, self.params.data_ptr(),
                      self.consts.data_ptr())
         self.args = (ctypes.c_int64 * _ARGS)()
         self.grad_args = (ctypes.c_int64 * _GRAD_ARGS)()
@@ -131,7 +142,7 @@ class HoverStep:
         """Run the kernel; returns the differentiable outputs and leaves the others in ``side``."""
         step, ret, fresh, fresh_obs, counters = side
         n, dtype = self.n, self.dtype
-        vec = torch.empty(n, _VEC, dtype=dtype)
+        vec = torch.empty(n, sum(self.vec_split), dtype=dtype)
         sca = torch.empty(_N_SCALARS, n, dtype=dtype)
         ints = torch.empty(2, n, dtype=torch.int64)
         flags = torch.empty(_N_FLAGS * n + 1, dtype=torch.bool)
@@ -144,14 +155,15 @@ class HoverStep:
             *_ptr(fresh["step"]), *((0, 0) if fresh_obs is None else _ptr(_rows(fresh_obs))), counters.data_ptr(),
             vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr()]
         self.fwd(ctypes.addressof(self.args))
-        v = vec.split(_VEC_SPLIT, 1)
+        v = vec.split(self.vec_split, 1)
         s = sca.unbind(0)
         side[:] = [v[6:11], s[1], ints.unbind(0), flags[:-1].view(_N_FLAGS, n).unbind(0), flags[-1],
-                   s[8], s[9], s[10], s[11], counters_out, vec, flags]
+                   s[8], s[9], s[10], s[11], counters_out, vec, flags, ints]
         # new robot fields, new pos_error_sum, new obs, pre-reset obs, reward, terms
         return (*v[:5], s[0], v[5], v[11], s[2], *s[3:8])
 
-    def backward(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, grads) -> tuple[Tensor, ...]:
+    def backward(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, ints: Tensor,
+                 grads) -> tuple[Tensor, ...]:
         """Gradients of the inputs (robot fields, pos_error_sum, actions) from those of the outputs."""
         n = self.n
         quat, vel, omega, thrust, actions = saved
@@ -160,8 +172,9 @@ class HoverStep:
         ptrs = [(0, 0) if x is None else _ptr(x) for x in g]
         g_new, g_pes, g_obs, g_final, g_reward, g_terms = ptrs[:5], ptrs[5], ptrs[6], ptrs[7], ptrs[8], ptrs[9:]
         self.grad_args[:] = [
-            n, self.head[1], self.head[3], self.head[4], *_ptr(quat), *_ptr(vel), *_ptr(omega), *_ptr(thrust),
-            *_ptr(actions), vec.data_ptr(), flags.data_ptr(), *(p for p, _ in g_new), *(s for _, s in g_new),
+            n, self.head[1], self.points, self.head[4], self.head[5], *_ptr(quat), *_ptr(vel), *_ptr(omega),
+            *_ptr(thrust), *_ptr(actions), vec.data_ptr(), flags.data_ptr(), ints[1].data_ptr(),
+            *(p for p, _ in g_new), *(s for _, s in g_new),
             *g_pes, *g_obs, *g_final, *g_reward, *(p for p, _ in g_terms), *(s for _, s in g_terms),
             out.data_ptr()]
         self.vjp(ctypes.addressof(self.grad_args))
@@ -170,7 +183,7 @@ class HoverStep:
 
     def _assemble(self, diff: tuple[Tensor, ...], side: list):
         (next_robot, next_pes, (new_step, next_step), flag_cols, actions_finite, ret, ret_final,
-         err, mean_err, counters, _, _) = side
+         err, mean_err, counters, _, _, _) = side
         terminated, truncated, diverged, out_of_bounds, done, success = flag_cols
         *new_robot, new_pes, new_obs, final_obs, reward = diff[:9]
         terms = diff[9:]
@@ -219,7 +232,7 @@ class HoverStep:
         step, ret, fresh, fresh_obs, counters = side
         n, dtype, steps = self.n, self.dtype, xs[6].shape[0]
         actions, a_ptr, a_row, a_step = _steps(xs[6], True)
-        vec = torch.empty(steps, n, _VEC, dtype=dtype)
+        vec = torch.empty(steps, n, sum(self.vec_split), dtype=dtype)
         sca = torch.empty(steps, _N_SCALARS, n, dtype=dtype)
         ints = torch.empty(steps, 2, n, dtype=torch.int64)
         flags = torch.empty(steps, _N_FLAGS * n + 1, dtype=torch.bool)
@@ -236,10 +249,12 @@ class HoverStep:
         side[:] = [sca, ints, flags, counters_out, vec, actions]
         last = vec[-1]
         # final robot fields and pos_error_sum, then per step: obs, pre-reset obs, reward, terms
-        return (*last[:, :17].split(_VEC_SPLIT[:5], 1), sca[-1, 0], vec[:, :, 17:30], vec[:, :, 47:60], sca[:, 2],
+        new_obs, final_obs = self.obs_cols
+        return (*last[:, :17].split(_ROBOT_SPLIT, 1), sca[-1, 0], vec[:, :, new_obs], vec[:, :, final_obs], sca[:, 2],
                 *sca[:, 3:8].unbind(1))
 
-    def backward_steps(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, grads) -> tuple[Tensor, ...]:
+    def backward_steps(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, ints: Tensor,
+                       grads) -> tuple[Tensor, ...]:
         """:meth:`backward` for a rollout: one kernel call for every step, last step first."""
         n = self.n
         quat, vel, omega, thrust, actions = saved
@@ -252,8 +267,9 @@ class HoverStep:
         (_, *g_obs), (_, *g_final), (_, *g_reward) = per_step[:3]
         g_terms = per_step[3:]
         self.rollout_grad_args[:] = [
-            n, self.head[1], self.head[3], self.head[4], *_ptr(quat), *_ptr(vel), *_ptr(omega), *_ptr(thrust),
-            actions.data_ptr(), actions.stride(1), vec.data_ptr(), flags.data_ptr(),
+            n, self.head[1], self.points, self.head[4], self.head[5], *_ptr(quat), *_ptr(vel), *_ptr(omega),
+            *_ptr(thrust), actions.data_ptr(), actions.stride(1), vec.data_ptr(), flags.data_ptr(),
+            ints[0, 1].data_ptr(),
             *(p for p, _ in g_new), *(s for _, s in g_new), *g_pes, *g_obs[:2], *g_final[:2], *g_reward[:2],
             *(t[1] for t in g_terms), *(t[2] for t in g_terms), out.data_ptr(),
             steps, actions.stride(0), g_obs[2], g_final[2], g_reward[2], *(t[3] for t in g_terms)]
@@ -291,7 +307,7 @@ class _HoverStepFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, owner: HoverStep, side: list, pos, quat, vel, omega, thrust, pes, actions):
         outs = owner.forward([pos, quat, vel, omega, thrust, pes, actions], side)
-        ctx.owner, ctx.vec, ctx.flags = owner, side[-2], side[-1]
+        ctx.owner, ctx.vec, ctx.flags, ctx.ints = owner, side[-3], side[-2], side[-1]
         ctx.save_for_backward(quat, vel, omega, thrust, actions)
         ctx.set_materialize_grads(False)
         return outs
@@ -299,14 +315,14 @@ class _HoverStepFn(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, *grads):
-        return (None, None, *ctx.owner.backward(ctx.saved_tensors, ctx.vec, ctx.flags, grads))
+        return (None, None, *ctx.owner.backward(ctx.saved_tensors, ctx.vec, ctx.flags, ctx.ints, grads))
 
 
 class _HoverRolloutFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, owner: HoverStep, side: list, pos, quat, vel, omega, thrust, pes, actions):
         outs = owner.forward_steps([pos, quat, vel, omega, thrust, pes, actions], side)
-        ctx.owner, ctx.vec, ctx.flags = owner, side[4], side[2]
+        ctx.owner, ctx.vec, ctx.flags, ctx.ints = owner, side[4], side[2], side[1]
         ctx.save_for_backward(quat, vel, omega, thrust, side[5])
         ctx.set_materialize_grads(False)
         return outs
@@ -314,4 +330,4 @@ class _HoverRolloutFn(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, *grads):
-        return (None, None, *ctx.owner.backward_steps(ctx.saved_tensors, ctx.vec, ctx.flags, grads))
+        return (None, None, *ctx.owner.backward_steps(ctx.saved_tensors, ctx.vec, ctx.flags, ctx.ints, grads))

@@ -103,6 +103,11 @@ class TrackingTask(QuadrotorTask):
         return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, torch.zeros_like(failed),
                         metrics)
 
+    def native_transition(self, env):
+        from .native_hover import make
+
+        return make(env)
+
     def markers(self):
         period = 2.0 * math.pi / max(abs(self.cfg.angular_speed), 1e-6)
         t = torch.linspace(0.0, period, 200, dtype=self.dtype, device=self.device)
