@@ -53,8 +53,8 @@ def make(env) -> HoverStep | None:
     from .tracking import TrackingTask
 
     robot = env.robot
-    if (type(env.task) not in (HoverTask, TrackingTask) or getattr(robot, "fused_params", None) is None or env.grad_decay != 1.0
-            or env.detach_reward_terms or not env.autoreset or env.compiled or env.device.type != "cpu"
+    if (type(env.task) not in (HoverTask, TrackingTask) or getattr(robot, "fused_params", None) is None
+            or env.grad_decay != 1.0 or env.detach_reward_terms or not env.autoreset or env.compiled or env.device.type != "cpu"
             or env.dtype not in _DTYPES or _load() is None):
         return None
     return HoverStep(env)
