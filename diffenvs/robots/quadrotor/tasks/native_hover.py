@@ -54,8 +54,8 @@ def make(env) -> HoverStep | None:
 
     robot = env.robot
     if (type(env.task) not in (HoverTask, TrackingTask) or getattr(robot, "fused_params", None) is None
-            or env.grad_decay != 1.0 or env.detach_reward_terms or not env.autoreset or env.compiled or env.device.type != "cpu"
-            or env.dtype not in _DTYPES or _load() is None):
+            or env.grad_decay != 1.0 or env.detach_reward_terms or not env.autoreset or env.compiled
+            or env.device.type != "cpu" or env.dtype not in _DTYPES or _load() is None):
         return None
     return HoverStep(env)
 
