@@ -92,6 +92,11 @@ class LandingTask(QuadrotorTask):
     def observe(self, s):
         return torch.cat([(self.pad - s["pos"]) * const(POS_SCALE, s["pos"]), *state_features(s)], dim=-1)
 
+    def native_transition(self, env):
+        from .native_hover import make
+
+        return make(env)
+
     def markers(self):
         half = max(float(self.cfg.success_xy), 0.25)
         return (Marker("pad", self.pad.detach().cpu().double().numpy().reshape(1, 3), half, "pad"),)

@@ -17,7 +17,7 @@
 #include "../fused_euler.c"
 
 typedef struct {
-    long n, lag, max_steps, points;  /* points: reference points in the observation (K) */
+    long n, lag, max_steps, points, kind;  /* points: reference points observed (K); kind: KIND_* */
     const void *P;      /* robot parameters (fused_euler.c) */
     const void *C;      /* task constants, see C_* below */
     const void *p; long sp; const void *q; long sq; const void *v; long sv; const void *w; long sw;
@@ -31,7 +31,7 @@ typedef struct {
 } HoverArgs;
 
 typedef struct {
-    long n, lag, points;
+    long n, lag, points, kind;
     const void *P, *C;
     const void *q; long sq; const void *v; long sv; const void *w; long sw; const void *f; long sf;
     const void *a; long sa;
@@ -66,6 +66,14 @@ typedef struct {
  * the observation holds the K points at step * dt + offset_k relative to the drone. */
 enum { C_TARGET = 0, C_CENTER = 3, C_HALF = 6, C_LIMITS = 9, C_W = 12, C_RADIUS = 17, C_SCALES = 18,
        C_REF_R = 21, C_REF_W = 22, C_DT = 23, C_OFFSETS = 24 };
+/* The reward: KIND_SKELETON, Hover's and Tracking's five terms c - k_pos |p - ref| - k_quat |q - 1| -
+ * k_vel |v| - k_rate |omega| with the task state pos_error_sum (metrics: error, mean error, success
+ * within the radius); KIND_LANDING, Landing's shaped terms toward the pad at C_TARGET (no task state;
+ * metrics: xy error, height, success). For Landing the weights W = C + C_W are w_xy / (eta - 1),
+ * w_z / (eta - 1), log(eta), the success and failure rewards, C_RADIUS is success_xy, and after
+ * the offsets come xy_scale, z_min, z_max, success_height, success_speed (L_*). */
+enum { KIND_SKELETON = 0, KIND_LANDING = 1 };
+enum { L_XY_SCALE, L_Z_MIN, L_Z_MAX, L_HEIGHT, L_SPEED };
 /* Output layout: vec rows of VEC = 2 (17 + OBS) values, OBS = 3 K + 10: new p q v w f (17), new obs
  * (OBS), pre-reset p q v w f (17), pre-reset obs (OBS); sca: 12 columns of n (column-major), ints:
  * 2 columns, flags: 6 columns and one more byte (all actions finite). */
@@ -102,6 +110,25 @@ static void observe_##SUFFIX(const T *C, long K, long st, const T *p, const T *q
     for (int k = 0; k < 4; k++) o[k] = q[k];                                                          \
     for (int k = 0; k < 3; k++) { o[4 + k] = v[k] * C[C_SCALES + 1]; o[7 + k] = w[k] * C[C_SCALES + 2]; } \
 }                                                                                                     \
+/* Landing's terms at the drone's post-step p, v (failed: out of bounds or diverged), its success    \
+ * (touch-down), horizontal distance to the pad and height above it.                                  \
+ * L = C + C_OFFSETS + K: see L_*.                                                                     */\
+static void landing_##SUFFIX(const T *C, const T *L, const T *p, const T *v, int failed, T *terms,    \
+                             int *success, T *xy, T *height) {                                        \
+    const T *W = C + C_W;                                                                             \
+    const T h = p[2] - C[C_TARGET + 2];                                                               \
+    const T ref = h < L[L_Z_MIN] ? L[L_Z_MIN] : (h > L[L_Z_MAX] ? L[L_Z_MAX] : h);                   \
+    const T dx = p[0] - C[C_TARGET], dy = p[1] - C[C_TARGET + 1];                                     \
+    const T d = sqrt(dx * dx + dy * dy), descent = -v[2], ratio = descent / ref;                       \
+    const T u = descent <= ref ? ratio : (T)5 - (T)4 * ratio;                                         \
+    *success = h <= L[L_HEIGHT] && d < C[C_RADIUS] && sqrt(DOT3(v, v)) <= L[L_SPEED] && !failed;     \
+    terms[0] = W[0] * ((T)exp(W[2] * ((T)1 - d / (L[L_XY_SCALE] * ref))) - (T)1);                   \
+    terms[1] = W[1] * ((T)exp(W[2] * u) - (T)1);                                                      \
+    terms[2] = (T)*success * W[3];                                                                    \
+    terms[3] = (T)failed * W[4];                                                                      \
+    terms[4] = 0;                                                                                     \
+    *xy = d; *height = h;                                                                             \
+}                                                                                                     \
 void hover_step_##SUFFIX(const HoverArgs *A) {                                                        \
     const long n = A->n, K = A->points;                                                               \
     LAYOUT(K);                                                                                        \
@@ -123,20 +150,30 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
         for (int k = 0; k < 3; k++) oob |= fabs(np_[k] - C[C_CENTER + k]) > C[C_HALF + k];           \
         int div = !(DOT3(nv, nv) <= C[C_LIMITS] && DOT3(nw, nw) <= C[C_LIMITS + 1]                   \
                     && DOT3(np_, np_) <= C[C_LIMITS + 2]);                                            \
-        T d[4], ref[3];                                                                               \
-        reference_##SUFFIX(C, (T)st * C[C_DT], ref);                                                  \
-        const T err = norm_diff_##SUFFIX(np_, ref, 3, d);                                             \
-        T terms[5] = {W[0], -W[1] * err, -W[2] * norm_diff_##SUFFIX(nq, unit, 4, d),                  \
-                      -W[3] * norm_diff_##SUFFIX(nv, NULL, 3, d), -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d)}; \
-        T reward = terms[0] + terms[1] + terms[2] + terms[3] + terms[4];                             \
+        T terms[5], err, second;  /* the first two metrics: error and mean error, or xy error and height */ \
+        int success;                                                                                  \
+        if (A->kind == KIND_LANDING) {                                                                \
+            landing_##SUFFIX(C, C + C_OFFSETS + K, np_, nv, oob | div, terms, &success, &err, &second); \
+        } else {                                                                                      \
+            T d[4], ref[3];                                                                           \
+            reference_##SUFFIX(C, (T)st * C[C_DT], ref);                                              \
+            err = norm_diff_##SUFFIX(np_, ref, 3, d);                                                 \
+            terms[0] = W[0]; terms[1] = -W[1] * err; terms[2] = -W[2] * norm_diff_##SUFFIX(nq, unit, 4, d); \
+            terms[3] = -W[3] * norm_diff_##SUFFIX(nv, NULL, 3, d);                                    \
+            terms[4] = -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d);                                    \
+            success = err < C[C_RADIUS];                                                              \
+            second = 0;                                                                               \
+        }                                                                                             \
+        T reward = terms[0] + terms[1] + terms[2] + terms[3];                                         \
+        if (A->kind != KIND_LANDING) reward += terms[4];                                              \
         div |= !isfinite(reward);                                                                     \
         if (div) { oob = 0; reward = 0; for (int i = 0; i < 5; i++) terms[i] = 0; }                   \
-        const int terminated = oob | div;                                                             \
+        const int terminated = oob | div | (A->kind == KIND_LANDING && success);                      \
         const int truncated = A->max_steps > 0 && st >= A->max_steps && !terminated;                  \
         const int done = terminated | truncated;                                                      \
         n_div += div; n_oob += oob;                                                                   \
         observe_##SUFFIX(C, K, st, np_, nq, nv, nw, row + NEXT_OBS);                                  \
-        const T pes = ((const T *)A->pes)[r * A->spes] + err;                                         \
+        const T pes = A->pes ? ((const T *)A->pes)[r * A->spes] + err : (T)0;                        \
         const T ret = ((const T *)A->ret)[r * A->sret] + reward;                                      \
         if (done) {                                                                                   \
             const T *src[5] = {(const T *)A->fp + r * A->sfp, (const T *)A->fq + r * A->sfq,          \
@@ -151,7 +188,7 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
                 observe_##SUFFIX(C, K, A->fstep[r * A->sfstep], src[0], src[1], src[2], src[3],       \
                                  row + NEW_OBS);                                                      \
             }                                                                                         \
-            sca[S_NEW_PES * n + r] = ((const T *)A->fpes)[r * A->sfpes];                              \
+            sca[S_NEW_PES * n + r] = A->fpes ? ((const T *)A->fpes)[r * A->sfpes] : (T)0;              \
             A->ints[I_NEW_STEP * n + r] = A->fstep[r * A->sfstep];                                    \
         } else {                                                                                      \
             for (int k = 0; k < 17 + OBS; k++) row[NEW + k] = row[NEXT + k];                          \
@@ -165,11 +202,11 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
         sca[S_RET * n + r] = done ? (T)0 : ret;                                                       \
         sca[S_RET_FINAL * n + r] = ret;                                                               \
         sca[S_ERR * n + r] = err;                                                                     \
-        sca[S_MEAN_ERR * n + r] = pes / (T)st;                                                        \
+        sca[S_MEAN_ERR * n + r] = A->kind == KIND_LANDING ? second : pes / (T)st;                     \
         unsigned char *fl = A->flags;                                                                 \
         fl[F_TERMINATED * n + r] = terminated; fl[F_TRUNCATED * n + r] = truncated;                   \
         fl[F_DIVERGED * n + r] = div; fl[F_OOB * n + r] = oob; fl[F_DONE * n + r] = done;             \
-        fl[F_SUCCESS * n + r] = err < C[C_RADIUS];                                                    \
+        fl[F_SUCCESS * n + r] = success;                                                              \
     }                                                                                                 \
     A->flags[N_FLAGS * n] = n_bad == 0;                                                               \
     A->counters_out[0] = A->counters_in[0] + n_div;                                                   \
@@ -211,12 +248,26 @@ void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                               
         T gt[5];                                                                                      \
         for (int i = 0; i < 5; i++)                                                                   \
             gt[i] = div ? (T)0 : gr + (A->g_terms[i] ? ((const T *)A->g_terms[i])[r * A->s_terms[i]] : (T)0); \
-        T ref[3];                                                                                     \
-        reference_##SUFFIX(C, (T)A->next_step[r] * C[C_DT], ref);                                     \
-        add_norm_grad_##SUFFIX(nx, ref, 3, -W[1] * gt[1], G);                                          \
-        add_norm_grad_##SUFFIX(nx + 3, unit, 4, -W[2] * gt[2], G + 3);                                 \
-        add_norm_grad_##SUFFIX(nx + 7, NULL, 3, -W[3] * gt[3], G + 7);                                 \
-        add_norm_grad_##SUFFIX(nx + 10, NULL, 3, -W[4] * gt[4], G + 10);                               \
+        if (A->kind == KIND_LANDING) {  /* the shaped terms; success and failure carry no gradient */ \
+            const T *L = C + C_OFFSETS + K;                                                           \
+            const T h = nx[2] - C[C_TARGET + 2];                                                      \
+            const T ref = h < L[L_Z_MIN] ? L[L_Z_MIN] : (h > L[L_Z_MAX] ? L[L_Z_MAX] : h);           \
+            const T dx = nx[0] - C[C_TARGET], dy = nx[1] - C[C_TARGET + 1];                           \
+            const T d = sqrt(dx * dx + dy * dy), descent = -nx[9], ratio = descent / ref;             \
+            const T u = descent <= ref ? ratio : (T)5 - (T)4 * ratio;                                 \
+            const T scale = L[L_XY_SCALE] * ref;                                                      \
+            const T g_d = -gt[0] * W[0] * W[2] * (T)exp(W[2] * ((T)1 - d / scale)) / scale;           \
+            if (d != 0) { G[0] += g_d * dx / d; G[1] += g_d * dy / d; }                               \
+            const T g_u = gt[1] * W[1] * W[2] * (T)exp(W[2] * u);                                     \
+            G[9] -= (descent <= ref ? g_u : -(T)4 * g_u) / ref;                                       \
+        } else {                                                                                      \
+            T ref[3];                                                                                 \
+            reference_##SUFFIX(C, (T)A->next_step[r] * C[C_DT], ref);                                 \
+            add_norm_grad_##SUFFIX(nx, ref, 3, -W[1] * gt[1], G);                                      \
+            add_norm_grad_##SUFFIX(nx + 3, unit, 4, -W[2] * gt[2], G + 3);                             \
+            add_norm_grad_##SUFFIX(nx + 7, NULL, 3, -W[3] * gt[3], G + 7);                             \
+            add_norm_grad_##SUFFIX(nx + 10, NULL, 3, -W[4] * gt[4], G + 10);                           \
+        }                                                                                             \
         const T *ar = (const T *)A->a + r * A->sa;                                                    \
         T ac[4];                                                                                      \
         for (int j = 0; j < 4; j++) ac[j] = clamp1_##SUFFIX(ar[j]);                                   \

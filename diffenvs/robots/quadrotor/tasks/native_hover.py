@@ -38,7 +38,8 @@ _ROBOT_SPLIT = (3, 4, 3, 3, 4)
 _N_SCALARS = 12  # new and pre-reset pos_error_sum, reward, 5 terms, return, final return, errors
 _N_FLAGS = 6  # terminated, truncated, diverged, out_of_bounds, done, success
 _GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
-_ARGS, _GRAD_ARGS = 46, 47  # 8-byte members of HoverArgs and HoverGradArgs
+_ARGS, _GRAD_ARGS = 47, 48  # 8-byte members of HoverArgs and HoverGradArgs
+_SKELETON, _LANDING = 0, 1  # the reward kinds of native_hover.c (KIND_*)
 _ROLLOUT_ARGS, _ROLLOUT_GRAD_ARGS = _ARGS + 10, _GRAD_ARGS + 10  # HoverRolloutArgs, HoverRolloutGradArgs
 
 
@@ -48,21 +49,23 @@ def _load() -> dict[torch.dtype, tuple] | None:
 
 
 def make(env) -> HoverStep | None:
-    """The fused transition of ``env`` (a Hover or Tracking env), or ``None`` where it does not apply."""
+    """The fused transition of ``env`` (a Hover, Tracking or Landing env), or ``None`` where it does not apply."""
     from .hover import HoverTask
+    from .landing import LandingTask
     from .tracking import TrackingTask
 
     robot = env.robot
-    if (type(env.task) not in (HoverTask, TrackingTask) or getattr(robot, "fused_params", None) is None
+    if (type(env.task) not in (HoverTask, TrackingTask, LandingTask) or getattr(robot, "fused_params", None) is None
             or env.grad_decay != 1.0 or env.detach_reward_terms or not env.autoreset or env.compiled
             or env.device.type != "cpu" or env.dtype not in _DTYPES or _load() is None):
         return None
     return HoverStep(env)
 
 
-def _ptr(x: Tensor) -> tuple[int, int]:
-    """Data pointer and row stride of a ``(N,)`` or ``(N, k)`` tensor whose columns are contiguous."""
-    return x.data_ptr(), x.stride(0)
+def _ptr(x: Tensor | None) -> tuple[int, int]:
+    """Data pointer and row stride of a ``(N,)`` or ``(N, k)`` tensor whose columns are contiguous
+    (``None``: a null pointer)."""
+    return (0, 0) if x is None else (x.data_ptr(), x.stride(0))
 
 
 def _rows(x: Tensor) -> Tensor:
@@ -70,9 +73,11 @@ def _rows(x: Tensor) -> Tensor:
     return x if x.dim() == 1 or x.stride(1) == 1 else x.contiguous()
 
 
-def _steps(x: Tensor, vector: bool) -> tuple[Tensor, int, int, int]:
+def _steps(x: Tensor | None, vector: bool) -> tuple[Tensor | None, int, int, int]:
     """A ``(steps, N)`` (``vector=False``) or ``(steps, N, k)`` tensor with contiguous columns
-    (copied only if they are not), its data pointer, row stride and step stride."""
+    (copied only if they are not), its data pointer, row stride and step stride (``None``: a null pointer)."""
+    if x is None:
+        return None, 0, 0, 0
     if vector and x.stride(2) != 1:
         x = x.contiguous()
     return x, x.data_ptr(), x.stride(1), x.stride(0)
@@ -91,21 +96,33 @@ class HoverStep:
         self.env, self.n, self.dtype = env, env.num_envs, env.dtype
         self.params = env.robot.fused_params
         limits = task._limits_sq.double().tolist()
+        self.kind = _LANDING if task.name == "landing" else _SKELETON
+        self.has_pes = "pos_error_sum" in task.state_fields
+        extra = []
         if hasattr(task, "offsets"):  # Tracking: K points on a circle, at their time offsets
             reference = [*cfg.center, cfg.radius, cfg.angular_speed, env.dt, *task.offsets.double().tolist()]
+        elif self.kind == _LANDING:  # Landing: the pad, one fixed point
+            reference = [*cfg.pad, 0.0, 0.0, env.dt, env.dt]
+            extra = [cfg.xy_scale, cfg.z_min, cfg.z_max, cfg.success_height, cfg.success_speed]
         else:  # Hover: one fixed point
             reference = [*cfg.target, 0.0, 0.0, env.dt, env.dt]
+        if self.kind == _LANDING:
+            weights = [cfg.w_xy * task.eta_norm, cfg.w_z * task.eta_norm, task.log_eta, cfg.success_reward,
+                       cfg.failure_reward, cfg.success_xy]
+            self.metric_order = (2, 0, 1)  # success, xy_error, height
+        else:
+            weights = [cfg.c, cfg.k_pos, cfg.k_quat, cfg.k_vel, cfg.k_rate, cfg.success_radius]
+            self.metric_order = (0, 1, 2)  # pos_error, mean_pos_error, success
         self.points = len(reference) - 6
         obs = 3 * self.points + 10
         self.vec_split = (*_ROBOT_SPLIT, obs) * 2
         self.obs_cols = (slice(17, 17 + obs), slice(34 + obs, 34 + 2 * obs))  # new and pre-reset obs
         self.consts = torch.tensor([*reference[:3], *task._arena_center.double().tolist(),
-                                    *task._arena_half.double().tolist(), *limits, cfg.c, cfg.k_pos, cfg.k_quat,
-                                    cfg.k_vel, cfg.k_rate, cfg.success_radius, POS_SCALE, VEL_SCALE, RATE_SCALE,
-                                    *reference[3:]], dtype=self.dtype)
+                                    *task._arena_half.double().tolist(), *limits, *weights, POS_SCALE, VEL_SCALE,
+                                    RATE_SCALE, *reference[3:], *extra], dtype=self.dtype)
         self.fwd, self.vjp, self.fwd_steps, self.vjp_steps = _load()[self.dtype]
-        self.head = (self.n, int(env.robot.motor_lag), env.max_episode_steps, self.points, self.params.data_ptr(),
-                     self.consts.data_ptr())
+        self.head = (self.n, int(env.robot.motor_lag), env.max_episode_steps, self.points, self.kind,
+                     self.params.data_ptr(), self.consts.data_ptr())
         self.args = (ctypes.c_int64 * _ARGS)()
         self.grad_args = (ctypes.c_int64 * _GRAD_ARGS)()
         self.rollout_args = (ctypes.c_int64 * _ROLLOUT_ARGS)()
@@ -129,10 +146,10 @@ class HoverStep:
         if not self._covers(actions, fresh, fresh_obs, counters, (self.n, 4)):
             return self.env.transition(state, actions, episode_return, fresh, fresh_obs, counters)
         xs = [_rows(state[k]) for k in _ROBOT]
-        xs.append(state["pos_error_sum"])
+        xs.append(state["pos_error_sum"] if self.has_pes else None)
         xs.append(_rows(actions))
         side = [state["step"], episode_return, fresh, fresh_obs, counters]
-        if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
+        if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in xs):
             diff = _HoverStepFn.apply(self, side, *xs)
         else:
             diff = self.forward(xs, side)
@@ -151,7 +168,7 @@ class HoverStep:
         self.args[:] = [
             *self.head, *_ptr(xs[0]), *_ptr(xs[1]), *_ptr(xs[2]), *_ptr(xs[3]), *_ptr(xs[4]), *_ptr(xs[5]),
             *_ptr(step), *_ptr(xs[6]), *_ptr(ret),
-            *_ptr(f[0]), *_ptr(f[1]), *_ptr(f[2]), *_ptr(f[3]), *_ptr(f[4]), *_ptr(fresh["pos_error_sum"]),
+            *_ptr(f[0]), *_ptr(f[1]), *_ptr(f[2]), *_ptr(f[3]), *_ptr(f[4]), *_ptr(fresh.get("pos_error_sum")),
             *_ptr(fresh["step"]), *((0, 0) if fresh_obs is None else _ptr(_rows(fresh_obs))), counters.data_ptr(),
             vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr()]
         self.fwd(ctypes.addressof(self.args))
@@ -172,28 +189,30 @@ class HoverStep:
         ptrs = [(0, 0) if x is None else _ptr(x) for x in g]
         g_new, g_pes, g_obs, g_final, g_reward, g_terms = ptrs[:5], ptrs[5], ptrs[6], ptrs[7], ptrs[8], ptrs[9:]
         self.grad_args[:] = [
-            n, self.head[1], self.points, self.head[4], self.head[5], *_ptr(quat), *_ptr(vel), *_ptr(omega),
+            n, self.head[1], self.points, self.kind, self.head[5], self.head[6], *_ptr(quat), *_ptr(vel), *_ptr(omega),
             *_ptr(thrust), *_ptr(actions), vec.data_ptr(), flags.data_ptr(), ints[1].data_ptr(),
             *(p for p, _ in g_new), *(s for _, s in g_new),
             *g_pes, *g_obs, *g_final, *g_reward, *(p for p, _ in g_terms), *(s for _, s in g_terms),
             out.data_ptr()]
         self.vjp(ctypes.addressof(self.grad_args))
         gp, gq, gv, gw, gf, ga, gpes = out.split(_GRAD_SPLIT, 1)
-        return gp, gq, gv, gw, gf, gpes.squeeze(1), ga
+        return gp, gq, gv, gw, gf, gpes.squeeze(1) if self.has_pes else None, ga
 
     def _assemble(self, diff: tuple[Tensor, ...], side: list):
         (next_robot, next_pes, (new_step, next_step), flag_cols, actions_finite, ret, ret_final,
          err, mean_err, counters, _, _, _) = side
         terminated, truncated, diverged, out_of_bounds, done, success = flag_cols
         *new_robot, new_pes, new_obs, final_obs, reward = diff[:9]
-        terms = diff[9:]
+        terms = diff[9:9 + len(self.term_keys)]
         new_state = dict(zip(_ROBOT, new_robot))
         new_state["step"] = new_step
-        new_state["pos_error_sum"] = new_pes
         next_state = dict(zip(_ROBOT, next_robot))
         next_state["step"] = next_step
-        next_state["pos_error_sum"] = next_pes
-        metrics = dict(zip(self.metric_keys, (err, mean_err, success)))
+        if self.has_pes:
+            new_state["pos_error_sum"] = new_pes
+            next_state["pos_error_sum"] = next_pes
+        values = (err, mean_err, success)
+        metrics = dict(zip(self.metric_keys, (values[i] for i in self.metric_order)))
         info = dict(metrics)
         info.update(zip(self.term_keys, terms))
         info["diverged"] = diverged
@@ -218,10 +237,10 @@ class HoverStep:
             return self.env._rollout_steps(state, obs, actions, None, steps, episode_return, fresh, fresh_obs,
                                            counters)
         xs = [_rows(state[k]) for k in _ROBOT]
-        xs.append(state["pos_error_sum"])
+        xs.append(state["pos_error_sum"] if self.has_pes else None)
         xs.append(actions)
         side = [state["step"], episode_return, fresh, fresh_obs, counters]
-        if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
+        if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in xs):
             diff = _HoverRolloutFn.apply(self, side, *xs)
         else:
             diff = self.forward_steps(xs, side)
@@ -238,7 +257,7 @@ class HoverStep:
         flags = torch.empty(steps, _N_FLAGS * n + 1, dtype=torch.bool)
         counters_out = torch.empty(steps, 2, dtype=torch.int64)
         f = [_steps(fresh[k], True) for k in _ROBOT]
-        f += [_steps(fresh["pos_error_sum"], False), _steps(fresh["step"], False),
+        f += [_steps(fresh.get("pos_error_sum"), False), _steps(fresh["step"], False),
               (None, 0, 0, 0) if fresh_obs is None else _steps(fresh_obs, True)]
         self.rollout_args[:] = [
             *self.head, *_ptr(xs[0]), *_ptr(xs[1]), *_ptr(xs[2]), *_ptr(xs[3]), *_ptr(xs[4]), *_ptr(xs[5]),
@@ -267,7 +286,7 @@ class HoverStep:
         (_, *g_obs), (_, *g_final), (_, *g_reward) = per_step[:3]
         g_terms = per_step[3:]
         self.rollout_grad_args[:] = [
-            n, self.head[1], self.points, self.head[4], self.head[5], *_ptr(quat), *_ptr(vel), *_ptr(omega),
+            n, self.head[1], self.points, self.kind, self.head[5], self.head[6], *_ptr(quat), *_ptr(vel), *_ptr(omega),
             *_ptr(thrust), actions.data_ptr(), actions.stride(1), vec.data_ptr(), flags.data_ptr(),
             ints[0, 1].data_ptr(),
             *(p for p, _ in g_new), *(s for _, s in g_new), *g_pes, *g_obs[:2], *g_final[:2], *g_reward[:2],
@@ -275,19 +294,21 @@ class HoverStep:
             steps, actions.stride(0), g_obs[2], g_final[2], g_reward[2], *(t[3] for t in g_terms)]
         self.vjp_steps(ctypes.addressof(self.rollout_grad_args))
         gp, gq, gv, gw, gf, _, gpes = out[0].split(_GRAD_SPLIT, 1)
-        return gp, gq, gv, gw, gf, gpes.squeeze(1), out[:, :, 17:21]
+        return gp, gq, gv, gw, gf, gpes.squeeze(1) if self.has_pes else None, out[:, :, 17:21]
 
     def _assemble_steps(self, diff: tuple[Tensor, ...], side: list, actions: Tensor):
         sca, ints, flags, counters_out, _, _ = side
         n = self.n
         *new_robot, new_pes, obs, final_obs, reward = diff[:9]
-        terms = diff[9:]
+        terms = diff[9:9 + len(self.term_keys)]
         terminated, truncated, diverged, out_of_bounds, done, success = flags[:, :-1].unflatten(
             1, (_N_FLAGS, n)).unbind(1)
         state = dict(zip(_ROBOT, new_robot))
         state["step"] = ints[-1, 0]
-        state["pos_error_sum"] = new_pes
-        metrics = dict(zip(self.metric_keys, (sca[:, 10], sca[:, 11], success)))
+        if self.has_pes:
+            state["pos_error_sum"] = new_pes
+        values = (sca[:, 10], sca[:, 11], success)
+        metrics = dict(zip(self.metric_keys, (values[i] for i in self.metric_order)))
         info = dict(metrics)
         info.update(zip(self.term_keys, terms))
         info["diverged"] = diverged
