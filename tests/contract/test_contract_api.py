@@ -244,7 +244,8 @@ def test_reward_is_the_sum_of_named_terms(env_id):
         for term in env.reward_terms:
             value = terms[term.name]
             assert value.shape == (4,)
-            if not term.differentiable:
+            if not term.differentiable:  # detached, as RewardTerm documents, and no gradient
+                assert not value.requires_grad, f"non-differentiable term {term.name!r} is not detached"
                 (g,) = grad_or_zero(value.sum(), [actions])
                 assert g.abs().sum() == 0, f"non-differentiable term {term.name!r} carries a gradient"
     # The numpy step reports the same terms.

@@ -132,6 +132,9 @@ class HoverStep:
         # made a 96-step unroll of 16384 drones with its backward 2.5x slower than in chunks of 8.
         self.rollout_steps = max(1, 131072 // self.n)
         self.term_keys = tuple(REWARD_PREFIX + t for t in task.reward_term_names)
+        # Terms the task declares non-differentiable (a bonus, a penalty) leave the step detached,
+        # as the generic step leaves them; the kernel gives them no gradient either way.
+        self.detached_terms = tuple(not t.differentiable for t in task.reward_terms)
         self.metric_keys = tuple(task.metric_names)
 
     def _covers(self, actions: Tensor, fresh, fresh_obs, counters, shape: tuple) -> bool:
@@ -198,12 +201,16 @@ class HoverStep:
         gp, gq, gv, gw, gf, ga, gpes = out.split(_GRAD_SPLIT, 1)
         return gp, gq, gv, gw, gf, gpes.squeeze(1) if self.has_pes else None, ga
 
+    def _terms(self, diff: tuple[Tensor, ...]) -> list[Tensor]:
+        terms = diff[9:9 + len(self.term_keys)]
+        return [t.detach() if d else t for t, d in zip(terms, self.detached_terms)]
+
     def _assemble(self, diff: tuple[Tensor, ...], side: list):
         (next_robot, next_pes, (new_step, next_step), flag_cols, actions_finite, ret, ret_final,
          err, mean_err, counters, _, _, _) = side
         terminated, truncated, diverged, out_of_bounds, done, success = flag_cols
         *new_robot, new_pes, new_obs, final_obs, reward = diff[:9]
-        terms = diff[9:9 + len(self.term_keys)]
+        terms = self._terms(diff)
         new_state = dict(zip(_ROBOT, new_robot))
         new_state["step"] = new_step
         next_state = dict(zip(_ROBOT, next_robot))
@@ -300,7 +307,7 @@ class HoverStep:
         sca, ints, flags, counters_out, _, _ = side
         n = self.n
         *new_robot, new_pes, obs, final_obs, reward = diff[:9]
-        terms = diff[9:9 + len(self.term_keys)]
+        terms = self._terms(diff)
         terminated, truncated, diverged, out_of_bounds, done, success = flags[:, :-1].unflatten(
             1, (_N_FLAGS, n)).unbind(1)
         state = dict(zip(_ROBOT, new_robot))
