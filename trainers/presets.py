@@ -7,7 +7,7 @@ returns the settings to apply on top of an algorithm's config defaults:
 
 * ``"default"``: the env's ``"default"`` preset; for an env with ``"paper"`` settings, the
   paper's settings with the env's ``"default"`` entries (if any) on top (e.g. Hover's ABPT
-  holds κ at 0.01);
+  holds κ at 0.01 and decays the learning rate);
 * ``"paper"``: the paper's settings (Tables 2 SHAC, 3 PPO, 4 BPTT, 5 ABPT, 9 velocity racing);
 * any other preset the env defines for that algorithm (e.g. the navigation id's
   ``"fast"``), as it is;
