@@ -8,9 +8,9 @@ Every rate is drones x 50 Hz control steps per second (one step of ``DiffQuad-Ho
   and with ``compile=True``;
 * ``diffenvs fwd+bwd``: a 96-step differentiable unroll and its backward, per env step;
 * ``diffenvs rollout``: ``rollout(actions)`` of 96 steps (a training horizon) in one call
-  without gradients, and ``rollout fwd+bwd``, the same 96-step ``rollout`` and its backward; with ``compile=True`` these run
-  as compiled chunks of ``rollout_chunk`` (8) steps. The first call's compilation time is
-  given in the notes (PyTorch caches it on disk, so later processes compile in seconds);
+  without gradients, and ``rollout fwd+bwd``, the same 96-step ``rollout`` and its backward;
+  with ``compile=True`` these run as compiled chunks of ``rollout_chunk`` (8) steps. The first
+  call's compilation time is given in the notes (PyTorch caches it on disk, so later processes compile in seconds);
 * ``l2f``: the C++ Learning-to-Fly simulator's vector environment (pybind11); it integrates
   with RK4 at its own 100 Hz, so one 50 Hz step is two of its steps. Its vector sizes are
   powers of two: N = 100 runs its 128-drone batch and N = 16384 two 8192-drone batches

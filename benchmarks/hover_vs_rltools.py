@@ -3,7 +3,8 @@
 For every seed, interleaved in one run of this script on one machine:
 
 * **diffenvs**: ``diffenvs-train abpt --env DiffQuad-Hover-v0`` (the default preset: the paper's,
-  with κ held at 0.01 and the learning rate decayed linearly over the run) in a subprocess, evaluated every ``--eval-every`` env steps on 32
+  with κ held at 0.01 and the learning rate decayed linearly over the run) in a subprocess,
+  evaluated every ``--eval-every`` env steps on 32
   episodes (the trainer's evaluation: position error at the episode's end); time is the
   trainer's training wall-clock (evaluations excluded), read from its ``progress.csv``.
 * **rltools TD3** (``pip install -e ".[peers]"``): rltools 2.2.1's TD3 training loop (C++,
