@@ -649,3 +649,20 @@ def test_log_counts_are_integers_and_tensorboard_tags_are_grouped(tmp_path):
     assert {"eval/return", "eval/distance", "eval/success", "train/actor_loss", "time/wall_time",
             "time/fps"} <= tags, tags
     assert not any("/" not in t for t in tags)
+
+
+def test_logger_resume_appends_and_warns_when_the_log_is_missing(tmp_path):
+    """A resumed log keeps the rows up to the checkpoint and appends; a checkpoint resumed without
+    its ``progress.csv`` says that the earlier rows are lost."""
+    from trainers.core.logger import Logger, read_log
+
+    log = Logger(str(tmp_path / "a"), tensorboard=False)
+    for i in range(3):
+        log.log({"iteration": i, "env_steps": 100 * i})
+    log.close()
+    log = Logger(str(tmp_path / "a"), tensorboard=False, resume=True, resume_steps=100)
+    log.log({"iteration": 2, "env_steps": 200})
+    log.close()
+    assert [r["env_steps"] for r in read_log(str(tmp_path / "a" / "progress.csv"))] == [0, 100, 200]
+    with pytest.warns(UserWarning, match="without .*progress.csv.* lost"):
+        Logger(str(tmp_path / "b"), tensorboard=False, resume=True, resume_steps=2_022_400).close()

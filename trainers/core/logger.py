@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -50,6 +51,9 @@ class Logger:
         self.log_dir, self.metric = log_dir, metric
         self.path = os.path.join(log_dir, "progress.csv")
         new = not (resume and os.path.exists(self.path))
+        if resume and new and resume_steps:  # the checkpoint survived its log: say what is missing
+            warnings.warn(f"resuming at {resume_steps:,.0f} env steps without {self.path}: the log of the steps "
+                          "before that is lost, and the new progress.csv starts at the resumed step", stacklevel=2)
         if not new:
             _rewrite(self.path, resume_steps)
         self._fh = open(self.path, "w" if new else "a", newline="")
