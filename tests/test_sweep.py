@@ -284,6 +284,26 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert not os.path.exists(os.path.join(run.log_dir(out), "checkpoint.pt"))  # removed once done
 
 
+def test_a_checkpoint_without_its_log_starts_the_run_over(tmp_path):
+    """A run whose progress.csv was cleaned away (its ignored checkpoint kept) is not resumed with a
+    hole in its log: the sweep starts it over and says why."""
+    from trainers.cli import main
+
+    out = str(tmp_path / "sweep")
+    s = spec(algos=["shac"], seeds=[0], variants=None, total_steps={"default": 128},
+             settings={**TINY, "checkpoint_every": 32, "critic_updates": 2})
+    run = expand(s)[0]
+    main(["shac", "--env", run.env, "--seed", "0", "--steps", "64", "--log-dir", run.log_dir(out), "--no-progress",
+          "--no-tensorboard", *sum((["--set", f"{k}={v!r}"] for k, v in run.settings.items()), [])])
+    os.remove(os.path.join(run.log_dir(out), "progress.csv"))
+    assert sweep.can_resume(run.log_dir(out))[0] is False
+    run_sweep(s, out)
+    steps = [int(float(r["env_steps"])) for r in read(os.path.join(run.log_dir(out), "progress.csv"))]
+    assert steps[0] == 0 and steps[-1] == 128  # the whole log, from the first step
+    text = open(os.path.join(run.log_dir(out), "stdout.txt")).read()
+    assert "without its progress.csv" in text and "resuming shac" not in text
+
+
 def test_raising_the_budget_extends_finished_runs_from_their_checkpoints(tmp_path):
     out = str(tmp_path / "sweep")
     s = spec(algos=["shac"], seeds=[0], variants=None, total_steps={"default": 64},

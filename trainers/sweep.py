@@ -367,13 +367,16 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False,
         if is_finished(run, out):  # finished by another sweep since the check above
             return _read_json(done_path)
         earlier = _read_json(done_path) if os.path.exists(done_path) else None  # a smaller budget: extend it
-        resume = os.path.exists(os.path.join(log_dir, "checkpoint.pt"))
+        resume, why = can_resume(log_dir)
         if earlier is not None and not resume:
-            raise RuntimeError(f"finished {earlier['total_steps']} steps without keeping its checkpoint, "
+            raise RuntimeError(f"finished {earlier['total_steps']} steps without keeping its checkpoint and log, "
                                f"so it cannot be extended to {run.total_steps}; remove {log_dir} to redo it")
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         t0 = time.perf_counter()
         with open(os.path.join(log_dir, "stdout.txt"), "a") as log:
+            if why:
+                log.write(why + "\n")
+                log.flush()
             # The run's process shares the lock: the folder stays locked while either lives.
             code = (children or _Children()).run(run.command(out, resume), stdin=subprocess.DEVNULL, stdout=log,
                                                  stderr=subprocess.STDOUT, env=env, pass_fds=(lock,))
@@ -390,6 +393,18 @@ def run_one(run: Run, out: str, threads: int = 1, keep_checkpoint: bool = False,
         if os.path.exists(ckpt):
             os.remove(ckpt)
     return summary
+
+
+def can_resume(log_dir: str) -> tuple[bool, str]:
+    """Whether an unfinished run in ``log_dir`` resumes from its checkpoint, and why not when it
+    has one. A checkpoint whose ``progress.csv`` is gone (e.g. the untracked log was cleaned away
+    and the ignored checkpoint kept) is not resumed: the run starts over, so that its log has no
+    hole (a hole would bias every "steps to reach" read from it)."""
+    has_ckpt = os.path.exists(os.path.join(log_dir, "checkpoint.pt"))
+    if has_ckpt and not os.path.exists(os.path.join(log_dir, "progress.csv")):
+        return False, (f"{log_dir}: a checkpoint without its progress.csv; starting the run over rather than "
+                       "resuming with the log of its first steps missing")
+    return has_ckpt, ""
 
 
 @functools.cache
