@@ -80,3 +80,9 @@ def test_claims_file_errors_and_command(tmp_path):
                       '[[claims]]\ntext = "a beats b"\nenv = "E"\nbetter = "a"\nworse = "b"\n')
     table = main([str(claims), "--out", str(tmp_path / "v.md")])
     assert "| a beats b |" in table and "**holds**" in table and (tmp_path / "v.md").read_text() == table
+    # A results file the claims name but no run has written yet: no finished runs, said under the table.
+    later = tmp_path / "later" / "results.csv"
+    claims.write_text(f'results = ["{results}", "{later}"]\nseeds = 3\n[budgets.E]\ndefault = 100\n'
+                      '[[claims]]\ntext = "a beats c"\nenv = "E"\nbetter = "a"\nworse = "c"\n')
+    table = main([str(claims), "--out", str(tmp_path / "v.md")])
+    assert "**inconclusive**" in table and table.rstrip().endswith(f"No results yet: `{later}`.")

@@ -123,8 +123,13 @@ def _describe(s: Side, ci: tuple[float, float] | None) -> str:
 
 
 def claims_table(spec: dict, rows: list[dict] | None = None) -> str:
-    """Markdown: one row per claim with its evidence and verdict."""
-    rows = load(spec["results"]) if rows is None else rows
+    """Markdown: one row per claim with its evidence and verdict. A results file that does not
+    exist yet (claims written before their runs) counts as no finished runs, and is named
+    under the table."""
+    paths = [spec["results"]] if isinstance(spec["results"], str) else list(spec["results"])
+    missing = [p for p in paths if not os.path.exists(p)] if rows is None else []
+    if rows is None:
+        rows = load([p for p in paths if p not in missing])
     seeds, budgets = int(spec.get("seeds", 5)), spec.get("budgets", {})
     lines = ["| claim | evidence (mean [95 % CI] over seeds; per seed) | verdict |", "|---|---|---|"]
     for claim in spec["claims"]:
@@ -136,6 +141,8 @@ def claims_table(spec: dict, rows: list[dict] | None = None) -> str:
         text = (f"{what}: {_describe(b, ev.get('better_ci'))} vs {_describe(w, ev.get('worse_ci'))}"
                 + (f"; better in {ev['wins'][0]}/{ev['wins'][1]} seeds" if "wins" in ev else ""))
         lines.append(f"| {claim['text']} | {text} | **{result}** |")
+    if missing:
+        lines += ["", "No results yet: " + ", ".join(f"`{p}`" for p in missing) + "."]
     return "\n".join(lines) + "\n"
 
 
