@@ -266,16 +266,22 @@ def test_runs_end_with_their_sweep(tmp_path, sig):
         proc.wait()
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+def _half_run(tmp_path):
+    """A one-run sweep of 128 steps whose first attempt stopped after 64 (checkpoint and log
+    left in its folder): ``(spec, run, out)``."""
     from trainers.cli import main
 
     out = str(tmp_path / "sweep")
     s = spec(algos=["shac"], seeds=[0], variants=None, total_steps={"default": 128},
              settings={**TINY, "checkpoint_every": 32, "critic_updates": 2})
     run = expand(s)[0]
-    # A first attempt stopped after 64 of 128 steps (its checkpoint and log remain).
     main(["shac", "--env", run.env, "--seed", "0", "--steps", "64", "--log-dir", run.log_dir(out), "--no-progress",
           "--no-tensorboard", *sum((["--set", f"{k}={v!r}"] for k, v in run.settings.items()), [])])
+    return s, run, out
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    s, run, out = _half_run(tmp_path)
     assert not os.path.exists(os.path.join(run.log_dir(out), "done.json"))
     run_sweep(s, out)
     steps = [int(float(r["env_steps"])) for r in read(os.path.join(run.log_dir(out), "progress.csv"))]
@@ -287,14 +293,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 def test_a_checkpoint_without_its_log_starts_the_run_over(tmp_path):
     """A run whose progress.csv was cleaned away (its ignored checkpoint kept) is not resumed with a
     hole in its log: the sweep starts it over and says why."""
-    from trainers.cli import main
-
-    out = str(tmp_path / "sweep")
-    s = spec(algos=["shac"], seeds=[0], variants=None, total_steps={"default": 128},
-             settings={**TINY, "checkpoint_every": 32, "critic_updates": 2})
-    run = expand(s)[0]
-    main(["shac", "--env", run.env, "--seed", "0", "--steps", "64", "--log-dir", run.log_dir(out), "--no-progress",
-          "--no-tensorboard", *sum((["--set", f"{k}={v!r}"] for k, v in run.settings.items()), [])])
+    s, run, out = _half_run(tmp_path)
     os.remove(os.path.join(run.log_dir(out), "progress.csv"))
     assert sweep.can_resume(run.log_dir(out))[0] is False
     run_sweep(s, out)
