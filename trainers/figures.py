@@ -132,26 +132,22 @@ def figure4(rows, out_png: str, variant: str = "base") -> str:
     rows = [r for r in rows if r["variant"] == variant]
     envs, algos = _present(rows, "env", TASK_ORDER), _present(rows, "algo", ALGO_ORDER)
     fig, axes = plt.subplots(2, len(envs), figsize=(4.2 * len(envs), 6.4), squeeze=False)
-    counts = []  # per task, the seeds of each algorithm
     for j, env in enumerate(envs):
         for i, x in enumerate(("env_steps", "wall_time")):
             ax = axes[i, j]
-            seen = []
             for k, algo in enumerate(algos):
                 grid, vals = seed_curves(rows, x, "eval_return", env=env, algo=algo)
                 if grid is not None:
                     _band(ax, grid, vals, f"{ALGO_LABEL.get(algo, algo)} ({vals.shape[0]})", f"C{k}")
-                    seen.append((algo, vals.shape[0]))
-            if i == 0:
-                counts.append(seen)
             ax.set_xlabel("env steps" if x == "env_steps" else "wall-clock (s)")
             if j == 0:
                 ax.set_ylabel("evaluation return")
             if i == 0:
                 ax.set_title(TASK_LABEL.get(env, env))
     axes[0, 0].legend(fontsize=8, title="algorithm (seeds)", title_fontsize=8)
+    first = axes[0, 0].get_legend_handles_labels()[1]  # "algorithm (seeds)" labels
     for j in range(1, len(envs)):  # a task whose seed counts differ from the first's gets its own legend
-        if counts[j] != counts[0]:
+        if axes[0, j].get_legend_handles_labels()[1] != first:
             axes[0, j].legend(fontsize=7, title="algorithm (seeds)", title_fontsize=7)
     return _save(fig, out_png)
 

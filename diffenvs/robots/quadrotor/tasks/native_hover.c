@@ -1,7 +1,7 @@
-/* A whole DiffQuad-Hover or DiffQuad-Tracking step in one pass over the drones, and its
+/* A whole DiffQuad-Hover, -Tracking or -Landing step in one pass over the drones, and its
  * vector-Jacobian product.
  *
- * What DiffVectorEnv.transition does for these tasks, row by row (see vector_env.py, tasks/hover.py
+ * What DiffVectorEnv.transition does for these tasks, row by row (see vector_env.py, tasks/hover.py, tasks/landing.py
  * and tasks/tracking.py for the definitions; this file restates them for speed and the tests hold
  * the two to float rounding): clamp the actions to [-1, 1] (straight-through gradient), take the
  * drone's explicit Euler step (fused_euler.c), count the step, find diverged and out-of-bounds

@@ -1,18 +1,19 @@
-"""The whole ``DiffQuad-Hover`` and ``DiffQuad-Tracking`` env step as one native call, forward and backward.
+"""The whole ``DiffQuad-Hover``, ``-Tracking`` and ``-Landing`` env step as one native call, forward and backward.
 
 :func:`make` gives the env a replacement of :meth:`~diffenvs.vector_env.DiffVectorEnv.transition`
 (see :meth:`~diffenvs.contract.Task.native_transition`) that does in one pass of
 ``native_hover.c`` what the generic transition does in about two hundred tensor operations: the
 clamped actions, the drone's Euler step (``fused_euler.c``), failure checks, reward terms,
 metrics, termination, truncation, the observation, the running return and the autoreset; its
-backward is that file's vector-Jacobian product, one more pass. The two tasks share everything but
-the reference: Hover's fixed target is Tracking's point on a circle with radius 0 and one observed
-point. It returns the same tuple, equal to float rounding (``tests/contract/test_contract_native.py``
-compares the two, values and gradients), and :meth:`HoverStep.rollout` unrolls several steps in one
-call.
+backward is that file's vector-Jacobian product, one more pass. Hover and Tracking share everything
+but the reference (Hover's fixed target is Tracking's point on a circle with radius 0 and one
+observed point); Landing keeps the step and observation and has its own reward kind (shaped terms
+toward the pad, a touch-down bonus that ends the episode, no task state). It returns the same
+tuple, equal to float rounding (``tests/contract/test_contract_native.py`` compares the two, values
+and gradients), and :meth:`HoverStep.rollout` unrolls several steps in one call.
 
-It is used where it covers the configuration exactly: the Hover or Tracking task itself (not a
-subclass), the quadrotor's fused Euler step (CPU, float32/float64, a C compiler; ``fused=False``
+It is used where it covers the configuration exactly: the Hover, Tracking or Landing task itself
+(not a subclass), the quadrotor's fused Euler step (CPU, float32/float64, a C compiler; ``fused=False``
 turns both off), autoreset on, no ``grad_decay`` and no detached reward terms, not compiled.
 Anything else keeps the generic transition.
 """
