@@ -19,6 +19,7 @@ Usage::
     python benchmarks/bench_env.py --env DiffPointMass-Reach-v0 --sizes 100 16384
     python benchmarks/bench_env.py --compile --sizes 100 1024
     python benchmarks/bench_env.py --quick            # seconds, for smoke tests
+    python benchmarks/bench_env.py --task racing --no-native   # without the whole-step native call
     python benchmarks/bench_env.py --profile 100      # where the time of one step goes
 
 Results are printed as a Markdown table and, with ``--json PATH``, written as JSON
@@ -174,6 +175,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--json", default=None, help="write results here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
+    parser.add_argument("--no-native", action="store_true",
+                        help="the env with native=False: the task's generic transition (tensor operations) around "
+                             "the robot's own step, instead of the whole step as one native call")
     parser.add_argument("--profile", type=int, default=None, metavar="N",
                         help="print profiler tables for batch size N instead of measuring throughput")
     args = parser.parse_args(argv)
@@ -190,7 +194,8 @@ def main(argv=None) -> dict:
     for n in args.sizes:
         bare_f, bare_fb = bench_bare(n, env_id, args.min_time, args.horizon)
         row = {"N": n, "bare fwd": bare_f, "bare fwd+bwd": bare_fb}
-        row.update(bench_env(n, env_id, args.min_time, args.horizon, compile=False))
+        row.update(bench_env(n, env_id, args.min_time, args.horizon, compile=False,
+                             **({"native": False} if args.no_native else {})))
         if args.compile:
             comp = bench_env(n, env_id, args.min_time, args.horizon, compile=True)
             row.update({f"compiled {k}": v for k, v in comp.items()})
@@ -203,7 +208,7 @@ def main(argv=None) -> dict:
     print("|" + "---|" * len(cols))
     for row in rows:
         print("| " + " | ".join(str(row[c]) if c == "N" else f"{row[c]:.3g}" for c in cols) + " |")
-    result = {"machine": machine(), "env": env_id, "horizon": args.horizon, "rows": rows}
+    result = {"machine": machine(), "env": env_id, "horizon": args.horizon, "native": not args.no_native, "rows": rows}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

@@ -1,8 +1,8 @@
-/* A whole DiffQuad-Hover, -Tracking or -Landing step in one pass over the drones, and its
+/* A whole DiffQuad-Hover, -Tracking, -Landing or -Racing step in one pass over the drones, and its
  * vector-Jacobian product.
  *
  * What DiffVectorEnv.transition does for these tasks, row by row (see vector_env.py, tasks/hover.py, tasks/landing.py
- * and tasks/tracking.py for the definitions; this file restates them for speed and the tests hold
+ * tasks/tracking.py and tasks/racing.py for the definitions; this file restates them for speed and the tests hold
  * the two to float rounding): clamp the actions to [-1, 1] (straight-through gradient), take the
  * drone's explicit Euler step (fused_euler.c), count the step, find diverged and out-of-bounds
  * drones, the reward terms (zero in a diverged row) and metrics, termination and truncation,
@@ -28,6 +28,8 @@ typedef struct {
     const void *fobs; long sfobs;
     const long *counters_in;
     void *vec; void *sca; long *ints; unsigned char *flags; long *counters_out;
+    long ti;            /* integer task-state fields (TI: Racing's 5, else 0) */
+    const long *task; long ctask; const long *ftask; long cftask;  /* theirs and the starts', column strides */
 } HoverArgs;
 
 typedef struct {
@@ -38,15 +40,16 @@ typedef struct {
     const void *vec; const unsigned char *flags; const long *next_step;
     const void *g_new[5]; long s_new[5]; const void *g_pes; long s_pes;
     const void *g_obs; long s_obs; const void *g_final; long s_final;
-    const void *g_reward; long s_reward; const void *g_terms[5]; long s_terms[5];
+    const void *g_reward; long s_reward; const void *g_terms[6]; long s_terms[6];
     void *out;
+    long ti; const long *next_gate;  /* TI and Racing's post-step target gates (the ints' column) */
 } HoverGradArgs;
 
 /* A rollout of `steps` steps: the first step's arguments, then the step strides (in elements) of
  * the actions and of the episode starts' fields; outputs are `steps` blocks (see hover_rollout). */
 typedef struct {
     HoverArgs base;
-    long steps, ta, tfp, tfq, tfv, tfw, tff, tfpes, tfstep, tfobs;
+    long steps, ta, tfp, tfq, tfv, tfw, tff, tfpes, tfstep, tfobs, tftask;
 } HoverRolloutArgs;
 
 /* Its backward: the last step's arguments for the final state's gradients (g_new, g_pes; the
@@ -54,7 +57,7 @@ typedef struct {
  * per-step gradients; vec, flags and out hold all steps. */
 typedef struct {
     HoverGradArgs base;
-    long steps, ta, t_obs, t_final, t_reward, t_terms[5];
+    long steps, ta, t_obs, t_final, t_reward, t_terms[6];
 } HoverRolloutGradArgs;
 
 /* Task constants C: the reference's centre (3), arena centre (3), arena half extent (3), squared
@@ -72,17 +75,24 @@ enum { C_TARGET = 0, C_CENTER = 3, C_HALF = 6, C_LIMITS = 9, C_W = 12, C_RADIUS 
  * metrics: xy error, height, success). For Landing the weights W = C + C_W are w_xy / (eta - 1),
  * w_z / (eta - 1), log(eta), the success and failure rewards, C_RADIUS is success_xy, and after
  * the offsets come xy_scale, z_min, z_max, success_height, success_speed (L_*). */
-enum { KIND_SKELETON = 0, KIND_LANDING = 1 };
+/* KIND_RACING: the gates in order (task state: next gate, gates passed, lap start, gates in the lap,
+ * last lap's steps; the ints' columns after the two step counts, new then pre-reset), the skeleton's
+ * five terms toward the gate to pass next and a sixth, the bonus per gate passed (metrics: gates
+ * passed, lap time, success; flag F_GATE); K = 2 observed points, the next two gates. After the
+ * offsets come the number of gates, the gate radius, the bonus, and the gates' centres (R_*). */
+enum { KIND_SKELETON = 0, KIND_LANDING = 1, KIND_RACING = 2 };
 enum { L_XY_SCALE, L_Z_MIN, L_Z_MAX, L_HEIGHT, L_SPEED };
+enum { R_COUNT, R_RADIUS, R_BONUS, R_GATES };
+enum { T_GATE, T_PASSED, T_LAP_START, T_LAP_GATES, T_LAST_LAP };
 /* Output layout: vec rows of VEC = 2 (17 + OBS) values, OBS = 3 K + 10: new p q v w f (17), new obs
- * (OBS), pre-reset p q v w f (17), pre-reset obs (OBS); sca: 12 columns of n (column-major), ints:
- * 2 columns, flags: 6 columns and one more byte (all actions finite). */
+ * (OBS), pre-reset p q v w f (17), pre-reset obs (OBS); sca: 13 columns of n (column-major), ints:
+ * 2 + 2 TI columns, flags: 7 columns and one more byte (all actions finite). */
 enum { NEW = 0, NEW_OBS = 17 };
 #define LAYOUT(K) const long OBS = 3 * (K) + 10, VEC = 2 * (17 + OBS), NEXT = 17 + OBS, NEXT_OBS = NEXT + 17; \
                   (void)NEXT_OBS
-enum { S_NEW_PES, S_NEXT_PES, S_REWARD, S_TERMS, S_RET = S_TERMS + 5, S_RET_FINAL, S_ERR, S_MEAN_ERR, N_SCA };
-enum { I_NEW_STEP, I_NEXT_STEP };
-enum { F_TERMINATED, F_TRUNCATED, F_DIVERGED, F_OOB, F_DONE, F_SUCCESS, N_FLAGS };
+enum { S_NEW_PES, S_NEXT_PES, S_REWARD, S_TERMS, S_RET = S_TERMS + 6, S_RET_FINAL, S_ERR, S_MEAN_ERR, N_SCA };
+enum { I_NEW_STEP, I_NEXT_STEP, I_TASK };
+enum { F_TERMINATED, F_TRUNCATED, F_DIVERGED, F_OOB, F_DONE, F_SUCCESS, F_GATE, N_FLAGS };
 #define GRAD_COLS 22 /* p q v w f (17), actions (4), pos_error_sum (1) */
 
 #define DEFINE_HOVER(T, SUFFIX)                                                                       \
@@ -99,11 +109,18 @@ static void reference_##SUFFIX(const T *C, T t, T *ref) {                       
     ref[2] = C[C_TARGET + 2] + (T)0;                                                                  \
 }                                                                                                     \
 /* The observation of a drone at step count st: K reference points relative to it, then q, v, w. */  \
-static void observe_##SUFFIX(const T *C, long K, long st, const T *p, const T *q, const T *v,        \
-                             const T *w, T *o) {                                                      \
+/* Racing (gate >= 0): the K gates from `gate` on instead of the reference points. */                \
+static void observe_##SUFFIX(const T *C, long K, long st, long gate, const T *p, const T *q,          \
+                             const T *v, const T *w, T *o) {                                          \
     T ref[3];                                                                                         \
+    const T *R = C + C_OFFSETS + K;                                                                   \
     for (long i = 0; i < K; i++) {                                                                    \
-        reference_##SUFFIX(C, (T)st * C[C_DT] + C[C_OFFSETS + i], ref);                               \
+        if (gate >= 0) {                                                                              \
+            const T *g = R + R_GATES + 3 * ((gate + i) % (long)R[R_COUNT]);                           \
+            for (int k = 0; k < 3; k++) ref[k] = g[k];                                                \
+        } else {                                                                                      \
+            reference_##SUFFIX(C, (T)st * C[C_DT] + C[C_OFFSETS + i], ref);                           \
+        }                                                                                             \
         for (int k = 0; k < 3; k++) o[3 * i + k] = (ref[k] - p[k]) * C[C_SCALES];                    \
     }                                                                                                 \
     o += 3 * K;                                                                                       \
@@ -150,29 +167,55 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
         for (int k = 0; k < 3; k++) oob |= fabs(np_[k] - C[C_CENTER + k]) > C[C_HALF + k];           \
         int div = !(DOT3(nv, nv) <= C[C_LIMITS] && DOT3(nw, nw) <= C[C_LIMITS + 1]                   \
                     && DOT3(np_, np_) <= C[C_LIMITS + 2]);                                            \
-        T terms[5], err, second;  /* the first two metrics: error and mean error, or xy error and height */ \
-        int success;                                                                                  \
+        T terms[6] = {0}, err, second;  /* the first two metrics: error and mean error, xy error and */ \
+        int success, gate_passed = 0;   /* height, or gates passed and lap time                      */ \
+        long task[5] = {0};  /* Racing: the task state after the step */                              \
         if (A->kind == KIND_LANDING) {                                                                \
             landing_##SUFFIX(C, C + C_OFFSETS + K, np_, nv, oob | div, terms, &success, &err, &second); \
         } else {                                                                                      \
             T d[4], ref[3];                                                                           \
-            reference_##SUFFIX(C, (T)st * C[C_DT], ref);                                              \
+            if (A->kind == KIND_RACING) {                                                             \
+                const T *R = C + C_OFFSETS + K;                                                       \
+                const long G = (long)R[R_COUNT];                                                      \
+                for (int i = 0; i < 5; i++) task[i] = A->task[i * A->ctask + r];                      \
+                const long gate = task[T_GATE];                                                       \
+                gate_passed = norm_diff_##SUFFIX(np_, R + R_GATES + 3 * gate, 3, d) <= R[R_RADIUS] && !(oob | div); \
+                task[T_GATE] = (gate + gate_passed) % G;                                              \
+                task[T_PASSED] += gate_passed;                                                        \
+                if (gate_passed && task[T_LAP_GATES] == 0) task[T_LAP_START] = st;                    \
+                task[T_LAP_GATES] += gate_passed;                                                     \
+                if (task[T_LAP_GATES] > G) {                                                          \
+                    task[T_LAST_LAP] = st - task[T_LAP_START]; task[T_LAP_START] = st; task[T_LAP_GATES] = 1; \
+                }                                                                                     \
+                for (int k = 0; k < 3; k++) ref[k] = R[R_GATES + 3 * task[T_GATE] + k];               \
+                terms[5] = (T)gate_passed * R[R_BONUS];                                               \
+            } else {                                                                                  \
+                reference_##SUFFIX(C, (T)st * C[C_DT], ref);                                          \
+            }                                                                                         \
             err = norm_diff_##SUFFIX(np_, ref, 3, d);                                                 \
             terms[0] = W[0]; terms[1] = -W[1] * err; terms[2] = -W[2] * norm_diff_##SUFFIX(nq, unit, 4, d); \
             terms[3] = -W[3] * norm_diff_##SUFFIX(nv, NULL, 3, d);                                    \
             terms[4] = -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d);                                    \
             success = err < C[C_RADIUS];                                                              \
             second = 0;                                                                               \
+            if (A->kind == KIND_RACING) {  /* metrics: gates passed, the last lap's time (-1: none) */ \
+                const long G = (long)C[C_OFFSETS + K + R_COUNT];                                      \
+                success = task[T_PASSED] >= G;                                                        \
+                err = (T)task[T_PASSED];                                                              \
+                second = task[T_LAST_LAP] >= 0 ? (T)task[T_LAST_LAP] * C[C_DT] : (T)-1;               \
+            }                                                                                         \
         }                                                                                             \
         T reward = terms[0] + terms[1] + terms[2] + terms[3];                                         \
         if (A->kind != KIND_LANDING) reward += terms[4];                                              \
+        if (A->kind == KIND_RACING) reward += terms[5];                                               \
         div |= !isfinite(reward);                                                                     \
-        if (div) { oob = 0; reward = 0; for (int i = 0; i < 5; i++) terms[i] = 0; }                   \
+        if (div) { oob = 0; reward = 0; for (int i = 0; i < 6; i++) terms[i] = 0; }                   \
         const int terminated = oob | div | (A->kind == KIND_LANDING && success);                      \
         const int truncated = A->max_steps > 0 && st >= A->max_steps && !terminated;                  \
         const int done = terminated | truncated;                                                      \
         n_div += div; n_oob += oob;                                                                   \
-        observe_##SUFFIX(C, K, st, np_, nq, nv, nw, row + NEXT_OBS);                                  \
+        const int racing = A->kind == KIND_RACING;                                                    \
+        observe_##SUFFIX(C, K, st, racing ? task[T_GATE] : -1, np_, nq, nv, nw, row + NEXT_OBS);      \
         const T pes = A->pes ? ((const T *)A->pes)[r * A->spes] + err : (T)0;                        \
         const T ret = ((const T *)A->ret)[r * A->sret] + reward;                                      \
         if (done) {                                                                                   \
@@ -185,28 +228,31 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
                 const T *fo = (const T *)A->fobs + r * A->sfobs;                                      \
                 for (int k = 0; k < OBS; k++) row[NEW_OBS + k] = fo[k];                               \
             } else {  /* no observations of the starts given: observe the start here */              \
-                observe_##SUFFIX(C, K, A->fstep[r * A->sfstep], src[0], src[1], src[2], src[3],       \
-                                 row + NEW_OBS);                                                      \
+                observe_##SUFFIX(C, K, A->fstep[r * A->sfstep], racing ? A->ftask[r] : -1, src[0],     \
+                                 src[1], src[2], src[3], row + NEW_OBS);                              \
             }                                                                                         \
             sca[S_NEW_PES * n + r] = A->fpes ? ((const T *)A->fpes)[r * A->sfpes] : (T)0;              \
             A->ints[I_NEW_STEP * n + r] = A->fstep[r * A->sfstep];                                    \
+            for (long i = 0; i < A->ti; i++) A->ints[(I_TASK + i) * n + r] = A->ftask[i * A->cftask + r]; \
         } else {                                                                                      \
             for (int k = 0; k < 17 + OBS; k++) row[NEW + k] = row[NEXT + k];                          \
             sca[S_NEW_PES * n + r] = pes;                                                             \
             A->ints[I_NEW_STEP * n + r] = st;                                                         \
+            for (long i = 0; i < A->ti; i++) A->ints[(I_TASK + i) * n + r] = task[i];                 \
         }                                                                                             \
         A->ints[I_NEXT_STEP * n + r] = st;                                                            \
+        for (long i = 0; i < A->ti; i++) A->ints[(I_TASK + A->ti + i) * n + r] = task[i];             \
         sca[S_NEXT_PES * n + r] = pes;                                                                \
         sca[S_REWARD * n + r] = reward;                                                               \
-        for (int i = 0; i < 5; i++) sca[(S_TERMS + i) * n + r] = terms[i];                            \
+        for (int i = 0; i < 6; i++) sca[(S_TERMS + i) * n + r] = terms[i];                            \
         sca[S_RET * n + r] = done ? (T)0 : ret;                                                       \
         sca[S_RET_FINAL * n + r] = ret;                                                               \
         sca[S_ERR * n + r] = err;                                                                     \
-        sca[S_MEAN_ERR * n + r] = A->kind == KIND_LANDING ? second : pes / (T)st;                     \
+        sca[S_MEAN_ERR * n + r] = A->kind == KIND_SKELETON ? pes / (T)st : second;                    \
         unsigned char *fl = A->flags;                                                                 \
         fl[F_TERMINATED * n + r] = terminated; fl[F_TRUNCATED * n + r] = truncated;                   \
         fl[F_DIVERGED * n + r] = div; fl[F_OOB * n + r] = oob; fl[F_DONE * n + r] = done;             \
-        fl[F_SUCCESS * n + r] = success;                                                              \
+        fl[F_SUCCESS * n + r] = success; fl[F_GATE * n + r] = gate_passed;                            \
     }                                                                                                 \
     A->flags[N_FLAGS * n] = n_bad == 0;                                                               \
     A->counters_out[0] = A->counters_in[0] + n_div;                                                   \
@@ -245,7 +291,7 @@ void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                               
         /* A diverged row's terms are zero (no gradient), but as in PyTorch a zero gradient times */ \
         /* a non-finite norm derivative is NaN, and such a row's gradient is then zeroed below.    */ \
         const T gr = A->g_reward && !div ? ((const T *)A->g_reward)[r * A->s_reward] : (T)0;          \
-        T gt[5];                                                                                      \
+        T gt[5];  /* (Racing's sixth term, the gate bonus, has no gradient) */                        \
         for (int i = 0; i < 5; i++)                                                                   \
             gt[i] = div ? (T)0 : gr + (A->g_terms[i] ? ((const T *)A->g_terms[i])[r * A->s_terms[i]] : (T)0); \
         if (A->kind == KIND_LANDING) {  /* the shaped terms; success and failure carry no gradient */ \
@@ -262,7 +308,12 @@ void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                               
             G[9] -= (descent <= ref ? g_u : -(T)4 * g_u) / ref;                                       \
         } else {                                                                                      \
             T ref[3];                                                                                 \
-            reference_##SUFFIX(C, (T)A->next_step[r] * C[C_DT], ref);                                 \
+            if (A->kind == KIND_RACING) {                                                             \
+                const T *g = C + C_OFFSETS + K + R_GATES + 3 * A->next_gate[r];                       \
+                for (int k = 0; k < 3; k++) ref[k] = g[k];                                            \
+            } else {                                                                                  \
+                reference_##SUFFIX(C, (T)A->next_step[r] * C[C_DT], ref);                             \
+            }                                                                                         \
             add_norm_grad_##SUFFIX(nx, ref, 3, -W[1] * gt[1], G);                                      \
             add_norm_grad_##SUFFIX(nx + 3, unit, 4, -W[2] * gt[2], G + 3);                             \
             add_norm_grad_##SUFFIX(nx + 7, NULL, 3, -W[3] * gt[3], G + 7);                             \
@@ -295,13 +346,15 @@ void hover_rollout_##SUFFIX(const HoverRolloutArgs *R) {                        
         A.f = row + NEW + 13; A.sp = A.sq = A.sv = A.sw = A.sf = VEC;                                 \
         A.pes = sca + S_NEW_PES * n; A.ret = sca + S_RET * n; A.step = A.ints + I_NEW_STEP * n;       \
         A.spes = A.sret = A.sstep = 1;                                                                \
+        A.task = A.ints + I_TASK * n; A.ctask = n;                                                    \
+        if (A.ftask) A.ftask += R->tftask;                                                            \
         A.counters_in = A.counters_out;                                                               \
         A.a = (const T *)A.a + R->ta;                                                                 \
         A.fp = (const T *)A.fp + R->tfp; A.fq = (const T *)A.fq + R->tfq;                             \
         A.fv = (const T *)A.fv + R->tfv; A.fw = (const T *)A.fw + R->tfw;                             \
         A.ff = (const T *)A.ff + R->tff; A.fpes = (const T *)A.fpes + R->tfpes;                       \
         A.fstep += R->tfstep; if (A.fobs) A.fobs = (const T *)A.fobs + R->tfobs;                      \
-        A.vec = row + n * VEC; A.sca = sca + N_SCA * n; A.ints += 2 * n;                              \
+        A.vec = row + n * VEC; A.sca = sca + N_SCA * n; A.ints += (2 + 2 * A.ti) * n;                 \
         A.flags += N_FLAGS * n + 1; A.counters_out += 2;                                              \
     }                                                                                                 \
 }                                                                                                     \
@@ -317,7 +370,8 @@ void hover_rollout_vjp_##SUFFIX(const HoverRolloutGradArgs *R) {                
         const T *vec = (const T *)R->base.vec + t * n * VEC;                                          \
         T *out = (T *)R->base.out + t * n * GRAD_COLS;                                                \
         A.vec = vec; A.flags = R->base.flags + t * (N_FLAGS * n + 1); A.out = out;                    \
-        A.next_step = R->base.next_step + t * 2 * n;                                                  \
+        A.next_step = R->base.next_step + t * (2 + 2 * A.ti) * n;                                     \
+        if (A.next_gate) A.next_gate = R->base.next_gate + t * (2 + 2 * A.ti) * n;                    \
         A.a = (const T *)R->base.a + t * R->ta;                                                       \
         if (t > 0) {  /* the step's input: the previous step's new fields */                         \
             const T *prev = vec - n * VEC + NEW;                                                      \
@@ -336,7 +390,7 @@ void hover_rollout_vjp_##SUFFIX(const HoverRolloutGradArgs *R) {                
         A.g_obs = R->base.g_obs ? (const T *)R->base.g_obs + t * R->t_obs : NULL;                     \
         A.g_final = R->base.g_final ? (const T *)R->base.g_final + t * R->t_final : NULL;             \
         A.g_reward = R->base.g_reward ? (const T *)R->base.g_reward + t * R->t_reward : NULL;         \
-        for (int i = 0; i < 5; i++)                                                                   \
+        for (int i = 0; i < 6; i++)                                                                   \
             A.g_terms[i] = R->base.g_terms[i] ? (const T *)R->base.g_terms[i] + t * R->t_terms[i] : NULL; \
         hover_vjp_##SUFFIX(&A);                                                                       \
     }                                                                                                 \

@@ -1,4 +1,5 @@
-"""The whole ``DiffQuad-Hover``, ``-Tracking`` and ``-Landing`` env step as one native call, forward and backward.
+"""The whole ``DiffQuad-Hover``, ``-Tracking``, ``-Landing`` and ``-Racing`` env step as one native call, forward
+and backward.
 
 :func:`make` gives the env a replacement of :meth:`~diffenvs.vector_env.DiffVectorEnv.transition`
 (see :meth:`~diffenvs.contract.Task.native_transition`) that does in one pass of
@@ -8,14 +9,16 @@ metrics, termination, truncation, the observation, the running return and the au
 backward is that file's vector-Jacobian product, one more pass. Hover and Tracking share everything
 but the reference (Hover's fixed target is Tracking's point on a circle with radius 0 and one
 observed point); Landing keeps the step and observation and has its own reward kind (shaped terms
-toward the pad, a touch-down bonus that ends the episode, no task state). It returns the same
+toward the pad, a touch-down bonus that ends the episode, no task state); Racing observes the next two
+gates and keeps its integer task state (next gate, gates passed, lap timing) in the kernel, with the
+skeleton's terms toward the next gate and the gate bonus as a sixth term. It returns the same
 tuple, equal to float rounding (``tests/contract/test_contract_native.py`` compares the two, values
 and gradients), and :meth:`HoverStep.rollout` unrolls several steps in one call.
 
-It is used where it covers the configuration exactly: the Hover, Tracking or Landing task itself
-(not a subclass), the quadrotor's fused Euler step (CPU, float32/float64, a C compiler; ``fused=False``
-turns both off), autoreset on, no ``grad_decay`` and no detached reward terms, not compiled.
-Anything else keeps the generic transition.
+It is used where it covers the configuration exactly: the Hover, Tracking, Landing or Racing task
+itself (not a subclass; Racing with its position reward, not the velocity one), the quadrotor's
+fused Euler step (CPU, float32/float64, a C compiler; ``fused=False`` turns both off), autoreset on,
+no ``grad_decay`` and no detached reward terms, not compiled. Anything else keeps the generic transition.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ _ROBOT = ("pos", "quat", "vel", "omega", "thrust")
 # The kernel's output rows (native_hover.c, VEC) hold the new (post-reset) robot fields and
 # observation, then the pre-reset ones; then scalar outputs, integer and flag columns in its order.
 _ROBOT_SPLIT = (3, 4, 3, 3, 4)
-_N_SCALARS = 12  # new and pre-reset pos_error_sum, reward, 5 terms, return, final return, errors
-_N_FLAGS = 6  # terminated, truncated, diverged, out_of_bounds, done, success
+_N_TERMS = 6  # reward-term slots (Racing's six; the others use five)
+_N_SCALARS = 7 + _N_TERMS  # new and pre-reset pos_error_sum, reward, the terms, return, final return, 2 metrics
+_S_RET = 3 + _N_TERMS  # return, final return and the two metrics follow the terms
+_N_FLAGS = 7  # terminated, truncated, diverged, out_of_bounds, done, success, gate passed
 _GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
-_ARGS, _GRAD_ARGS = 47, 48  # 8-byte members of HoverArgs and HoverGradArgs
-_SKELETON, _LANDING = 0, 1  # the reward kinds of native_hover.c (KIND_*)
-_ROLLOUT_ARGS, _ROLLOUT_GRAD_ARGS = _ARGS + 10, _GRAD_ARGS + 10  # HoverRolloutArgs, HoverRolloutGradArgs
+_ARGS, _GRAD_ARGS = 52, 52  # 8-byte members of HoverArgs and HoverGradArgs
+_SKELETON, _LANDING, _RACING = 0, 1, 2  # the reward kinds of native_hover.c (KIND_*)
+_ROLLOUT_ARGS, _ROLLOUT_GRAD_ARGS = _ARGS + 11, _GRAD_ARGS + 11  # HoverRolloutArgs, HoverRolloutGradArgs
 
 
 def _load() -> dict[torch.dtype, tuple] | None:
@@ -50,13 +55,17 @@ def _load() -> dict[torch.dtype, tuple] | None:
 
 
 def make(env) -> HoverStep | None:
-    """The fused transition of ``env`` (a Hover, Tracking or Landing env), or ``None`` where it does not apply."""
+    """The fused transition of ``env`` (a Hover, Tracking, Landing or Racing env), or ``None`` where it does not
+    apply."""
     from .hover import HoverTask
     from .landing import LandingTask
+    from .racing import RacingTask
     from .tracking import TrackingTask
 
     robot = env.robot
-    if (type(env.task) not in (HoverTask, TrackingTask, LandingTask) or getattr(robot, "fused_params", None) is None
+    racing_position = type(env.task) is RacingTask and env.task.cfg.reward == "position"
+    covered = type(env.task) in (HoverTask, TrackingTask, LandingTask) or racing_position
+    if (not covered or getattr(robot, "fused_params", None) is None
             or env.grad_decay != 1.0 or env.detach_reward_terms or not env.autoreset or env.compiled
             or env.device.type != "cpu" or env.dtype not in _DTYPES or _load() is None):
         return None
@@ -97,10 +106,15 @@ class HoverStep:
         self.env, self.n, self.dtype = env, env.num_envs, env.dtype
         self.params = env.robot.fused_params
         limits = task._limits_sq.double().tolist()
-        self.kind = _LANDING if task.name == "landing" else _SKELETON
+        self.kind = {"landing": _LANDING, "racing": _RACING}.get(task.name, _SKELETON)
         self.has_pes = "pos_error_sum" in task.state_fields
+        #: Racing's integer task-state fields, kept in the kernel's integer columns.
+        self.task_keys = tuple(task.state_fields) if self.kind == _RACING else ()
         extra = []
-        if hasattr(task, "offsets"):  # Tracking: K points on a circle, at their time offsets
+        if self.kind == _RACING:  # the next two gates (their offsets unused), then count, radius, bonus, centres
+            reference = [0.0, 0.0, 0.0, 0.0, 0.0, env.dt, 0.0, 0.0]
+            extra = [task.num_gates, cfg.gate_radius, task.gate_reward, *task.gates.double().flatten().tolist()]
+        elif hasattr(task, "offsets"):  # Tracking: K points on a circle, at their time offsets
             reference = [*cfg.center, cfg.radius, cfg.angular_speed, env.dt, *task.offsets.double().tolist()]
         elif self.kind == _LANDING:  # Landing: the pad, one fixed point
             reference = [*cfg.pad, 0.0, 0.0, env.dt, env.dt]
@@ -111,6 +125,9 @@ class HoverStep:
             weights = [cfg.w_xy * task.eta_norm, cfg.w_z * task.eta_norm, task.log_eta, cfg.success_reward,
                        cfg.failure_reward, cfg.success_xy]
             self.metric_order = (2, 0, 1)  # success, xy_error, height
+        elif self.kind == _RACING:
+            weights = [cfg.c, cfg.k_pos, cfg.k_quat, cfg.k_vel, cfg.k_rate, 0.0]
+            self.metric_order = (0, 1, 3, 2)  # gates_passed, lap_time, gate_passed, success
         else:
             weights = [cfg.c, cfg.k_pos, cfg.k_quat, cfg.k_vel, cfg.k_rate, cfg.success_radius]
             self.metric_order = (0, 1, 2)  # pos_error, mean_pos_error, success
@@ -128,6 +145,8 @@ class HoverStep:
         self.grad_args = (ctypes.c_int64 * _GRAD_ARGS)()
         self.rollout_args = (ctypes.c_int64 * _ROLLOUT_ARGS)()
         self.rollout_grad_args = (ctypes.c_int64 * _ROLLOUT_GRAD_ARGS)()
+        self.ti = len(self.task_keys)
+        self.n_ints = 2 + 2 * self.ti  # step counts, new and pre-reset task fields
         # Steps per rollout call: about 128k drone-steps, whose buffers (about 30 MB in float32)
         # the allocator reuses; a larger buffer is mapped afresh at every call, page by page, which
         # made a 96-step unroll of 16384 drones with its backward 2.5x slower than in chunks of 8.
@@ -152,20 +171,31 @@ class HoverStep:
         xs = [_rows(state[k]) for k in _ROBOT]
         xs.append(state["pos_error_sum"] if self.has_pes else None)
         xs.append(_rows(actions))
-        side = [state["step"], episode_return, fresh, fresh_obs, counters]
+        side = [state["step"], episode_return, fresh, fresh_obs, counters, self._task_ints(state)]
         if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in xs):
             diff = _HoverStepFn.apply(self, side, *xs)
         else:
             diff = self.forward(xs, side)
         return self._assemble(diff, side)
 
+    def _task_ints(self, state, dim: int = 0) -> Tensor | None:
+        """Racing's integer task fields of ``state`` stacked along ``dim`` (``None`` for the other tasks)."""
+        return torch.stack([state[k] for k in self.task_keys], dim) if self.ti else None
+
+    def _task_args(self, task: Tensor | None, fresh_task: Tensor | None) -> tuple[int, ...]:
+        """The kernel's TI, the task fields' and the starts' task fields' pointers and column strides."""
+        if task is None:
+            return (0, 0, 0, 0, 0)
+        return (self.ti, task.data_ptr(), task.stride(-2), fresh_task.data_ptr(), fresh_task.stride(-2))
+
     def forward(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
         """Run the kernel; returns the differentiable outputs and leaves the others in ``side``."""
-        step, ret, fresh, fresh_obs, counters = side
+        step, ret, fresh, fresh_obs, counters, task = side
         n, dtype = self.n, self.dtype
+        fresh_task = self._task_ints(fresh)
         vec = torch.empty(n, sum(self.vec_split), dtype=dtype)
         sca = torch.empty(_N_SCALARS, n, dtype=dtype)
-        ints = torch.empty(2, n, dtype=torch.int64)
+        ints = torch.empty(self.n_ints, n, dtype=torch.int64)
         flags = torch.empty(_N_FLAGS * n + 1, dtype=torch.bool)
         counters_out = torch.empty(2, dtype=torch.int64)
         f = [_rows(fresh[k]) for k in _ROBOT]
@@ -174,14 +204,15 @@ class HoverStep:
             *_ptr(step), *_ptr(xs[6]), *_ptr(ret),
             *_ptr(f[0]), *_ptr(f[1]), *_ptr(f[2]), *_ptr(f[3]), *_ptr(f[4]), *_ptr(fresh.get("pos_error_sum")),
             *_ptr(fresh["step"]), *((0, 0) if fresh_obs is None else _ptr(_rows(fresh_obs))), counters.data_ptr(),
-            vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr()]
+            vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr(),
+            *self._task_args(task, fresh_task)]
         self.fwd(ctypes.addressof(self.args))
         v = vec.split(self.vec_split, 1)
         s = sca.unbind(0)
         side[:] = [v[6:11], s[1], ints.unbind(0), flags[:-1].view(_N_FLAGS, n).unbind(0), flags[-1],
-                   s[8], s[9], s[10], s[11], counters_out, vec, flags, ints]
+                   *s[_S_RET:_S_RET + 4], counters_out, vec, flags, ints]
         # new robot fields, new pos_error_sum, new obs, pre-reset obs, reward, terms
-        return (*v[:5], s[0], v[5], v[11], s[2], *s[3:8])
+        return (*v[:5], s[0], v[5], v[11], s[2], *s[3:3 + len(self.term_keys)])
 
     def backward(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, ints: Tensor,
                  grads) -> tuple[Tensor, ...]:
@@ -192,12 +223,13 @@ class HoverStep:
         g = [None if x is None else _rows(x) for x in grads]
         ptrs = [(0, 0) if x is None else _ptr(x) for x in g]
         g_new, g_pes, g_obs, g_final, g_reward, g_terms = ptrs[:5], ptrs[5], ptrs[6], ptrs[7], ptrs[8], ptrs[9:]
+        g_terms += [(0, 0)] * (_N_TERMS - len(g_terms))
         self.grad_args[:] = [
             n, self.head[1], self.points, self.kind, self.head[5], self.head[6], *_ptr(quat), *_ptr(vel), *_ptr(omega),
             *_ptr(thrust), *_ptr(actions), vec.data_ptr(), flags.data_ptr(), ints[1].data_ptr(),
             *(p for p, _ in g_new), *(s for _, s in g_new),
             *g_pes, *g_obs, *g_final, *g_reward, *(p for p, _ in g_terms), *(s for _, s in g_terms),
-            out.data_ptr()]
+            out.data_ptr(), self.ti, ints[2 + self.ti].data_ptr() if self.ti else 0]
         self.vjp(ctypes.addressof(self.grad_args))
         gp, gq, gv, gw, gf, ga, gpes = out.split(_GRAD_SPLIT, 1)
         return gp, gq, gv, gw, gf, gpes.squeeze(1) if self.has_pes else None, ga
@@ -207,9 +239,9 @@ class HoverStep:
         return [t.detach() if d else t for t, d in zip(terms, self.detached_terms)]
 
     def _assemble(self, diff: tuple[Tensor, ...], side: list):
-        (next_robot, next_pes, (new_step, next_step), flag_cols, actions_finite, ret, ret_final,
+        (next_robot, next_pes, (new_step, next_step, *task_cols), flag_cols, actions_finite, ret, ret_final,
          err, mean_err, counters, _, _, _) = side
-        terminated, truncated, diverged, out_of_bounds, done, success = flag_cols
+        terminated, truncated, diverged, out_of_bounds, done, success, gate = flag_cols
         *new_robot, new_pes, new_obs, final_obs, reward = diff[:9]
         terms = self._terms(diff)
         new_state = dict(zip(_ROBOT, new_robot))
@@ -219,7 +251,9 @@ class HoverStep:
         if self.has_pes:
             new_state["pos_error_sum"] = new_pes
             next_state["pos_error_sum"] = next_pes
-        values = (err, mean_err, success)
+        new_state.update(zip(self.task_keys, task_cols[:self.ti]))
+        next_state.update(zip(self.task_keys, task_cols[self.ti:]))
+        values = (err, mean_err, success, gate)
         metrics = dict(zip(self.metric_keys, (values[i] for i in self.metric_order)))
         info = dict(metrics)
         info.update(zip(self.term_keys, terms))
@@ -247,7 +281,7 @@ class HoverStep:
         xs = [_rows(state[k]) for k in _ROBOT]
         xs.append(state["pos_error_sum"] if self.has_pes else None)
         xs.append(actions)
-        side = [state["step"], episode_return, fresh, fresh_obs, counters]
+        side = [state["step"], episode_return, fresh, fresh_obs, counters, self._task_ints(state)]
         if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in xs):
             diff = _HoverRolloutFn.apply(self, side, *xs)
         else:
@@ -256,12 +290,13 @@ class HoverStep:
 
     def forward_steps(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
         """:meth:`forward` for a rollout: one kernel call for every step."""
-        step, ret, fresh, fresh_obs, counters = side
+        step, ret, fresh, fresh_obs, counters, task = side
         n, dtype, steps = self.n, self.dtype, xs[6].shape[0]
+        fresh_task = self._task_ints(fresh, 1)  # (steps, TI, N)
         actions, a_ptr, a_row, a_step = _steps(xs[6], True)
         vec = torch.empty(steps, n, sum(self.vec_split), dtype=dtype)
         sca = torch.empty(steps, _N_SCALARS, n, dtype=dtype)
-        ints = torch.empty(steps, 2, n, dtype=torch.int64)
+        ints = torch.empty(steps, self.n_ints, n, dtype=torch.int64)
         flags = torch.empty(steps, _N_FLAGS * n + 1, dtype=torch.bool)
         counters_out = torch.empty(steps, 2, dtype=torch.int64)
         f = [_steps(fresh[k], True) for k in _ROBOT]
@@ -271,14 +306,15 @@ class HoverStep:
             *self.head, *_ptr(xs[0]), *_ptr(xs[1]), *_ptr(xs[2]), *_ptr(xs[3]), *_ptr(xs[4]), *_ptr(xs[5]),
             *_ptr(step), a_ptr, a_row, *_ptr(ret), *(v for x in f for v in x[1:3]), counters.data_ptr(),
             vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr(),
-            steps, a_step, *(x[3] for x in f)]
+            *self._task_args(task, fresh_task), steps, a_step, *(x[3] for x in f),
+            fresh_task.stride(0) if self.ti else 0]
         self.fwd_steps(ctypes.addressof(self.rollout_args))
         side[:] = [sca, ints, flags, counters_out, vec, actions]
         last = vec[-1]
         # final robot fields and pos_error_sum, then per step: obs, pre-reset obs, reward, terms
         new_obs, final_obs = self.obs_cols
         return (*last[:, :17].split(_ROBOT_SPLIT, 1), sca[-1, 0], vec[:, :, new_obs], vec[:, :, final_obs], sca[:, 2],
-                *sca[:, 3:8].unbind(1))
+                *sca[:, 3:3 + len(self.term_keys)].unbind(1))
 
     def backward_steps(self, saved: tuple[Tensor, ...], vec: Tensor, flags: Tensor, ints: Tensor,
                        grads) -> tuple[Tensor, ...]:
@@ -292,13 +328,14 @@ class HoverStep:
         g_pes = (0, 0) if grads[5] is None else _ptr(grads[5])
         per_step = [(None, 0, 0, 0) if x is None else _steps(x, i < 2) for i, x in enumerate(grads[6:])]
         (_, *g_obs), (_, *g_final), (_, *g_reward) = per_step[:3]
-        g_terms = per_step[3:]
+        g_terms = per_step[3:] + [(None, 0, 0, 0)] * (_N_TERMS - len(per_step[3:]))
         self.rollout_grad_args[:] = [
             n, self.head[1], self.points, self.kind, self.head[5], self.head[6], *_ptr(quat), *_ptr(vel), *_ptr(omega),
             *_ptr(thrust), actions.data_ptr(), actions.stride(1), vec.data_ptr(), flags.data_ptr(),
             ints[0, 1].data_ptr(),
             *(p for p, _ in g_new), *(s for _, s in g_new), *g_pes, *g_obs[:2], *g_final[:2], *g_reward[:2],
             *(t[1] for t in g_terms), *(t[2] for t in g_terms), out.data_ptr(),
+            self.ti, ints[0, 2 + self.ti].data_ptr() if self.ti else 0,
             steps, actions.stride(0), g_obs[2], g_final[2], g_reward[2], *(t[3] for t in g_terms)]
         self.vjp_steps(ctypes.addressof(self.rollout_grad_args))
         gp, gq, gv, gw, gf, _, gpes = out[0].split(_GRAD_SPLIT, 1)
@@ -309,27 +346,28 @@ class HoverStep:
         n = self.n
         *new_robot, new_pes, obs, final_obs, reward = diff[:9]
         terms = self._terms(diff)
-        terminated, truncated, diverged, out_of_bounds, done, success = flags[:, :-1].unflatten(
+        terminated, truncated, diverged, out_of_bounds, done, success, gate = flags[:, :-1].unflatten(
             1, (_N_FLAGS, n)).unbind(1)
         state = dict(zip(_ROBOT, new_robot))
         state["step"] = ints[-1, 0]
         if self.has_pes:
             state["pos_error_sum"] = new_pes
-        values = (sca[:, 10], sca[:, 11], success)
+        state.update(zip(self.task_keys, ints[-1, 2:2 + self.ti]))
+        values = (sca[:, _S_RET + 2], sca[:, _S_RET + 3], success, gate)
         metrics = dict(zip(self.metric_keys, (values[i] for i in self.metric_order)))
         info = dict(metrics)
         info.update(zip(self.term_keys, terms))
         info["diverged"] = diverged
         info["out_of_bounds"] = out_of_bounds
         final_info = dict(metrics)
-        final_info["episode_return"] = sca[:, 9]
+        final_info["episode_return"] = sca[:, _S_RET + 1]
         final_info["episode_length"] = ints[:, 1]
         info["final_obs"] = final_obs
         info["_final_obs"] = done
         info["final_info"] = final_info
         info["_final_info"] = done
         info.update(obs=obs, reward=reward, terminated=terminated, truncated=truncated, actions=actions)
-        return state, obs[-1], info, sca[-1, 8], counters_out[-1], flags[:, -1].all()
+        return state, obs[-1], info, sca[-1, _S_RET], counters_out[-1], flags[:, -1].all()
 
 
 class _HoverStepFn(torch.autograd.Function):

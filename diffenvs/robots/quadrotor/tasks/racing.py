@@ -152,6 +152,11 @@ class RacingTask(QuadrotorTask):
                    "success": passed_count >= self.num_gates}  # a full lap in this episode
         return TaskStep(terms, new_task, torch.zeros_like(failed), metrics)
 
+    def native_transition(self, env):
+        from .native_hover import make
+
+        return make(env)
+
     def markers(self):
         gates = self.gates.detach().cpu().double().numpy().reshape(-1, 3)
         return (Marker("gates", gates, self.cfg.gate_radius, "gates"),)
