@@ -1,13 +1,14 @@
 """Where one ABPT training iteration spends its time (seconds per phase, mean of 5).
 
     python benchmarks/profile_abpt_iteration.py [--env DiffQuad-Hover-v0] [--num-envs 100] [--compile] [--critic-ops]
-        [--no-fused] [--ceiling]
+        [--no-fused] [--no-native] [--ceiling]
 
 ``--compile`` builds the env with ``compile=True``: the rollout (simulator and actor) runs as
 compiled chunks, forward and backward; the warm-up iterations compile them. ``--critic-ops``
 then prints, under PyTorch's profiler, where one iteration's critic updates spend their time, by
 operator (self CPU time), and the share of the matrix products. ``--no-fused`` steps the quadrotor
-with its PyTorch ops instead of the fused native Euler step (the robot option ``fused=False``).
+with its PyTorch ops instead of the fused native Euler step (the robot option ``fused=False``); ``--no-native``
+keeps the robot's native step but runs the task's generic transition (the env option ``native=False``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--compile", action="store_true", help="the env with compile=True")
     parser.add_argument("--critic-ops", action="store_true", help="profile the critic updates by operator")
     parser.add_argument("--no-fused", action="store_true", help="the quadrotor's PyTorch ops (fused=False)")
+    parser.add_argument("--no-native", action="store_true",
+                        help="the task's generic transition around the robot's native step (native=False)")
     args = parser.parse_args(argv)
     env_kwargs = {"fused": False} if args.no_fused else {}
+    if args.no_native:
+        env_kwargs["native"] = False
     trainer = make_trainer("abpt", env_id=args.env, num_envs=args.num_envs, progress=False, tensorboard=False,
                            log_dir="/tmp/profile_abpt", compile=args.compile, env_kwargs=env_kwargs)
     for _ in range(3):  # warm-up (and a non-empty state buffer)
