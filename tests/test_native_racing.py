@@ -1,8 +1,9 @@
-"""Racing's native step on the rows the shared contract batch does not reach: drones at their next
-gate (the gate bonus, the next gate and its wrap-around to the first, a lap's start and its end, the
-lap time), one just outside the gate radius, and rows that truncate and restart from episode starts
-with their own task state, against the generic transition, values and gradients (float64), for one
-step and for a native unroll of several steps."""
+"""Racing's native step, with its position and its velocity reward, on the rows the shared contract
+batch does not reach: drones at their next gate (the gate bonus, the next gate and its wrap-around to
+the first, a lap's start and its end, the lap time), one outside the gate radius flying at it faster
+than the approach speed's cap, and rows that truncate and restart from episode starts with their own
+task state, against the generic transition, values and gradients (float64), for one step and for a
+native unroll of several steps."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ def _assert_same(a: dict, b: dict) -> None:
             assert torch.equal(x, y), key
 
 
-@pytest.fixture
-def racing():
-    env = gym.make_vec("DiffQuad-Racing-v0", num_envs=N, dtype=F64, max_episode_steps=6).unwrapped
+@pytest.fixture(params=["DiffQuad-Racing-v0", "DiffQuad-RacingVelocity-v0"])
+def racing(request):
+    env = gym.make_vec(request.param, num_envs=N, dtype=F64, max_episode_steps=6).unwrapped
     assert env.native_step
     env.reset(seed=0)
     state = {k: v.detach().clone() for k, v in env.get_state().items()}
@@ -51,9 +52,10 @@ def racing():
     state["step"] = torch.tensor([3, 4, 5, 2, 1, 3, 4, 5], **lng)  # rows 2, 7 truncate after this step
     gen = torch.Generator().manual_seed(3)
     offset = 0.05 * (torch.rand(N, 3, generator=gen, dtype=F64) - 0.5)
-    offset[6] = torch.tensor([0.5, 0.0, 0.0], dtype=F64)  # outside the 0.3 m radius: no pass
+    offset[6] = torch.tensor([1.0, 0.0, 0.0], dtype=F64)  # outside the 0.3 m radius after the step: no pass
     state["pos"] = env.task.gates[state["next_gate"]] + offset
     state["vel"] = 0.5 * (torch.rand(N, 3, generator=gen, dtype=F64) - 0.5)
+    state["vel"][6] = torch.tensor([-16.0, 0.0, 0.0], dtype=F64)  # at the gate, above the 15 m/s cap
     actions = 0.3 * (torch.rand(N, 4, generator=gen, dtype=F64) - 0.5)
     return env, state, actions
 
@@ -94,6 +96,9 @@ def test_native_racing_step_at_the_gates(racing):
     assert torch.equal(pre_reset["lap_start_step"][[0, 5]], torch.tensor([4, 4]))  # laps started at rows 0 and 5
     assert info["_final_obs"][[2, 7]].all() and not info["_final_obs"][[0, 1, 3, 4, 5, 6]].any()
     torch.testing.assert_close(info["reward/gate"], passed.to(F64) * env.task.gate_reward)
+    if "reward/approach" in info:  # the velocity reward: row 6's approach speed is capped
+        cfg = env.task.cfg
+        assert info["reward/approach"][6] == cfg.k_approach * cfg.max_approach_speed
     for (_, flat, _), grads in zip(natives, n_grads, strict=True):
         _assert_same(flat, g_flat)
         for x, y in zip(grads, g_grads, strict=True):

@@ -79,8 +79,11 @@ enum { C_TARGET = 0, C_CENTER = 3, C_HALF = 6, C_LIMITS = 9, C_W = 12, C_RADIUS 
  * last lap's steps; the ints' columns after the two step counts, new then pre-reset), the skeleton's
  * five terms toward the gate to pass next and a sixth, the bonus per gate passed (metrics: gates
  * passed, lap time, success; flag F_GATE); K = 2 observed points, the next two gates. After the
- * offsets come the number of gates, the gate radius, the bonus, and the gates' centres (R_*). */
-enum { KIND_SKELETON = 0, KIND_LANDING = 1, KIND_RACING = 2 };
+ * offsets come the number of gates, the gate radius, the bonus, and the gates' centres (R_*).
+ * KIND_RACING_VEL: the same with the velocity reward (paper Appendix D.2): approach speed toward the gate to
+ * pass next (capped), speed across that direction over (distance + 1), body-rate norm and the gate bonus, four
+ * terms; the weights W are k_approach, -k_away, -k_rate_vel and the cap. */
+enum { KIND_SKELETON = 0, KIND_LANDING = 1, KIND_RACING = 2, KIND_RACING_VEL = 3 };
 enum { L_XY_SCALE, L_Z_MIN, L_Z_MAX, L_HEIGHT, L_SPEED };
 enum { R_COUNT, R_RADIUS, R_BONUS, R_GATES };
 enum { T_GATE, T_PASSED, T_LAP_START, T_LAP_GATES, T_LAST_LAP };
@@ -146,6 +149,56 @@ static void landing_##SUFFIX(const T *C, const T *L, const T *p, const T *v, int
     terms[4] = 0;                                                                                     \
     *xy = d; *height = h;                                                                             \
 }                                                                                                     \
+/* d(norm(x - y)) scaled by g, added to G (no gradient where the norm is 0, as PyTorch's norm). */    \
+static void add_norm_grad_##SUFFIX(const T *x, const T *y, int k, T g, T *G) {                         \
+    T d[4];                                                                                           \
+    const T nrm = norm_diff_##SUFFIX(x, y, k, d);                                                     \
+    if (nrm != 0) for (int i = 0; i < k; i++) G[i] += g * d[i] / nrm;                                 \
+}                                                                                                     \
+/* The velocity reward's three differentiable terms at p, v, w toward the gate at g (W: k_approach, -k_away, \
+ * -k_rate_vel, the approach speed's cap).                                                            */\
+static void velocity_terms_##SUFFIX(const T *W, const T *g, const T *p, const T *v, const T *w, T *terms) { \
+    T rel[3], u[3], across[3], d[4];                                                                  \
+    for (int k = 0; k < 3; k++) rel[k] = g[k] - p[k];                                                 \
+    const T dist = norm_diff_##SUFFIX(rel, NULL, 3, d), D = dist + (T)1e-6;                          \
+    for (int k = 0; k < 3; k++) u[k] = rel[k] / D;                                                    \
+    T approach = v[0] * u[0] + v[1] * u[1] + v[2] * u[2];                                            \
+    if (approach > W[3]) approach = W[3];                                                             \
+    for (int k = 0; k < 3; k++) across[k] = v[k] - approach * u[k];                                   \
+    terms[0] = W[0] * approach;                                                                       \
+    terms[1] = W[1] * norm_diff_##SUFFIX(across, NULL, 3, d) / (dist + (T)1);                        \
+    terms[2] = W[2] * norm_diff_##SUFFIX(w, NULL, 3, d);                                              \
+}                                                                                                     \
+/* Their vector-Jacobian product: gt[0..2], the terms' gradients, added to G (p q v w f).             */\
+static void velocity_vjp_##SUFFIX(const T *W, const T *g, const T *p, const T *v, const T *w,        \
+                                  const T *gt, T *G) {                                                \
+    T rel[3], u[3], across[3], d[4], g_u[3] = {0, 0, 0}, g_rel[3] = {0, 0, 0};                        \
+    for (int k = 0; k < 3; k++) rel[k] = g[k] - p[k];                                                 \
+    const T dist = norm_diff_##SUFFIX(rel, NULL, 3, d), D = dist + (T)1e-6;                          \
+    for (int k = 0; k < 3; k++) u[k] = rel[k] / D;                                                    \
+    const T raw = v[0] * u[0] + v[1] * u[1] + v[2] * u[2];                                           \
+    const T approach = raw > W[3] ? W[3] : raw;                                                       \
+    for (int k = 0; k < 3; k++) across[k] = v[k] - approach * u[k];                                   \
+    const T A = norm_diff_##SUFFIX(across, NULL, 3, d);                                               \
+    /* away = W1 A / (dist + 1) */                                                                   \
+    const T g_A = gt[1] * W[1] / (dist + (T)1);                                                       \
+    T g_dist = -gt[1] * W[1] * A / ((dist + (T)1) * (dist + (T)1));                                   \
+    T g_approach = gt[0] * W[0];                                                                      \
+    if (A != 0) for (int k = 0; k < 3; k++) {                                                         \
+        const T g_across = g_A * across[k] / A;                                                       \
+        G[7 + k] += g_across;                                                                         \
+        g_approach -= g_across * u[k];                                                                \
+        g_u[k] -= approach * g_across;                                                                \
+    }                                                                                                 \
+    const T g_raw = raw <= W[3] ? g_approach : (T)0;                                                  \
+    for (int k = 0; k < 3; k++) { G[7 + k] += g_raw * u[k]; g_u[k] += g_raw * v[k]; }                 \
+    T dot = 0;                                                                                        \
+    for (int k = 0; k < 3; k++) { g_rel[k] += g_u[k] / D; dot += g_u[k] * rel[k]; }                   \
+    g_dist -= dot / (D * D);                                                                          \
+    if (dist != 0) for (int k = 0; k < 3; k++) g_rel[k] += g_dist * rel[k] / dist;                    \
+    for (int k = 0; k < 3; k++) G[k] -= g_rel[k];                                                     \
+    add_norm_grad_##SUFFIX(w, NULL, 3, W[2] * gt[2], G + 10);                                          \
+}                                                                                                     \
 void hover_step_##SUFFIX(const HoverArgs *A) {                                                        \
     const long n = A->n, K = A->points;                                                               \
     LAYOUT(K);                                                                                        \
@@ -174,7 +227,7 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
             landing_##SUFFIX(C, C + C_OFFSETS + K, np_, nv, oob | div, terms, &success, &err, &second); \
         } else {                                                                                      \
             T d[4], ref[3];                                                                           \
-            if (A->kind == KIND_RACING) {                                                             \
+            if (A->kind >= KIND_RACING) {                                                             \
                 const T *R = C + C_OFFSETS + K;                                                       \
                 const long G = (long)R[R_COUNT];                                                      \
                 for (int i = 0; i < 5; i++) task[i] = A->task[i * A->ctask + r];                      \
@@ -198,7 +251,11 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
             terms[4] = -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d);                                    \
             success = err < C[C_RADIUS];                                                              \
             second = 0;                                                                               \
-            if (A->kind == KIND_RACING) {  /* metrics: gates passed, the last lap's time (-1: none) */ \
+            if (A->kind == KIND_RACING_VEL) {                                                         \
+                velocity_terms_##SUFFIX(W, ref, np_, nv, nw, terms);                                  \
+                terms[3] = terms[5]; terms[4] = terms[5] = 0;                                         \
+            }                                                                                         \
+            if (A->kind >= KIND_RACING) {  /* metrics: gates passed, the last lap's time (-1: none) */ \
                 const long G = (long)C[C_OFFSETS + K + R_COUNT];                                      \
                 success = task[T_PASSED] >= G;                                                        \
                 err = (T)task[T_PASSED];                                                              \
@@ -214,7 +271,7 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
         const int truncated = A->max_steps > 0 && st >= A->max_steps && !terminated;                  \
         const int done = terminated | truncated;                                                      \
         n_div += div; n_oob += oob;                                                                   \
-        const int racing = A->kind == KIND_RACING;                                                    \
+        const int racing = A->kind >= KIND_RACING;                                                    \
         observe_##SUFFIX(C, K, st, racing ? task[T_GATE] : -1, np_, nq, nv, nw, row + NEXT_OBS);      \
         const T pes = A->pes ? ((const T *)A->pes)[r * A->spes] + err : (T)0;                        \
         const T ret = ((const T *)A->ret)[r * A->sret] + reward;                                      \
@@ -257,12 +314,6 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
     A->flags[N_FLAGS * n] = n_bad == 0;                                                               \
     A->counters_out[0] = A->counters_in[0] + n_div;                                                   \
     A->counters_out[1] = A->counters_in[1] + n_oob;                                                   \
-}                                                                                                     \
-/* d(norm(x - y)) scaled by g, added to G (no gradient where the norm is 0, as PyTorch's norm). */    \
-static void add_norm_grad_##SUFFIX(const T *x, const T *y, int k, T g, T *G) {                         \
-    T d[4];                                                                                           \
-    const T nrm = norm_diff_##SUFFIX(x, y, k, d);                                                     \
-    if (nrm != 0) for (int i = 0; i < k; i++) G[i] += g * d[i] / nrm;                                 \
 }                                                                                                     \
 void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                                                     \
     const long n = A->n, K = A->points;                                                               \
@@ -308,16 +359,20 @@ void hover_vjp_##SUFFIX(const HoverGradArgs *A) {                               
             G[9] -= (descent <= ref ? g_u : -(T)4 * g_u) / ref;                                       \
         } else {                                                                                      \
             T ref[3];                                                                                 \
-            if (A->kind == KIND_RACING) {                                                             \
+            if (A->kind >= KIND_RACING) {                                                             \
                 const T *g = C + C_OFFSETS + K + R_GATES + 3 * A->next_gate[r];                       \
                 for (int k = 0; k < 3; k++) ref[k] = g[k];                                            \
             } else {                                                                                  \
                 reference_##SUFFIX(C, (T)A->next_step[r] * C[C_DT], ref);                             \
             }                                                                                         \
+            if (A->kind == KIND_RACING_VEL) {                                                         \
+                velocity_vjp_##SUFFIX(W, ref, nx, nx + 7, nx + 10, gt, G);                            \
+            } else {                                                                                  \
             add_norm_grad_##SUFFIX(nx, ref, 3, -W[1] * gt[1], G);                                      \
             add_norm_grad_##SUFFIX(nx + 3, unit, 4, -W[2] * gt[2], G + 3);                             \
             add_norm_grad_##SUFFIX(nx + 7, NULL, 3, -W[3] * gt[3], G + 7);                             \
             add_norm_grad_##SUFFIX(nx + 10, NULL, 3, -W[4] * gt[4], G + 10);                           \
+            }                                                                                         \
         }                                                                                             \
         const T *ar = (const T *)A->a + r * A->sa;                                                    \
         T ac[4];                                                                                      \

@@ -11,12 +11,13 @@ but the reference (Hover's fixed target is Tracking's point on a circle with rad
 observed point); Landing keeps the step and observation and has its own reward kind (shaped terms
 toward the pad, a touch-down bonus that ends the episode, no task state); Racing observes the next two
 gates and keeps its integer task state (next gate, gates passed, lap timing) in the kernel, with the
-skeleton's terms toward the next gate and the gate bonus as a sixth term. It returns the same
+skeleton's terms toward the next gate and the gate bonus as a sixth term (or, with the velocity reward,
+approach, away and rate terms and the bonus). It returns the same
 tuple, equal to float rounding (``tests/contract/test_contract_native.py`` compares the two, values
 and gradients), and :meth:`HoverStep.rollout` unrolls several steps in one call.
 
 It is used where it covers the configuration exactly: the Hover, Tracking, Landing or Racing task
-itself (not a subclass; Racing with its position reward, not the velocity one), the quadrotor's
+itself (not a subclass; Racing with either reward, RacingVelocity), the quadrotor's
 fused Euler step (CPU, float32/float64, a C compiler; ``fused=False`` turns both off), autoreset on,
 no ``grad_decay`` and no detached reward terms, not compiled. Anything else keeps the generic transition.
 """
@@ -45,7 +46,7 @@ _S_RET = 3 + _N_TERMS  # return, final return and the two metrics follow the ter
 _N_FLAGS = 7  # terminated, truncated, diverged, out_of_bounds, done, success, gate passed
 _GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
 _ARGS, _GRAD_ARGS = 52, 52  # 8-byte members of HoverArgs and HoverGradArgs
-_SKELETON, _LANDING, _RACING = 0, 1, 2  # the reward kinds of native_hover.c (KIND_*)
+_SKELETON, _LANDING, _RACING, _RACING_VEL = 0, 1, 2, 3  # the reward kinds of native_hover.c (KIND_*)
 _ROLLOUT_ARGS, _ROLLOUT_GRAD_ARGS = _ARGS + 11, _GRAD_ARGS + 11  # HoverRolloutArgs, HoverRolloutGradArgs
 
 
@@ -59,12 +60,11 @@ def make(env) -> HoverStep | None:
     apply."""
     from .hover import HoverTask
     from .landing import LandingTask
-    from .racing import RacingTask
+    from .racing import RacingTask, RacingVelocityTask
     from .tracking import TrackingTask
 
     robot = env.robot
-    racing_position = type(env.task) is RacingTask and env.task.cfg.reward == "position"
-    covered = type(env.task) in (HoverTask, TrackingTask, LandingTask) or racing_position
+    covered = type(env.task) in (HoverTask, TrackingTask, LandingTask, RacingTask, RacingVelocityTask)
     if (not covered or getattr(robot, "fused_params", None) is None
             or env.grad_decay != 1.0 or env.detach_reward_terms or not env.autoreset or env.compiled
             or env.device.type != "cpu" or env.dtype not in _DTYPES or _load() is None):
@@ -106,12 +106,15 @@ class HoverStep:
         self.env, self.n, self.dtype = env, env.num_envs, env.dtype
         self.params = env.robot.fused_params
         limits = task._limits_sq.double().tolist()
-        self.kind = {"landing": _LANDING, "racing": _RACING}.get(task.name, _SKELETON)
+        if hasattr(task, "gates"):  # Racing, with its position or velocity reward
+            self.kind = _RACING if cfg.reward == "position" else _RACING_VEL
+        else:
+            self.kind = _LANDING if task.name == "landing" else _SKELETON
         self.has_pes = "pos_error_sum" in task.state_fields
         #: Racing's integer task-state fields, kept in the kernel's integer columns.
-        self.task_keys = tuple(task.state_fields) if self.kind == _RACING else ()
+        self.task_keys = tuple(task.state_fields) if self.kind in (_RACING, _RACING_VEL) else ()
         extra = []
-        if self.kind == _RACING:  # the next two gates (their offsets unused), then count, radius, bonus, centres
+        if self.task_keys:  # the next two gates (their offsets unused), then count, radius, bonus, centres
             reference = [0.0, 0.0, 0.0, 0.0, 0.0, env.dt, 0.0, 0.0]
             extra = [task.num_gates, cfg.gate_radius, task.gate_reward, *task.gates.double().flatten().tolist()]
         elif hasattr(task, "offsets"):  # Tracking: K points on a circle, at their time offsets
@@ -125,8 +128,11 @@ class HoverStep:
             weights = [cfg.w_xy * task.eta_norm, cfg.w_z * task.eta_norm, task.log_eta, cfg.success_reward,
                        cfg.failure_reward, cfg.success_xy]
             self.metric_order = (2, 0, 1)  # success, xy_error, height
-        elif self.kind == _RACING:
-            weights = [cfg.c, cfg.k_pos, cfg.k_quat, cfg.k_vel, cfg.k_rate, 0.0]
+        elif self.task_keys:
+            if self.kind == _RACING:
+                weights = [cfg.c, cfg.k_pos, cfg.k_quat, cfg.k_vel, cfg.k_rate, 0.0]
+            else:
+                weights = [cfg.k_approach, -cfg.k_away, -cfg.k_rate_vel, cfg.max_approach_speed, 0.0, 0.0]
             self.metric_order = (0, 1, 3, 2)  # gates_passed, lap_time, gate_passed, success
         else:
             weights = [cfg.c, cfg.k_pos, cfg.k_quat, cfg.k_vel, cfg.k_rate, cfg.success_radius]
