@@ -76,6 +76,8 @@ class HoverTask(QuadrotorTask):
         return TaskStep(skeleton_terms(err, s, self.cfg), {"pos_error_sum": err_sum}, terminated, metrics)
 
     def native_transition(self, env):
+        if type(self) is not HoverTask:  # a subclass may change what the kernel restates
+            return None
         from .native_hover import make
 
         return make(env)

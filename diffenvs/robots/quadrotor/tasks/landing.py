@@ -93,6 +93,8 @@ class LandingTask(QuadrotorTask):
         return torch.cat([(self.pad - s["pos"]) * const(POS_SCALE, s["pos"]), *state_features(s)], dim=-1)
 
     def native_transition(self, env):
+        if type(self) is not LandingTask:  # a subclass may change what the kernel restates
+            return None
         from .native_hover import make
 
         return make(env)

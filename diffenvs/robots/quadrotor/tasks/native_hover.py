@@ -56,16 +56,11 @@ def _load() -> dict[torch.dtype, tuple] | None:
 
 
 def make(env) -> HoverStep | None:
-    """The fused transition of ``env`` (a Hover, Tracking, Landing or Racing env), or ``None`` where it does not
-    apply."""
-    from .hover import HoverTask
-    from .landing import LandingTask
-    from .racing import RacingTask, RacingVelocityTask
-    from .tracking import TrackingTask
-
+    """The fused transition of ``env``, a Hover, Tracking, Landing or Racing env (the task itself, not a
+    subclass: each of these tasks calls this only when ``type(self)`` is its own class), or ``None``
+    where the configuration is not covered."""
     robot = env.robot
-    covered = type(env.task) in (HoverTask, TrackingTask, LandingTask, RacingTask, RacingVelocityTask)
-    if (not covered or getattr(robot, "fused_params", None) is None
+    if (getattr(robot, "fused_params", None) is None
             or env.grad_decay != 1.0 or env.detach_reward_terms or not env.autoreset or env.compiled
             or env.device.type != "cpu" or env.dtype not in _DTYPES or _load() is None):
         return None
