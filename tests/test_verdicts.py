@@ -63,6 +63,27 @@ def test_steps_to_a_level():
     assert verdict == "holds" and "seeds: 20 / 20 / 20" in line and "seeds: 100 / 100 / 100" in line
 
 
+def test_values_at_equal_env_steps():
+    """``at``: each seed's first evaluation at or after that many steps, so that a long run is
+    compared with a short one where both have been; a run that has not got there does not count."""
+    def curve(algo, values, seeds=3):  # evaluations at 0, 50, 100, 150, ... steps
+        return [{"variant": "base", "algo": algo, "env": "E", "seed": float(s), "env_steps": 50.0 * i,
+                 "eval_return": v + s, "eval_metric": math.nan} for s in range(seeds) for i, v in enumerate(values)]
+    long_run = curve("a", [0, 1, 2, 30, 40])  # to 200 steps; 2 / 3 / 4 at 100, 40 / 41 / 42 at the end
+    short_run = curve("b", [0, 5, 10])  # to 100 steps: 10 / 11 / 12
+    verdict, line = verdict_of(long_run + short_run, at=100)
+    assert verdict == "does not hold" and "seeds: 2 / 3 / 4" in line and "at 100 env steps" in line
+    assert verdict_of(long_run + short_run)[0] == "holds"  # the ends: 40-42 against 10-12
+    assert verdict_of(long_run + short_run, at=60)[0] == "does not hold"  # 60 -> the evaluation at 100
+    verdict, line = verdict_of(long_run + short_run, at=150)
+    assert verdict == "inconclusive" and "no finished run (3 running)" in line  # b never reached 150
+    # With steps_to: the curve up to there; a seed that has not reached the level counts ``at``.
+    verdict, line = verdict_of(long_run + short_run, at=100, steps_to=5)
+    assert verdict == "does not hold" and "(within 100)" in line
+    assert "seeds: 100 / 100 / 100" in line  # a: at most 4 by step 100 (30 only at 150)
+    assert "seeds: 50 / 50 / 50" in line  # b: 5 / 6 / 7 at 50
+
+
 def test_claims_file_errors_and_command(tmp_path):
     with pytest.raises(ValueError, match="missing 'worse'.*\n.*unknown key"):
         check_spec({"results": [], "claims": [{"text": "x", "env": "E", "better": "a"},

@@ -19,6 +19,10 @@ seeds required, and the claims::
     # lower_is_better = true            # e.g. a position error (default: false)
     # steps_to = 30.0                   # instead: env steps until a seed's curve first reaches
     #                                   # this value (lower is better; never: the run's budget)
+    # at = 1000000                      # instead of the end: each seed's first evaluation at or
+    #                                   # after this many env steps (the run must have reached it),
+    #                                   # to compare runs of different budgets at equal steps; with
+    #                                   # steps_to, the curve is read up to there (never: at)
 
 **The rule.** Each side's final value per seed (its last evaluation at or after the
 budget) gives a 95 % bootstrap confidence interval of the mean over seeds (10,000
@@ -71,6 +75,11 @@ def _seed_value(seed_rows: list[dict], claim: dict, budget: float) -> float | No
     evaluated = [r for r in seed_rows if math.isfinite(r.get(metric, math.nan))]
     if not evaluated or evaluated[-1]["env_steps"] < budget:
         return None
+    if "at" in claim:
+        ends = [i for i, r in enumerate(evaluated) if r["env_steps"] >= claim["at"]]
+        if not ends:
+            return None
+        evaluated, budget = evaluated[:ends[0] + 1], claim["at"]
     if "steps_to" in claim:
         sign = -1.0 if claim.get("lower_is_better") else 1.0
         hit = [r["env_steps"] for r in evaluated if sign * r[metric] >= sign * claim["steps_to"]]
@@ -136,8 +145,15 @@ def claims_table(spec: dict, rows: list[dict] | None = None) -> str:
         lower = bool(claim.get("lower_is_better", False)) or "steps_to" in claim
         b, w = side(rows, claim, "better", budgets), side(rows, claim, "worse", budgets)
         result, ev = verdict(b, w, lower, seeds)
-        what = (f"env steps to {claim.get('metric', 'eval_return')} {'≤' if claim.get('lower_is_better') else '≥'} "
-                f"{claim['steps_to']:g}" if "steps_to" in claim else f"final {claim.get('metric', 'eval_return')}")
+        metric = claim.get("metric", "eval_return")
+        if "steps_to" in claim:
+            what = f"env steps to {metric} {'≤' if claim.get('lower_is_better') else '≥'} {claim['steps_to']:g}"
+            if "at" in claim:
+                what += f" (within {_fmt(claim['at'])})"
+        elif "at" in claim:
+            what = f"{metric} at {_fmt(claim['at'])} env steps"
+        else:
+            what = f"final {metric}"
         text = (f"{what}: {_describe(b, ev.get('better_ci'))} vs {_describe(w, ev.get('worse_ci'))}"
                 + (f"; better in {ev['wins'][0]}/{ev['wins'][1]} seeds" if "wins" in ev else ""))
         lines.append(f"| {claim['text']} | {text} | **{result}** |")
@@ -156,7 +172,7 @@ def check_spec(spec: dict) -> None:
         for key in ("text", "env", "better", "worse"):
             if key not in claim:
                 problems.append(f"claim {i} ({claim.get('text', '?')!r}): missing {key!r}")
-        unknown = set(claim) - {"text", "env", "better", "worse", "metric", "lower_is_better", "steps_to"}
+        unknown = set(claim) - {"text", "env", "better", "worse", "metric", "lower_is_better", "steps_to", "at"}
         if unknown:
             problems.append(f"claim {i}: unknown key(s) {sorted(unknown)}")
     if problems:
