@@ -31,7 +31,9 @@ for lr in 0.01 0.002; do
   mkdir -p "$OUT/critic_gradient_lr$lr"
   run --out "$OUT/critic_gradient_lr$lr" --critic-gradient $R/open_questions/critic_gradient_lr${lr}_s[0-9].csv
 done
-"$PY" -m trainers verdicts benchmarks/claims/figure4_paper.toml --out "$OUT/verdicts_figure4_paper.md" > /dev/null
+for claims in figure4_paper abpt_confounds racing_questions racing_confirm residual_quadrotor figure7_paper figure8_paper; do
+  "$PY" -m trainers verdicts "benchmarks/claims/$claims.toml" --out "$OUT/verdicts_$claims.md" > /dev/null
+done
 status=0
 for f in $(cd "$OUT" && find . -type f | sort); do
   committed="docs/_static/results/${f#./}"
