@@ -16,11 +16,10 @@ import statistics
 import time
 
 import torch
+from profile_critic_update import ACT, OBS, UPDATES, critic_data, critic_updates
 from torch import nn
 
-from trainers.core.networks import NetConfig, QCritic, adam, soft_update
-
-OBS, ACT, SAMPLES, MINIBATCHES, UPDATES = 13, 4, 9600, 4, 10
+from trainers.core.networks import NetConfig, QCritic, adam
 
 
 def main(argv=None) -> dict[str, float]:
@@ -31,9 +30,7 @@ def main(argv=None) -> dict[str, float]:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    obs, act, target = torch.randn(SAMPLES, OBS), torch.randn(SAMPLES, ACT), torch.randn(SAMPLES)
-    batches = torch.randperm(SAMPLES).chunk(MINIBATCHES)
+    obs, act, target, batches = critic_data()
 
     def make(inplace: bool):
         torch.manual_seed(0)
@@ -43,17 +40,11 @@ def main(argv=None) -> dict[str, float]:
                 m.inplace = inplace
         return critic, copy.deepcopy(critic).requires_grad_(False), adam(critic.parameters(), 1e-3, 1e-5)
 
+    def loss_fn(critic, idx):
+        return (critic(obs[idx], act[idx]) - target[idx]).square().mean()
+
     def run(variant, n: int) -> None:
-        critic, tgt, opt = variant
-        for i in range(n):
-            idx = batches[i % len(batches)]
-            loss = (critic(obs[idx], act[idx]) - target[idx]).square().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(critic.parameters(), 1.0)
-            opt.step()
-            soft_update(tgt, critic, 0.005)
-            float(loss.detach())
+        critic_updates(*variant, loss_fn, batches, n, read_loss=True)
 
     variants = {"separate ReLU": make(False), "ReLU in place": make(True)}
     for v in variants.values():

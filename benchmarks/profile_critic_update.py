@@ -28,6 +28,28 @@ from trainers.core.networks import NetConfig, QCritic, adam, soft_update
 OBS, ACT, SAMPLES, MINIBATCHES, UPDATES = 13, 4, 9600, 4, 10
 
 
+def critic_data():
+    """Seeded random ``(obs, actions, targets, minibatch indices)`` of one Hover iteration's size."""
+    torch.manual_seed(0)
+    obs, act, target = torch.randn(SAMPLES, OBS), torch.randn(SAMPLES, ACT), torch.randn(SAMPLES)
+    return obs, act, target, torch.randperm(SAMPLES).chunk(MINIBATCHES)
+
+
+def critic_updates(critic, target_net, opt, loss_fn, batches, n: int, read_loss: bool = False) -> None:
+    """``n`` critic updates as ``fit_regression`` runs them: minibatch loss, backward, gradient-norm
+    clip, Adam step, soft target update (``read_loss``: and the loss read back, as it logs it)."""
+    for i in range(n):
+        idx = batches[i % len(batches)]
+        loss = loss_fn(critic, idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(critic.parameters(), 1.0)
+        opt.step()
+        soft_update(target_net, critic, 0.005)
+        if read_loss:
+            float(loss.detach())
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -35,9 +57,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    obs, act, target = torch.randn(SAMPLES, OBS), torch.randn(SAMPLES, ACT), torch.randn(SAMPLES)
-    batches = torch.randperm(SAMPLES).chunk(MINIBATCHES)
+    obs, act, target, batches = critic_data()
     net = NetConfig()
     sizes = [OBS + ACT, net.feature_dim, *net.hidden, 1]
     macs = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))  # twin heads
@@ -49,15 +69,7 @@ def main(argv=None) -> None:
         return critic, copy.deepcopy(critic).requires_grad_(False), adam(critic.parameters(), 1e-3)
 
     def run(variant, reps):
-        critic, tgt, opt, loss_fn = variant
-        for i in range(UPDATES * reps):
-            idx = batches[i % len(batches)]
-            loss = loss_fn(critic, idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(critic.parameters(), 1.0)
-            opt.step()
-            soft_update(tgt, critic, 0.005)
+        critic_updates(*variant, batches, UPDATES * reps)
 
     def eager_loss(critic, idx):
         return (critic(obs[idx], act[idx]) - target[idx]).square().mean()

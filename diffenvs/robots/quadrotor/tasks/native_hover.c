@@ -245,16 +245,19 @@ void hover_step_##SUFFIX(const HoverArgs *A) {                                  
             } else {                                                                                  \
                 reference_##SUFFIX(C, (T)st * C[C_DT], ref);                                          \
             }                                                                                         \
-            err = norm_diff_##SUFFIX(np_, ref, 3, d);                                                 \
-            terms[0] = W[0]; terms[1] = -W[1] * err; terms[2] = -W[2] * norm_diff_##SUFFIX(nq, unit, 4, d); \
-            terms[3] = -W[3] * norm_diff_##SUFFIX(nv, NULL, 3, d);                                    \
-            terms[4] = -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d);                                    \
+            if (A->kind == KIND_RACING_VEL) {  /* approach, away, rate, then the gate bonus */       \
+                velocity_terms_##SUFFIX(W, ref, np_, nv, nw, terms);                                  \
+                terms[3] = terms[5]; terms[5] = 0;                                                    \
+                err = 0;                                                                              \
+            } else {                                                                                  \
+                err = norm_diff_##SUFFIX(np_, ref, 3, d);                                             \
+                terms[0] = W[0]; terms[1] = -W[1] * err;                                              \
+                terms[2] = -W[2] * norm_diff_##SUFFIX(nq, unit, 4, d);                                \
+                terms[3] = -W[3] * norm_diff_##SUFFIX(nv, NULL, 3, d);                                \
+                terms[4] = -W[4] * norm_diff_##SUFFIX(nw, NULL, 3, d);                                \
+            }                                                                                         \
             success = err < C[C_RADIUS];                                                              \
             second = 0;                                                                               \
-            if (A->kind == KIND_RACING_VEL) {                                                         \
-                velocity_terms_##SUFFIX(W, ref, np_, nv, nw, terms);                                  \
-                terms[3] = terms[5]; terms[4] = terms[5] = 0;                                         \
-            }                                                                                         \
             if (A->kind >= KIND_RACING) {  /* metrics: gates passed, the last lap's time (-1: none) */ \
                 const long G = (long)C[C_OFFSETS + K + R_COUNT];                                      \
                 success = task[T_PASSED] >= G;                                                        \
