@@ -458,3 +458,35 @@ def test_finals_figure_and_table_on_hand_made_rows(tmp_path):
     assert table[2] == "| ABPT nozs | 3 (1,000) | 4 [4, 4] (4 / 4 / 4) | 2 [2, 2] (2 / 2 / 2) | 0 [0, 0] (0 / 0 / 0) |"
     assert table[3].startswith(f"| ABPT zs | 3 (1,000) | 3 [{lo:.3g}, {hi:.3g}] (1 / 2 / 6) |")
     assert os.path.getsize(figure_finals(rows, str(tmp_path / "finals.png"), env)) > 5_000
+
+
+def test_anchor_figure_on_hand_made_rows(tmp_path, monkeypatch):
+    """Each panel shows the plain runs only over the anchored runs' env steps, and the plain
+    runs' final mean at their own budget as the dashed line; the CLI draws it only when both
+    variants are present."""
+    import trainers.figures as figures
+
+    env, rows = "DiffQuad-Hover-v0", []
+    for variant, budget, level in (("base", 4000.0, 10.0), ("rpl", 1000.0, 20.0)):
+        for seed in (0, 1):
+            for k in range(int(budget // 500) + 1):
+                rows.append({"variant": variant, "algo": "abpt", "env": env, "seed": float(seed),
+                             "env_steps": 500.0 * k, "eval_return": level + seed + k})
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, out: drawn.setdefault("fig", fig) and out)
+    figures.figure_anchor(rows, str(tmp_path / "anchor.png"))
+    (ax,) = drawn["fig"].axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"without (2)", "without, end (0.004M)", "with anchor (2)"}
+    assert lines["without (2)"].get_xdata().max() == 1000.0  # clipped to the anchored runs' steps
+    assert list(lines["without, end (0.004M)"].get_ydata()) == [10.0 + 0.5 + 8] * 2  # plain finals 18 and 19
+    assert lines["with anchor (2)"].get_ydata()[-1] == 20.0 + 0.5 + 2
+    monkeypatch.undo()
+    csv_path = tmp_path / "results.csv"
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert [os.path.basename(p) for p in figures.main([str(csv_path), "--out", str(tmp_path), "--figs", "anchor"])] \
+        == ["anchor.png"]
+    assert figures.main([str(csv_path), "--out", str(tmp_path), "--figs", "anchor", "--envs", "none"]) == []

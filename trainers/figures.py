@@ -7,6 +7,9 @@
 * Figure 8: racing with the position-based vs the velocity-based reward, gates passed per
   evaluation episode, per algorithm.
 * Figure 9: learning rates on Hover (variants named ``lr<value>``), per algorithm.
+* ``anchor``: residual learning, every algorithm with a frozen anchor (variant ``rpl``)
+  against the same algorithm without (``base``), per task (e.g.
+  ``benchmarks/sweeps/residual_quadrotor.toml`` with Figure 4's runs).
 * ``abpt-variants``: every ABPT variant present, one panel each against ``base`` (for
   investigation sweeps such as ``benchmarks/sweeps/racing_abpt.toml``), with a table.
 * Figure 5: parameter difference between training on fully differentiable rewards and on
@@ -214,6 +217,40 @@ def figure8(rows, out_png: str) -> str:
         ax.set_xlabel("env steps")
         ax.set_ylabel("gates passed per episode")
     axes[0, 0].legend(fontsize=8)
+    return _save(fig, out_png)
+
+
+def figure_anchor(rows, out_png: str, anchor: str = "rpl", base: str = "base") -> str:
+    """Residual learning: one panel per task (rows) and algorithm (columns), the runs with an
+    anchor (variant ``anchor``) against those without (variant ``base``) over the anchored
+    runs' env steps, and the plain runs' final mean at their own (longer) budget as a dashed
+    line. Mean over seeds, best to worst seed shaded; the legend gives the seed counts."""
+    plt = _plt()
+    anchored = [r for r in rows if r["variant"] == anchor]
+    envs, algos = _present(anchored, "env", TASK_ORDER), _present(anchored, "algo", ALGO_ORDER)
+    fig, axes = plt.subplots(len(envs), len(algos), figsize=(3.6 * len(algos), 2.7 * len(envs)), squeeze=False)
+    for i, env in enumerate(envs):
+        for j, algo in enumerate(algos):
+            ax = axes[i, j]
+            mine = [r for r in anchored if r["env"] == env and r["algo"] == algo]
+            steps = max((r["env_steps"] for r in mine), default=0.0)
+            plain = [r for r in rows if r["variant"] == base and r["env"] == env and r["algo"] == algo]
+            grid, vals = seed_curves([r for r in plain if r["env_steps"] <= steps], "env_steps", "eval_return")
+            if grid is not None:
+                _band(ax, grid, vals, f"without ({vals.shape[0]})", "0.45")
+            finals, at = final_values(plain, "eval_return")
+            if finals:
+                ax.axhline(np.mean(list(finals.values())), color="0.45", ls="--", lw=1,
+                           label=f"without, end ({at / 1e6:.3g}M)")
+            grid, vals = seed_curves(mine, "env_steps", "eval_return")
+            if grid is not None:
+                _band(ax, grid, vals, f"with anchor ({vals.shape[0]})", "C3")
+            ax.set_title(f"{ALGO_LABEL.get(algo, algo)}: {TASK_LABEL.get(env, env)}", fontsize=9)
+            ax.legend(fontsize=6, loc="lower right")
+            if i == len(envs) - 1:
+                ax.set_xlabel("env steps")
+            if j == 0:
+                ax.set_ylabel("evaluation return")
     return _save(fig, out_png)
 
 
@@ -675,7 +712,8 @@ def main(argv: list[str] | None = None) -> list[str]:
                         help="which: 4, 7, 8, 9 (the ABPT paper's figures; each drawn when the results hold its "
                              "runs), abpt-variants (every ABPT variant against base), finals (every run's final "
                              "evaluation per seed with the mean's bootstrap interval), runs (every run of each env: "
-                             "its main metric and success against env steps and wall-clock) (default: 4 7 8 9)")
+                             "its main metric and success against env steps and wall-clock), anchor (each algorithm "
+                             "with its anchor, variant rpl, against itself without, variant base) (default: 4 7 8 9)")
     parser.add_argument("--fig5", nargs="+", default=None,
                         help="CSVs (one per seed) of trainers.experiments.parameter_difference")
     parser.add_argument("--fig5-gradient", nargs="+", default=None,
@@ -712,6 +750,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         lr_rows = [r for r in rows if r["variant"] in lrs]
         written.append(figure9(lr_rows, os.path.join(args.out, "figure9.png"), lrs))
         written.append(_write(os.path.join(args.out, "summary_lr.md"), lr_table(lr_rows, lrs)))
+    if "anchor" in args.figs and {"base", "rpl"} <= variants:
+        written.append(figure_anchor(rows, os.path.join(args.out, "anchor.png")))
     if "abpt-variants" in args.figs:  # every ABPT variant present (e.g. an investigation sweep)
         abpt = [r for r in rows if r["algo"] == "abpt"]
         names = sorted({r["variant"] for r in abpt}, key=lambda v: (v != "base", v))
