@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The remaining paper-budget experiments of the ABPT results page as two queues, one per core,
+# The remaining paper-budget experiments of the ABPT results page as queues, one per core,
 # each running its sweeps one after the other with one worker and one torch thread. Every sweep
 # resumes where it stopped (finished runs are skipped, checkpoints resume the others), so after an
 # interruption the same command carries on. Finished runs land under benchmarks/results/<sweep>.
 #
 #   bash benchmarks/paper_queue.sh a        # Figure 4 at paper budgets: Landing, then Racing
-#   bash benchmarks/paper_queue.sh b        # open questions, fresh seeds, confounds, residual, Fig. 7, 8
+#   bash benchmarks/paper_queue.sh b        # open questions, fresh seeds, confounds, residual, Fig. 7
+#   bash benchmarks/paper_queue.sh c        # Fig. 8 (RacingVelocity, all four algorithms)
 #   CODE=/path/to/checkout bash benchmarks/paper_queue.sh a   # train with another checkout's code
 #
 # CODE (default: this checkout) is the code the runs train with; the Figure 4 paper runs so far
 # were made from a checkout of commit 4c4fdf2 (docs/results.md says why), results always go to
-# this checkout's benchmarks/results. CPU=n pins the queue to core n (taskset), so that the two
+# this checkout's benchmarks/results. Queue c (Figure 8) compares the four algorithms on the
+# velocity reward among themselves, so all its runs train with newer code: a checkout of commit
+# 30ea377 (with the native RacingVelocity step, which trains faster; the same paper settings).
+# CPU=n pins the queue to core n (taskset), so that the two
 # queues, or a queue and a benchmark, do not share a core.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,10 +42,12 @@ case "${1:-}" in
       bash "$CODE/benchmarks/open_questions.sh"   # (b) and (d), what is left of them
     sweep residual_quadrotor          # the classical-controller anchor on the four tasks, 3 seeds
     sweep figure7_paper
-    sweep figure8_paper
+    ;;
+  c)
+    sweep figure8_paper               # velocity-reward Racing, every algorithm (see the note above)
     ;;
   *)
-    echo "usage: bash benchmarks/paper_queue.sh a|b   (CODE=checkout, CPU=core, PYTHON=interpreter)" >&2
+    echo "usage: bash benchmarks/paper_queue.sh a|b|c   (CODE=checkout, CPU=core, PYTHON=interpreter)" >&2
     exit 2
     ;;
 esac
