@@ -471,7 +471,7 @@ def test_anchor_figure_on_hand_made_rows(tmp_path, monkeypatch):
         for seed in (0, 1):
             for k in range(int(budget // 500) + 1):
                 rows.append({"variant": variant, "algo": "abpt", "env": env, "seed": float(seed),
-                             "env_steps": 500.0 * k, "eval_return": level + seed + k})
+                             "env_steps": 500.0 * k, "eval_return": level + seed + k, "eval_metric": 1.0 / (1 + k)})
     drawn = {}
     monkeypatch.setattr(figures, "_save", lambda fig, out: drawn.setdefault("fig", fig) and out)
     figures.figure_anchor(rows, str(tmp_path / "anchor.png"))
@@ -488,5 +488,10 @@ def test_anchor_figure_on_hand_made_rows(tmp_path, monkeypatch):
         writer.writeheader()
         writer.writerows(rows)
     assert [os.path.basename(p) for p in figures.main([str(csv_path), "--out", str(tmp_path), "--figs", "anchor"])] \
-        == ["anchor.png"]
+        == ["anchor.png", "summary_anchor.md"]
+    table = open(tmp_path / "summary_anchor.md").read().splitlines()
+    # Anchored: 20 / 21 at 0 steps, 22 / 23 at their end (1,000 steps, also their best), pos_error 1/3 there;
+    # without: 18 / 19 at 4,000 steps, pos_error 1/9.
+    assert table[2] == ("| Hovering | ABPT | 20.5 (20 / 21) | 22.5 (22 / 23) (1,000) | 22.5 (22 / 23) | "
+                        "pos_error 0.333 (0.333 / 0.333) | 18.5 (18 / 19) (4,000) | pos_error 0.111 (0.111 / 0.111) |")
     assert figures.main([str(csv_path), "--out", str(tmp_path), "--figs", "anchor", "--envs", "none"]) == []

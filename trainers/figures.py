@@ -254,6 +254,35 @@ def figure_anchor(rows, out_png: str, anchor: str = "rpl", base: str = "base") -
     return _save(fig, out_png)
 
 
+def anchor_table(rows, anchor: str = "rpl", base: str = "base") -> str:
+    """Markdown: per task and algorithm, the anchored runs' return at 0 steps (the anchor with
+    the residual's initial output), at their end and at their best evaluation, and their final
+    main metric, beside the plain runs' final return and main metric at their own budget; each
+    as the mean over seeds and every seed's value."""
+    def cell(values) -> str:
+        return f"{np.mean(values):.3g} ({' / '.join(f'{v:.3g}' for v in values)})" if values else "–"
+
+    anchored = [r for r in rows if r["variant"] == anchor]
+    lines = ["| task | method | anchored: return at 0 steps | at the end (steps) | best | final main metric "
+             "| without: final return (steps) | final main metric |", "|---|---|---|---|---|---|---|---|"]
+    for env in _present(anchored, "env", TASK_ORDER):
+        metric, _ = main_metric(env)
+        for algo in _present([r for r in anchored if r["env"] == env], "algo", ALGO_ORDER):
+            mine = _group(anchored, env=env, algo=algo)
+            evals = {s: [r for r in v if math.isfinite(r["eval_return"])] for s, v in sorted(mine.items())}
+            start = [v[0]["eval_return"] for v in evals.values() if v and v[0]["env_steps"] == 0]
+            best = [max(r["eval_return"] for r in v) for v in evals.values() if v]
+            end, end_steps = final_values(anchored, "eval_return", env=env, algo=algo)
+            end_metric, _ = final_values(anchored, "eval_metric", env=env, algo=algo)
+            plain, plain_steps = final_values(rows, "eval_return", env=env, algo=algo, variant=base)
+            plain_metric, _ = final_values(rows, "eval_metric", env=env, algo=algo, variant=base)
+            lines.append(f"| {TASK_LABEL.get(env, env)} | {ALGO_LABEL.get(algo, algo)} | {cell(start)} | "
+                         f"{cell(list(end.values()))} ({end_steps:,.0f}) | {cell(best)} | {metric} "
+                         f"{cell(list(end_metric.values()))} | {cell(list(plain.values()))} "
+                         f"({plain_steps:,.0f}) | {metric} {cell(list(plain_metric.values()))} |")
+    return "\n".join(lines)
+
+
 def figure9(rows, out_png: str, lrs: list[str], env: str = "DiffQuad-Hover-v0") -> str:
     """One panel per algorithm, one line per learning rate (variants ``lr<value>``)."""
     plt = _plt()
@@ -752,6 +781,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         written.append(_write(os.path.join(args.out, "summary_lr.md"), lr_table(lr_rows, lrs)))
     if "anchor" in args.figs and {"base", "rpl"} <= variants:
         written.append(figure_anchor(rows, os.path.join(args.out, "anchor.png")))
+        written.append(_write(os.path.join(args.out, "summary_anchor.md"), anchor_table(rows)))
     if "abpt-variants" in args.figs:  # every ABPT variant present (e.g. an investigation sweep)
         abpt = [r for r in rows if r["algo"] == "abpt"]
         names = sorted({r["variant"] for r in abpt}, key=lambda v: (v != "base", v))
