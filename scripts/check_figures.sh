@@ -27,9 +27,10 @@ run $R/quadruped_nav/results.csv --out "$OUT/quadruped_nav" --figs runs
 run --out "$OUT" --fig5 $R/figure5/params_s*.csv --fig5-gradient $R/figure5/gradient_s*.csv
 mkdir -p "$OUT/tracking_long"
 run $R/tracking_long/results.csv --out "$OUT/tracking_long" --figs 4
-mkdir -p "$OUT/figure4_paper" "$OUT/figure7_paper" "$OUT/residual_quadrotor"
+mkdir -p "$OUT/figure4_paper" "$OUT/figure7_paper" "$OUT/figure8_paper" "$OUT/residual_quadrotor"
 run $R/figure4_paper/results.csv --out "$OUT/figure4_paper" --figs 4
 run $R/figure4_paper/results.csv $R/figure7_paper/results.csv --out "$OUT/figure7_paper" --figs 7
+run $R/figure4_paper/results.csv $R/figure8_paper/results.csv --out "$OUT/figure8_paper" --figs 8
 run $R/figure4_paper/results.csv $R/residual_quadrotor/results.csv --out "$OUT/residual_quadrotor" --figs anchor
 for lr in 0.01 0.002; do
   mkdir -p "$OUT/critic_gradient_lr$lr"
