@@ -14,6 +14,7 @@ from ...articulated import (
     Kinematics,
     actuator_forces,
     euler_step,
+    fused,
     kinematics,
     load_mjcf,
     point_positions,
@@ -46,6 +47,10 @@ class QuadrupedConfig:
         contact: the foot-ground contact parameters (:class:`~diffenvs.articulated.ContactParams`).
         settle_time: episodes start from the nominal pose after this long standing under PD
             at the nominal targets (settled on the soft ground), s.
+        fused: on CPU, take a control step whose result needs no gradient (numpy actions,
+            ``torch.no_grad()``) in one native call (:mod:`~diffenvs.articulated.fused`; the same
+            equations, equal to float rounding) where a C compiler is available; steps that
+            track gradients always use the PyTorch ops. ``False``: PyTorch ops throughout.
     """
 
     model: str = ANYMAL_C_XML
@@ -57,6 +62,7 @@ class QuadrupedConfig:
     torque_smoothing: float = 1.0
     contact: ContactParams = ContactParams()
     settle_time: float = 2.0
+    fused: bool = True
 
     def __post_init__(self):
         if self.substeps < 1:
@@ -113,6 +119,17 @@ class Quadruped(Robot):
         self.nominal_qpos = self.tensor(self.model.keyframes[cfg.nominal_pose])
         self.nominal = self.nominal_qpos[7:]
         self.substep_dt = self.dt / cfg.substeps
+        #: The native control step's packed model, or ``None`` where steps use PyTorch ops only.
+        self.fused_model = None
+        if (cfg.fused and self.device.type == "cpu" and self.dtype in (torch.float32, torch.float64)
+                and self.model.nf and fused.available()):
+            self.fused_model = fused.pack(self.model, mt, cfg.contact, cfg.substeps, self.substep_dt,
+                                          cfg.torque_smoothing)
+
+    @property
+    def fused(self) -> bool:
+        """Whether steps without gradients run the native kernel (see :class:`QuadrupedConfig`)."""
+        return self.fused_model is not None
 
     # ------------------------------------------------------------------ state
     @staticmethod
@@ -135,6 +152,9 @@ class Quadruped(Robot):
     def step(self, state: State, action: Tensor) -> State:
         qpos, qvel = self.qpos(state), self.qvel(state)
         target, anchor = self.targets(action), state["foot_anchor"]
+        if self.fused_model is not None and fused.supports(self.fused_model, qpos, qvel, anchor, target):
+            qpos, qvel, anchor, foot_force = fused.control_step(self.fused_model, qpos, qvel, anchor, target)
+            return {**self.split(qpos, qvel), "last_action": action, "foot_force": foot_force, "foot_anchor": anchor}
         for _ in range(self.cfg.substeps):
             tau = actuator_forces(self.mt, qpos, qvel, target, self.cfg.torque_smoothing)
             qpos, qvel, acc = euler_step(self.mt, qpos, qvel, self.substep_dt, tau, self.cfg.contact, anchor)
@@ -191,4 +211,5 @@ class Quadruped(Robot):
         return state["base_pos"]
 
     def describe(self) -> str:
-        return f"quadruped {self.model.source} ({self.cfg.substeps} x {self.substep_dt * 1e3:g} ms substeps)"
+        note = ", fused without gradients" if self.fused else ""
+        return f"quadruped {self.model.source} ({self.cfg.substeps} x {self.substep_dt * 1e3:g} ms substeps{note})"

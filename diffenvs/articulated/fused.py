@@ -1,0 +1,117 @@
+"""An articulated robot's whole control step as one native call, where no gradient is tracked.
+
+:func:`control_step` holds hinge PD targets for ``substeps`` semi-implicit Euler steps with soft
+foot contact (what :func:`~diffenvs.articulated.dynamics.actuator_forces` and
+:func:`~diffenvs.articulated.dynamics.euler_step` do with implicit damping, one substep at a
+time) in one pass of ``euler_step.c`` over the robots: the recursive forms of the same
+algorithms (composite-rigid-body mass matrix, Newton-Euler bias forces, a Cholesky solve), equal
+to the PyTorch ops to float rounding, instead of hundreds of small tensor operations per
+substep. It has no backward: callers use it when nothing needs a gradient (an env stepped from
+numpy actions, PPO rollouts, evaluation under ``torch.no_grad()``) and the PyTorch ops otherwise.
+A robot whose mass matrix stops being positive definite (a state that has blown up) comes out
+NaN in its own row only, for the env to end that episode.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import native
+from .dynamics import ContactParams
+from .model import ArticulatedModel, ModelTensors
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "euler_step.c")
+_SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
+
+
+def _kernels() -> dict | None:
+    ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+    return native.kernels(SOURCE, _SUFFIXES, {
+        "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 8})
+
+
+def available() -> bool:
+    """Whether the native kernel is built and loadable (it is built on the first call)."""
+    return native.enabled() and _kernels() is not None
+
+
+class StepModel(NamedTuple):
+    """A model's constants and the step's settings packed as ``euler_step.c`` reads them (CPU)."""
+
+    ints: Tensor  # int32
+    reals: Tensor  # the kernel's dtype
+    anc: Tensor  # uint8 (nb, nv)
+    consts: Tensor  # the contact constants, h / 2, h, the torque smoothing width
+    substeps: int
+    nq: int
+    nv: int
+    nf: int
+
+
+def pack(model: ArticulatedModel, mt: ModelTensors, contact: ContactParams, substeps: int, dt: float,
+         torque_smoothing: float) -> StepModel:
+    """The kernel's view of ``model`` with the gains, limits and constants of ``mt`` (its dtype;
+    the robot's own kp/kv), ``substeps`` steps of ``dt`` each per call."""
+    nb, nh, nf, nv = model.nb, model.nh, model.nf, model.nv
+    hinge_of_body = np.full(nb, -1, dtype=np.int64)
+    hinge_of_body[1:] = mt.hinge_of_body.cpu().numpy()
+    dof_body = mt.dof_body.cpu().numpy()
+    ints = np.concatenate([[nb, nh, nf], model.parent, hinge_of_body, dof_body, mt.foot_body.cpu().numpy()])
+
+    def rows(x: Tensor, width: int, pad_base: bool = False) -> np.ndarray:
+        x = x.detach().cpu().to(torch.float64).reshape(-1, width).numpy()
+        return np.concatenate([np.zeros((1, width)), x]) if pad_base else x
+
+    parts = [rows(mt.body_pos, 3), rows(mt.body_rot, 9), rows(mt.mass, 1), rows(mt.com, 3), rows(mt.inertia, 9),
+             rows(mt.hinge_axis, 3, True), rows(mt.hinge_k, 9, True), rows(mt.hinge_k2, 9, True),
+             rows(mt.damping, 1), rows(mt.armature, 1), rows(mt.foot_pos, 3), rows(mt.foot_radius, 1),
+             rows(mt.kp, 1), rows(mt.kv, 1), rows(mt.force_limit, 1), rows(mt.gravity, 1)]
+    reals = np.concatenate([p.reshape(-1) for p in parts])
+    c = contact
+    consts = [c.stiffness, c.damping, c.smoothing, c.force_smoothing, c.friction, c.tangential_stiffness,
+              c.tangential_damping, c.stick, 1.0 - c.stick, 0.5 * dt, dt, torque_smoothing]
+    dtype = mt.dtype
+    return StepModel(torch.as_tensor(ints, dtype=torch.int32), torch.as_tensor(reals, dtype=dtype),
+                     torch.as_tensor(model.ancestors(), dtype=torch.uint8),
+                     torch.tensor(consts, dtype=dtype), int(substeps), model.nq, nv, nf)
+
+
+def _rows(x: Tensor) -> tuple[Tensor, int]:
+    """``x`` as rows with contiguous columns (a copy only if they are not) and its row stride."""
+    x = x.reshape(x.shape[0], -1)
+    if x.stride(1) != 1 and x.shape[1] > 1:
+        x = x.contiguous()
+    return x, x.stride(0)
+
+
+def supports(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor) -> bool:
+    """Whether :func:`control_step` can take these tensors: CPU tensors of the packed dtype shaped
+    ``(N, nq)``, ``(N, nv)``, ``(N, nf, 2)``, ``(N, nh)``, with no gradient to track, outside
+    ``torch.compile``. The kernel reads raw memory, so nothing else may reach it."""
+    dtype, n = sm.reals.dtype, qpos.shape[0]
+    xs = (qpos, qvel, anchor, target)
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(x.requires_grad for x in xs)):
+        return False
+    shapes = ((n, sm.nq), (n, sm.nv), (n, sm.nf, 2), (n, sm.nv - 6))
+    return all(x.shape == s and x.dtype == dtype and x.device.type == "cpu" for x, s in zip(xs, shapes))
+
+
+def control_step(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``sm.substeps`` steps under the hinge PD ``target``: the new ``qpos``, ``qvel``, feet
+    anchors and the feet's normal contact forces at the last substep ``(N, nf)``. The kernel must
+    be :func:`available` and the tensors pass :func:`supports`."""
+    n, dtype = qpos.shape[0], qpos.dtype
+    out = torch.empty(n, sm.nq + sm.nv + 3 * sm.nf, dtype=dtype)  # one allocation, its columns the outputs
+    q, v, a, f = out.split((sm.nq, sm.nv, 2 * sm.nf, sm.nf), 1)
+    ins = [_rows(x) for x in (qpos, qvel, anchor, target)]
+    _kernels()[dtype][0](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(),
+                         sm.substeps, *(v for t, s in ins for v in (t.data_ptr(), s)),
+                         *(v for t in (q, v, a, f) for v in (t.data_ptr(), out.stride(0))))
+    return q, v, a.unflatten(1, (sm.nf, 2)), f

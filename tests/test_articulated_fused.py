@@ -1,0 +1,103 @@
+"""The articulated robots' native control step (no gradients) against the PyTorch ops."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+import diffenvs  # noqa: F401
+from diffenvs.articulated import fused
+
+pytestmark = pytest.mark.skipif(not fused.available(), reason="no C compiler: the native step is not built")
+F64 = torch.float64
+
+
+def _robot(dtype=F64, n=16, **robot_options):
+    env = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=n, dtype=dtype, robot_options=robot_options).unwrapped
+    env.reset(seed=0)
+    return env.robot, env.get_state()
+
+
+def _perturbed(state, seed, scale=1.0):
+    """Standing robots pushed every way: some feet pressed in, some lifted, joints swinging."""
+    g = torch.Generator().manual_seed(seed)
+    s = {k: v.clone() for k, v in state.items()}
+    n, dtype = s["base_pos"].shape[0], s["base_pos"].dtype
+
+    def noise(*shape):
+        return torch.randn(*shape, generator=g, dtype=dtype)
+
+    s["base_pos"] = s["base_pos"] + scale * 0.03 * noise(n, 3)
+    q = s["base_quat"] + scale * 0.1 * noise(n, 4)
+    s["base_quat"] = q / q.norm(dim=-1, keepdim=True)
+    s["joint_pos"] = s["joint_pos"] + scale * 0.2 * noise(n, 12)
+    s["base_lin_vel"] = scale * 0.5 * noise(n, 3)
+    s["base_ang_vel"] = scale * 1.0 * noise(n, 3)
+    s["joint_vel"] = scale * 2.0 * noise(n, 12)
+    s["foot_anchor"] = s["foot_anchor"] + scale * 0.01 * noise(n, 4, 2)
+    return s, (torch.rand(n, 12, generator=g, dtype=dtype) * 4 - 2)  # targets beyond the torque limits too
+
+
+def _steps(robot, state, actions, native: bool):
+    keep = robot.fused_model
+    robot.fused_model = keep if native else None
+    try:
+        with torch.no_grad():
+            for a in actions:
+                state = robot.step(state, a)
+    finally:
+        robot.fused_model = keep
+    return state
+
+
+@pytest.mark.parametrize("options", [{}, {"torque_smoothing": 0.0, "substeps": 4}, {"kp": 60.0, "kd": 2.0}])
+def test_native_control_steps_equal_the_pytorch_ops(options):
+    """Five control steps (float64) from pushed, swinging, partly airborne robots: every state
+    field equals the PyTorch ops' to float rounding, for the default robot and other options
+    (a hard torque clamp, other substeps, gains)."""
+    robot, state = _robot(**options)
+    assert robot.fused
+    s, a = _perturbed(state, seed=1)
+    actions = [a * (0.5 + 0.1 * k) for k in range(5)]
+    native, ops = _steps(robot, s, actions, True), _steps(robot, s, actions, False)
+    assert bool((ops["foot_force"] < 1.0).any())  # some feet in the air
+    assert bool((ops["foot_force"] > 100.0).any())  # some pressed in
+    for k in ops:
+        torch.testing.assert_close(native[k], ops[k], rtol=1e-10, atol=1e-10, msg=k)
+
+
+def test_native_float32_follows_float64_and_rows_are_independent():
+    """float32 stays within float32 rounding of float64 over a step; each row of a batch equals
+    its own single-robot call bit for bit; a blown-up row is NaN on its own."""
+    robot64, state64 = _robot(F64, n=8)
+    robot32, state32 = _robot(torch.float32, n=8)
+    assert robot32.fused
+    s, a = _perturbed(state64, seed=3, scale=0.5)
+    s["joint_vel"][5] = float("nan")
+    s32 = {k: v.float() for k, v in s.items()}
+    out32 = _steps(robot32, s32, [a.float()], True)
+    out64 = _steps(robot64, s, [a], True)
+    ok = torch.arange(8) != 5
+    for k in out64:
+        scale = float(out64[k][ok].abs().max()) + 1.0
+        torch.testing.assert_close(out32[k][ok].double(), out64[k][ok], rtol=0, atol=2e-4 * scale, msg=k)
+    assert torch.isnan(out64["joint_vel"][5]).all() and torch.isfinite(out64["joint_vel"][ok]).all()
+    for i in (0, 3, 7):
+        single = _steps(robot64, {k: v[i:i + 1] for k, v in s.items()}, [a[i:i + 1]], True)
+        for k in out64:
+            assert torch.equal(single[k][0], out64[k][i]), k
+
+
+def test_steps_that_track_gradients_take_the_pytorch_ops():
+    robot, state = _robot(n=3)
+    s, a = _perturbed(state, seed=5)
+    a.requires_grad_()
+    out = robot.step(s, a)
+    assert out["joint_vel"].requires_grad  # the differentiable path
+    out["joint_vel"].sum().backward()
+    assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert not robot.step(s, a)["joint_vel"].requires_grad
+    off, _ = _robot(n=3, fused=False)
+    assert not off.fused and "fused" not in off.describe()
