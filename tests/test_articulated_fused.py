@@ -101,3 +101,20 @@ def test_steps_that_track_gradients_take_the_pytorch_ops():
         assert not robot.step(s, a)["joint_vel"].requires_grad
     off, _ = _robot(n=3, fused=False)
     assert not off.fused and "fused" not in off.describe()
+
+
+def test_threaded_calls_equal_one_thread(monkeypatch):
+    """A large batch is split over torch's threads; every row comes out as from one thread."""
+    robot, state = _robot(torch.float32, n=40)
+    s, a = _perturbed(state, seed=7, scale=0.5)
+    monkeypatch.setattr(fused, "MIN_ROWS_PER_THREAD", 8)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _steps(robot, s, [a.float()], True)
+        torch.set_num_threads(3)
+        many = _steps(robot, s, [a.float()], True)
+    finally:
+        torch.set_num_threads(threads)
+    for k in one:
+        assert torch.equal(one[k], many[k]), k

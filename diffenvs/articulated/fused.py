@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -28,6 +29,9 @@ from .model import ArticulatedModel, ModelTensors
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "euler_step.c")
 _SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
+#: Robots per thread below which a call stays on the calling thread.
+MIN_ROWS_PER_THREAD = 16
+_POOL: dict[int, ThreadPoolExecutor] = {}
 
 
 def _kernels() -> dict | None:
@@ -111,7 +115,19 @@ def control_step(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, targ
     out = torch.empty(n, sm.nq + sm.nv + 3 * sm.nf, dtype=dtype)  # one allocation, its columns the outputs
     q, v, a, f = out.split((sm.nq, sm.nv, 2 * sm.nf, sm.nf), 1)
     ins = [_rows(x) for x in (qpos, qvel, anchor, target)]
-    _kernels()[dtype][0](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(),
-                         sm.substeps, *(v for t, s in ins for v in (t.data_ptr(), s)),
-                         *(v for t in (q, v, a, f) for v in (t.data_ptr(), out.stride(0))))
+    kernel, size = _kernels()[dtype][0], out.element_size()
+    head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
+
+    def run(start: int, stop: int) -> None:  # rows [start, stop): the robots are independent
+        kernel(stop - start, *head, *(v for t, s in ins for v in (t.data_ptr() + start * s * size, s)),
+               *(v for t in (q, v, a, f) for v in (t.data_ptr() + start * out.stride(0) * size, out.stride(0))))
+
+    threads = min(torch.get_num_threads(), n // MIN_ROWS_PER_THREAD)
+    if threads <= 1:
+        run(0, n)
+    else:  # ctypes releases the GIL during the call: the chunks run in parallel, each row as it would alone
+        pool = _POOL.get(threads) or _POOL.setdefault(threads, ThreadPoolExecutor(threads, "diffenvs-articulated"))
+        bounds = [n * i // threads for i in range(threads + 1)]
+        for job in [pool.submit(run, bounds[i], bounds[i + 1]) for i in range(threads)]:
+            job.result()
     return q, v, a.unflatten(1, (sm.nf, 2)), f
