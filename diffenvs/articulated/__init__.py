@@ -1,8 +1,9 @@
-"""A batched, differentiable floating-base articulated-body engine in pure PyTorch.
+"""A batched, differentiable floating-base articulated-body engine in PyTorch.
 
 :func:`load_mjcf` reads a robot (MJCF subset) into an :class:`ArticulatedModel`;
 :mod:`.dynamics` has the batched algorithms (kinematics, mass matrix, bias forces, forward
-dynamics, smooth foot contact, semi-implicit Euler). States and results follow MuJoCo's
+dynamics, smooth foot contact, semi-implicit Euler); :mod:`.fused` runs a whole control step
+without gradients as one native call (the same equations). States and results follow MuJoCo's
 conventions so that they compare with C MuJoCo directly (``tests/test_articulated.py``).
 """
 
