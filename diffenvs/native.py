@@ -38,10 +38,15 @@ def enabled() -> bool:
     return os.environ.get("DIFFENVS_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def cache_dir() -> str:
-    root = os.environ.get("DIFFENVS_CACHE") or os.path.join(
+def cache_root() -> str:
+    """diffenvs' per-user cache folder (``$DIFFENVS_CACHE``, else ``$XDG_CACHE_HOME/diffenvs`` or
+    ``~/.cache/diffenvs``)."""
+    return os.environ.get("DIFFENVS_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "diffenvs")
-    return os.path.join(root, "native")
+
+
+def cache_dir() -> str:
+    return os.path.join(cache_root(), "native")
 
 
 def _compiler() -> str | None:

@@ -267,3 +267,27 @@ def test_perceptive_evaluation_script_runs_seeing_and_blindfolded(tmp_path, monk
     assert 0 <= learned["seeing"]["collision_free"][0] <= 1 and learned["seeing"]["sideways"][0] >= 0
     assert rows["stand"]["blindfolded"] == {} and rows["stand"]["seeing"]["distance"][0] < 0.05
     assert (tmp_path / "final.md").read_text().count("\n| ") == 5  # header and four rows
+
+
+def test_settled_pose_is_kept_between_processes_bit_for_bit(monkeypatch, tmp_path):
+    """The settling simulation runs once per machine and options; its saved result is exactly what
+    a fresh settle gives, and an unreadable file is settled again."""
+    from diffenvs.robots.quadruped import robot as quadruped_robot
+
+    monkeypatch.setenv("DIFFENVS_CACHE", str(tmp_path))
+    monkeypatch.setattr(quadruped_robot, "_CACHE", {})
+    env = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=2, dtype=torch.float64).unwrapped
+    robot = env.robot
+    path = robot._settled_file()
+    assert path.startswith(str(tmp_path)) and (tmp_path / "settled").exists()
+    saved = quadruped_robot._load_settled(path)
+    fresh = robot._settle()
+    assert all(torch.equal(a, b) for a, b in zip(saved, fresh))
+    with open(path, "wb") as fh:
+        fh.write(b"not a checkpoint")
+    assert quadruped_robot._load_settled(path) is None
+    monkeypatch.setattr(quadruped_robot, "_CACHE", {})
+    again = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=2, dtype=torch.float64).unwrapped.robot._settled()
+    assert all(torch.equal(a, b) for a, b in zip(again, fresh))
+    other = gym.make_vec("DiffQuadruped-Walk-v0", num_envs=2, robot_options={"kp": 80.0}).unwrapped.robot
+    assert other._settled_file() != path

@@ -4,11 +4,17 @@ semi-implicit Euler substeps with soft foot-ground contact in between."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
+import pickle
+import platform
+import sys
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from ... import native
 from ...articulated import (
     ContactParams,
     Kinematics,
@@ -21,10 +27,20 @@ from ...articulated import (
 )
 from ...consts import const
 from ...contract import Robot, State, StateField
+from ...fileio import atomic_path
 from . import ANYMAL_C_XML
 
 #: Settled standing poses (float64, CPU), per (robot options, control step).
 _CACHE: dict = {}
+
+
+def _load_settled(path: str) -> tuple[Tensor, Tensor, Tensor] | None:
+    """A settled pose saved by an earlier process, or ``None`` (none, or unreadable)."""
+    try:
+        data = torch.load(path, weights_only=True)
+        return data["qpos"], data["foot_force"], data["anchor"]
+    except (OSError, KeyError, RuntimeError, EOFError, TypeError, pickle.UnpicklingError):
+        return None
 
 #: The robot fields in the order of the engine's ``qpos`` and ``qvel``.
 _QPOS = ("base_pos", "base_quat", "joint_pos")
@@ -175,21 +191,43 @@ class Quadruped(Robot):
     def _settled(self) -> tuple[Tensor, Tensor]:
         key = (self.cfg, self.dt)
         if key not in _CACHE:
-            cfg = self.cfg
-            mt = self.model.tensors(torch.float64)
-            mt = dataclasses.replace(mt, kp=self.mt.kp.double().cpu(), kv=self.mt.kv.double().cpu())
-            qpos = torch.as_tensor(self.model.keyframes[cfg.nominal_pose], dtype=torch.float64).unsqueeze(0)
-            qvel = torch.zeros(1, self.model.nv, dtype=torch.float64)
-            target, anchor = qpos[:, 7:].clone(), None
-            with torch.no_grad():
-                for _ in range(round(cfg.settle_time / self.substep_dt)):
-                    tau = actuator_forces(mt, qpos, qvel, target, cfg.torque_smoothing)
-                    qpos, qvel, acc = euler_step(mt, qpos, qvel, self.substep_dt, tau, cfg.contact, anchor)
-                    anchor = acc.anchor
-            anchor = anchor - qpos[:, None, :2]  # the robot placed at the origin
-            qpos[:, :2] = 0.0
-            _CACHE[key] = (qpos[0], acc.foot_force[0, :, 2], anchor[0])
+            _CACHE[key] = _load_settled(self._settled_file()) or self._settle()
         return tuple(v.to(dtype=self.dtype, device=self.device) for v in _CACHE[key])
+
+    def _settled_file(self) -> str:
+        """Where the settled pose of this robot's options is kept between processes: a file named by
+        a hash of everything it depends on (the options but ``fused``, the control step, the model
+        file's bytes, the torch version and the platform, since PyTorch's rounding may differ)."""
+        with open(self.cfg.model, "rb") as fh:
+            model_bytes = fh.read()
+        parts = (repr(dataclasses.replace(self.cfg, fused=True)), repr(self.dt), torch.__version__,
+                 platform.machine(), sys.platform)
+        digest = hashlib.sha256(model_bytes + "|".join(parts).encode()).hexdigest()[:20]
+        return os.path.join(native.cache_root(), "settled", f"quadruped-{digest}.pt")
+
+    def _settle(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The settling simulation (float64, CPU, PyTorch ops); saved to :meth:`_settled_file`."""
+        cfg = self.cfg
+        mt = self.model.tensors(torch.float64)
+        mt = dataclasses.replace(mt, kp=self.mt.kp.double().cpu(), kv=self.mt.kv.double().cpu())
+        qpos = torch.as_tensor(self.model.keyframes[cfg.nominal_pose], dtype=torch.float64).unsqueeze(0)
+        qvel = torch.zeros(1, self.model.nv, dtype=torch.float64)
+        target, anchor = qpos[:, 7:].clone(), None
+        with torch.no_grad():
+            for _ in range(round(cfg.settle_time / self.substep_dt)):
+                tau = actuator_forces(mt, qpos, qvel, target, cfg.torque_smoothing)
+                qpos, qvel, acc = euler_step(mt, qpos, qvel, self.substep_dt, tau, cfg.contact, anchor)
+                anchor = acc.anchor
+        anchor = anchor - qpos[:, None, :2]  # the robot placed at the origin
+        qpos[:, :2] = 0.0
+        settled = (qpos[0], acc.foot_force[0, :, 2], anchor[0])
+        path = self._settled_file()
+        try:
+            with atomic_path(path, suffix=".pt") as tmp:
+                torch.save({"qpos": settled[0], "foot_force": settled[1], "anchor": settled[2]}, tmp)
+        except OSError:  # a read-only cache: settle again next time
+            pass
+        return settled
 
     def torques(self, state: State) -> Tensor:
         """``(N, 12)`` joint torques, N m, of the state's last action at its joint positions and rates."""
