@@ -118,3 +118,16 @@ def test_threaded_calls_equal_one_thread(monkeypatch):
         torch.set_num_threads(threads)
     for k in one:
         assert torch.equal(one[k], many[k]), k
+
+
+def test_native_feet_equal_the_kinematics():
+    from diffenvs.articulated import kinematics, point_positions
+
+    robot, state = _robot(n=6)
+    s, _ = _perturbed(state, seed=11)
+    with torch.no_grad():
+        native = robot.feet(s)
+    qpos = robot.qpos(s)
+    ops = point_positions(kinematics(robot.mt, qpos), robot.mt.foot_body, robot.mt.foot_pos)
+    torch.testing.assert_close(native, ops, rtol=1e-12, atol=1e-12)
+    assert robot.feet({k: v.requires_grad_() if v.is_floating_point() else v for k, v in s.items()}).requires_grad

@@ -75,15 +75,10 @@ static void FN(force_cross)(const REAL *v, const REAL *f, REAL *o) {
     FN(cross)(v, f + 3, o + 3);
 }
 
-/* One semi-implicit Euler step of one robot, in place: q (7 + nh), qd (nv), anchor (nf x 2);
- * tau (nh) the hinge torques; writes the feet's normal forces to fn (nf). Returns 0, or 1 when
- * the mass matrix was not positive definite (qd and q are then NaN). */
-static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *tau, REAL *q, REAL *qd,
-                       REAL *anchor, REAL *fn) {
-    const int nb = m->nb, nv = m->nv, nf = m->nf;
-    REAL R[nb][9], pos[nb][3], S[nv][6], V[nb][6], Isp[nb][36], Ic[nb][36], acc[nb][6], F[nb][6];
-    REAL M[nv][nv], f[nv];
-    /* kinematics (the base's rotation as rotations.quat_to_rotmat writes it) */
+/* Forward kinematics: body rotations R (nb x 9, body -> world) and origins pos (nb x 3) of q, the
+ * base's rotation as rotations.quat_to_rotmat writes it. */
+static void FN(kinematics)(const FN(Model) *m, const REAL *q, REAL (*R)[9], REAL (*pos)[3]) {
+    const int nb = m->nb;
     {
         const REAL w = q[3], x = q[4], y = q[5], z = q[6];
         const REAL xx = x * x, yy = y * y, zz = z * z, xy = x * y, xz = x * z, yz = y * z;
@@ -104,6 +99,17 @@ static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *ta
         FN(matvec3)(R[p], m->body_pos + 3 * b, r);
         for (int i = 0; i < 3; i++) pos[b][i] = pos[p][i] + r[i];
     }
+}
+
+/* One semi-implicit Euler step of one robot, in place: q (7 + nh), qd (nv), anchor (nf x 2);
+ * tau (nh) the hinge torques; writes the feet's normal forces to fn (nf). Returns 0, or 1 when
+ * the mass matrix was not positive definite (qd and q are then NaN). */
+static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *tau, REAL *q, REAL *qd,
+                       REAL *anchor, REAL *fn) {
+    const int nb = m->nb, nv = m->nv, nf = m->nf;
+    REAL R[nb][9], pos[nb][3], S[nv][6], V[nb][6], Isp[nb][36], Ic[nb][36], acc[nb][6], F[nb][6];
+    REAL M[nv][nv], f[nv];
+    FN(kinematics)(m, q, R, pos);
     /* motion axes about o = the base origin */
     for (int k = 0; k < 6; k++)
         for (int i = 0; i < 6; i++) S[k][i] = 0;
@@ -290,6 +296,33 @@ static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *ta
     return 0;
 }
 
+/* The model's arrays in ints / reals / anc (layout: euler_step.c). */
+static void FN(unpack)(FN(Model) *m, const int *ints, const REAL *reals, const unsigned char *anc) {
+    m->nb = ints[0]; m->nh = ints[1]; m->nf = ints[2]; m->nv = 6 + m->nh;
+    m->parent = ints + 3;
+    m->hinge_of_body = m->parent + m->nb;
+    m->dof_body = m->hinge_of_body + m->nb;
+    m->foot_body = m->dof_body + m->nv;
+    m->anc = anc;
+    const REAL *x = reals;
+    m->body_pos = x; x += 3 * m->nb;
+    m->body_rot = x; x += 9 * m->nb;
+    m->mass = x; x += m->nb;
+    m->com = x; x += 3 * m->nb;
+    m->inertia = x; x += 9 * m->nb;
+    m->axis = x; x += 3 * m->nb;
+    m->k1 = x; x += 9 * m->nb;
+    m->k2 = x; x += 9 * m->nb;
+    m->damping = x; x += m->nv;
+    m->armature = x; x += m->nv;
+    m->foot_pos = x; x += 3 * m->nf;
+    m->foot_radius = x; x += m->nf;
+    m->kp = x; x += m->nh;
+    m->kv = x; x += m->nh;
+    m->force_limit = x; x += m->nh;
+    m->gravity = x;
+}
+
 /* n robots, each `substeps` steps under the hinge PD targets `target` (row stride st):
  * qpos (7 + nh, stride sq), qvel (nv, stride sv), anchor (nf x 2, stride sa) in; the same
  * out (each output with its own row stride: qo/so, vo/svo, ao/sao) and the feet's normal
@@ -300,29 +333,7 @@ void FN(articulated_euler)(long n, const int *ints, const REAL *reals, const uns
                            const REAL *anchor, long sa, const REAL *target, long st,
                            REAL *qo, long so, REAL *vo, long svo, REAL *ao, long sao, REAL *fo, long sfo) {
     FN(Model) m;
-    m.nb = ints[0]; m.nh = ints[1]; m.nf = ints[2]; m.nv = 6 + m.nh;
-    m.parent = ints + 3;
-    m.hinge_of_body = m.parent + m.nb;
-    m.dof_body = m.hinge_of_body + m.nb;
-    m.foot_body = m.dof_body + m.nv;
-    m.anc = anc;
-    const REAL *x = reals;
-    m.body_pos = x; x += 3 * m.nb;
-    m.body_rot = x; x += 9 * m.nb;
-    m.mass = x; x += m.nb;
-    m.com = x; x += 3 * m.nb;
-    m.inertia = x; x += 9 * m.nb;
-    m.axis = x; x += 3 * m.nb;
-    m.k1 = x; x += 9 * m.nb;
-    m.k2 = x; x += 9 * m.nb;
-    m.damping = x; x += m.nv;
-    m.armature = x; x += m.nv;
-    m.foot_pos = x; x += 3 * m.nf;
-    m.foot_radius = x; x += m.nf;
-    m.kp = x; x += m.nh;
-    m.kv = x; x += m.nh;
-    m.force_limit = x; x += m.nh;
-    m.gravity = x;
+    FN(unpack)(&m, ints, reals, anc);
     const REAL h = C[10], width = C[11];
     const int nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
     for (long r = 0; r < n; r++) {
@@ -346,5 +357,24 @@ void FN(articulated_euler)(long n, const int *ints, const REAL *reals, const uns
         for (int i = 0; i < nv; i++) vo[r * svo + i] = qd[i];
         for (int i = 0; i < 2 * nf; i++) ao[r * sao + i] = an[i];
         for (int i = 0; i < nf; i++) fo[r * sfo + i] = fn[i];
+    }
+}
+
+/* The world positions (nf x 3, row stride so) of the foot sphere centres of n robots at qpos
+ * (stride sq). */
+void FN(articulated_feet)(long n, const int *ints, const REAL *reals, const unsigned char *anc,
+                          const REAL *qpos, long sq, REAL *out, long so) {
+    FN(Model) m;
+    FN(unpack)(&m, ints, reals, anc);
+    const int nb = m.nb;
+    for (long r = 0; r < n; r++) {
+        REAL R[nb][9], pos[nb][3];
+        FN(kinematics)(&m, qpos + r * sq, R, pos);
+        for (int i = 0; i < m.nf; i++) {
+            const int b = m.foot_body[i];
+            REAL p[3];
+            FN(matvec3)(R[b], m.foot_pos + 3 * i, p);
+            for (int d = 0; d < 3; d++) out[r * so + 3 * i + d] = pos[b][d] + p[d];
+        }
     }
 }

@@ -37,7 +37,8 @@ _POOL: dict[int, ThreadPoolExecutor] = {}
 def _kernels() -> dict | None:
     ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
     return native.kernels(SOURCE, _SUFFIXES, {
-        "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 8})
+        "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 8,
+        "articulated_feet": [long, ptr, ptr, ptr] + [ptr, long] * 2})
 
 
 def available() -> bool:
@@ -104,6 +105,25 @@ def supports(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: 
         return False
     shapes = ((n, sm.nq), (n, sm.nv), (n, sm.nf, 2), (n, sm.nv - 6))
     return all(x.shape == s and x.dtype == dtype and x.device.type == "cpu" for x, s in zip(xs, shapes))
+
+
+def feet_supported(sm: StepModel, qpos: Tensor) -> bool:
+    """Whether :func:`feet` can take ``qpos`` (as :func:`supports`)."""
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and qpos.requires_grad):
+        return False
+    return qpos.dim() == 2 and qpos.shape[1] == sm.nq and qpos.dtype == sm.reals.dtype and qpos.device.type == "cpu"
+
+
+def feet(sm: StepModel, qpos: Tensor) -> Tensor:
+    """``(N, nf, 3)`` world positions of the foot sphere centres at ``qpos`` (forward kinematics,
+    as :func:`~diffenvs.articulated.dynamics.point_positions` of
+    :func:`~diffenvs.articulated.dynamics.kinematics`), without gradients."""
+    n = qpos.shape[0]
+    out = torch.empty(n, sm.nf, 3, dtype=qpos.dtype)
+    x, stride = _rows(qpos)
+    _kernels()[qpos.dtype][1](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), x.data_ptr(), stride,
+                              out.data_ptr(), 3 * sm.nf)
+    return out
 
 
 def control_step(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor

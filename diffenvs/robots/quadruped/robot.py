@@ -237,7 +237,11 @@ class Quadruped(Robot):
     def feet(self, state: State, kin: Kinematics | None = None) -> Tensor:
         """``(N, 4, 3)`` world positions of the foot sphere centres, m (``kin``: the state's
         kinematics, when already computed)."""
-        kin = kinematics(self.mt, self.qpos(state)) if kin is None else kin
+        if kin is None:
+            qpos = self.qpos(state)
+            if self.fused_model is not None and fused.feet_supported(self.fused_model, qpos):
+                return fused.feet(self.fused_model, qpos)
+            kin = kinematics(self.mt, qpos)
         return point_positions(kin, self.mt.foot_body, self.mt.foot_pos)
 
     def validate_state(self, state: State) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...articulated import kinematics
 from ...consts import const, const_like
 from ...contract import RewardTerm, State, StateField, Task, TaskStep
 from ...rotations import quat_rotate_inverse
@@ -332,7 +333,10 @@ class WalkTask(_QuadrupedTask):
     def __init__(self, options, **kw):
         super().__init__(options, **kw)
         robot = self.robot_model
-        feet = robot.feet(robot.at_rest(1))[0]
+        rest = robot.at_rest(1)
+        # (with the PyTorch kinematics, as gradient-tracking steps use, so that this constant is the same
+        # bit for bit whether or not the native kernel is built)
+        feet = robot.feet(rest, kinematics(robot.mt, robot.qpos(rest)))[0]
         self.nominal_feet_xy = feet[:, :2] - robot.nominal_qpos[:2]  # (4, 2) relative to the base
 
     def sample_command(self, n, gen):
