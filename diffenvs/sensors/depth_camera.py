@@ -28,13 +28,16 @@ envs or obstacles.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from .. import native
 from ..consts import const
 from ..worlds.obstacles import KIND_BOX, KIND_CYLINDER, KIND_GROUND, KIND_NONE, KIND_SPHERE, UNBOUNDED, ObstacleWorld
 
@@ -42,6 +45,9 @@ _TINY = 1e-30  # floor under a discriminant before sqrt (finite gradients)
 _TINY_A = 1e-18  # floor under |d_xy|^2 of a ray (vertical rays vs vertical cylinders)
 _EPS_DIR = 1e-9  # direction components smaller than this are nudged to +-_EPS_DIR (slab divisions)
 _BIG = 1e3 * UNBOUNDED  # "unbounded" ray parameter, m
+
+
+_NATIVE_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nearest_hits.c")
 
 
 class RayHits(NamedTuple):
@@ -279,6 +285,42 @@ def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: floa
     return _within(_update(better, (t, KIND_GROUND, 0), (best, kind, index)), max_distance)
 
 
+def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float) -> tuple | None:
+    """:func:`_nearest_hits` of all rays as one native call (``nearest_hits.c``: the same operations
+    per ray and obstacle, no temporaries); ``None`` where it cannot run (not CPU float32/float64,
+    native kernels off or not built, inside ``torch.compile``), for the caller to use the tensors."""
+    dtype = d.dtype
+    if (d.device.type != "cpu" or dtype not in (torch.float32, torch.float64) or o.dtype != dtype
+            or torch.compiler.is_compiling() or not native.enabled()):
+        return None
+    n = d.shape[0]
+    if o.shape[0] != n or any(v.shape[0] != n or v.device.type != "cpu" or (v.is_floating_point() and v.dtype != dtype)
+                              for v in world):
+        return None
+    ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+    kernels = native.kernels(_NATIVE_SOURCE, {torch.float32: "f32", torch.float64: "f64"}, {
+        "nearest_hits": [long, long, i32, ptr, ptr] + [long, ptr, ptr, ptr, ptr] + [long, ptr, ptr, ptr]
+        + [long, ptr, ptr, ptr] + [ptr] * 5})
+    if kernels is None:
+        return None
+    r = d.shape[1]
+    shared = o.shape[1] == 1
+    o, d = o.contiguous(), d.contiguous()
+    w = [v.contiguous() for v in world]  # (small: a few obstacles per env)
+    cyl_xy, cyl_r, cyl_z, cyl_ok, sph_c, sph_r, sph_ok, box_lo, box_hi, box_ok, ground = w
+    cst = torch.tensor([_TINY, _TINY_A, _EPS_DIR, _BIG, max_distance if max_distance != math.inf else 0.0,
+                        float(max_distance != math.inf)], dtype=dtype)
+    best = torch.empty(n, r, dtype=dtype)
+    kind = torch.empty(n, r, dtype=torch.int64)
+    index = torch.empty(n, r, dtype=torch.int64)
+    kernels[dtype][0](n, r, int(shared), o.data_ptr(), d.data_ptr(),
+                      cyl_r.shape[1], cyl_xy.data_ptr(), cyl_r.data_ptr(), cyl_z.data_ptr(), cyl_ok.data_ptr(),
+                      sph_r.shape[1], sph_c.data_ptr(), sph_r.data_ptr(), sph_ok.data_ptr(),
+                      box_ok.shape[1], box_lo.data_ptr(), box_hi.data_ptr(), box_ok.data_ptr(),
+                      ground.data_ptr(), cst.data_ptr(), best.data_ptr(), kind.data_ptr(), index.data_ptr())
+    return best, kind, index
+
+
 def _update(better: Tensor, new: tuple, old: tuple) -> tuple:
     return tuple(torch.where(better, a, b) for a, b in zip(new, old))
 
@@ -351,6 +393,8 @@ def ray_cast(world: ObstacleWorld, origins: Tensor, directions: Tensor, max_dist
         with torch.no_grad():
             best, kind, index = _level_cast(world, o_ng, LevelRays.from_directions(d_ng, columns), max_distance,
                                             n_chunk, ids)
+    elif (fast := _native_nearest(world, o_ng, d_ng, max_distance)) is not None:
+        best, kind, index = fast
     else:
         parts = []
         for i in range(0, n, n_chunk):
