@@ -24,6 +24,9 @@ import shutil
 import subprocess
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
 
 from .fileio import atomic_path
 
@@ -31,6 +34,7 @@ FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=c99")
 _LOADED: dict[str, ctypes.CDLL | None] = {}
 _WHY: dict[str, str] = {}
 _BOUND: dict[tuple, dict] = {}
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def enabled() -> bool:
@@ -138,3 +142,18 @@ def status(source: str) -> str:
     if not enabled():
         return "turned off (DIFFENVS_NATIVE=0)"
     return _WHY.get(source, "not loaded yet")
+
+
+def parallel_rows(n: int, run, min_rows: int) -> None:
+    """``run(start, stop)`` over the rows ``[0, n)``: on the calling thread, or split into equal
+    chunks over up to ``torch.get_num_threads()`` threads with at least ``min_rows`` rows each.
+    For kernels whose rows are independent (each row's result is the same however the rows are
+    split); ctypes releases the GIL during a call, so the chunks run in parallel."""
+    threads = min(torch.get_num_threads(), n // max(1, min_rows))
+    if threads <= 1:
+        run(0, n)
+        return
+    pool = _POOLS.get(threads) or _POOLS.setdefault(threads, ThreadPoolExecutor(threads, "diffenvs-native"))
+    bounds = [n * i // threads for i in range(threads + 1)]
+    for job in [pool.submit(run, bounds[i], bounds[i + 1]) for i in range(threads)]:
+        job.result()

@@ -68,3 +68,18 @@ def test_ray_cast_uses_it_with_the_same_gradients():
     assert torch.equal(hits.kind, ref.kind) and torch.equal(hits.index, ref.index)
     torch.testing.assert_close(hits.distance, ref.distance, rtol=0, atol=0)
     torch.testing.assert_close(grad, o.grad, rtol=0, atol=0)
+
+
+def test_threaded_calls_equal_one_thread():
+    world, o, d = _scene(torch.float32, n=40, r=400)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = dc._native_nearest(world, o, d, math.inf)
+        torch.set_num_threads(3)
+        many = dc._native_nearest(world, o, d, math.inf)
+    finally:
+        torch.set_num_threads(threads)
+    if one is None:
+        pytest.skip("native kernels unavailable")
+    assert all(torch.equal(a, b) for a, b in zip(one, many))

@@ -27,6 +27,18 @@ from diffenvs.worlds import (
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True, params=["native", "tensors"])
+def ray_backend(request, monkeypatch):
+    """Every test runs with the native first stage of ray casting (where a compiler built it) and
+    with the tensor one (on CUDA, without a compiler or with ``DIFFENVS_NATIVE=0``), which also
+    keeps the level camera's column path under test."""
+    if request.param == "tensors":
+        from diffenvs import native
+
+        monkeypatch.setattr(native, "enabled", lambda: False)
+    return request.param
+
+
 def wall(d: float, n: int = 1, dtype=F64) -> ObstacleWorld:
     """A big box whose face x = d faces a camera at the origin."""
     return ObstacleWorld.from_primitives(n, boxes=[((d, -100, -100), (d + 1, 100, 100))], dtype=dtype)

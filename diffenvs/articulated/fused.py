@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -31,7 +30,6 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "euler_step.c"
 _SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
 #: Robots per thread below which a call stays on the calling thread.
 MIN_ROWS_PER_THREAD = 16
-_POOL: dict[int, ThreadPoolExecutor] = {}
 
 
 def _kernels() -> dict | None:
@@ -142,12 +140,5 @@ def control_step(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, targ
         kernel(stop - start, *head, *(v for t, s in ins for v in (t.data_ptr() + start * s * size, s)),
                *(v for t in (q, v, a, f) for v in (t.data_ptr() + start * out.stride(0) * size, out.stride(0))))
 
-    threads = min(torch.get_num_threads(), n // MIN_ROWS_PER_THREAD)
-    if threads <= 1:
-        run(0, n)
-    else:  # ctypes releases the GIL during the call: the chunks run in parallel, each row as it would alone
-        pool = _POOL.get(threads) or _POOL.setdefault(threads, ThreadPoolExecutor(threads, "diffenvs-articulated"))
-        bounds = [n * i // threads for i in range(threads + 1)]
-        for job in [pool.submit(run, bounds[i], bounds[i + 1]) for i in range(threads)]:
-            job.result()
+    native.parallel_rows(n, run, MIN_ROWS_PER_THREAD)  # the robots are independent: split over threads
     return q, v, a.unflatten(1, (sm.nf, 2)), f

@@ -313,11 +313,17 @@ def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: fl
     best = torch.empty(n, r, dtype=dtype)
     kind = torch.empty(n, r, dtype=torch.int64)
     index = torch.empty(n, r, dtype=torch.int64)
-    kernels[dtype][0](n, r, int(shared), o.data_ptr(), d.data_ptr(),
-                      cyl_r.shape[1], cyl_xy.data_ptr(), cyl_r.data_ptr(), cyl_z.data_ptr(), cyl_ok.data_ptr(),
-                      sph_r.shape[1], sph_c.data_ptr(), sph_r.data_ptr(), sph_ok.data_ptr(),
-                      box_ok.shape[1], box_lo.data_ptr(), box_hi.data_ptr(), box_ok.data_ptr(),
-                      ground.data_ptr(), cst.data_ptr(), best.data_ptr(), kind.data_ptr(), index.data_ptr())
+    def run(start: int, stop: int) -> None:  # envs [start, stop): each env's rays alone
+        def at(t: Tensor) -> int:
+            return t.data_ptr() + start * t.stride(0) * t.element_size()
+
+        kernels[dtype][0](stop - start, r, int(shared), at(o), at(d),
+                          cyl_r.shape[1], at(cyl_xy), at(cyl_r), at(cyl_z), at(cyl_ok),
+                          sph_r.shape[1], at(sph_c), at(sph_r), at(sph_ok),
+                          box_ok.shape[1], at(box_lo), at(box_hi), at(box_ok),
+                          at(ground), cst.data_ptr(), at(best), at(kind), at(index))
+
+    native.parallel_rows(n, run, max(1, 4096 // r))  # at least ~4096 rays per thread
     return best, kind, index
 
 
@@ -560,7 +566,15 @@ class DepthCamera:
         cfg, n = self.cfg, pos.shape[0]
         shape = (n, cfg.height, cfg.width)
         per_env = cfg.height * cfg.width * (sum(world.counts) + 1)
-        if orientation.dim() == 1 and pos.shape[-1:] == (3,) and per_env <= cfg.chunk_elements \
+        fast = None
+        if not _records_grad(world, pos, orientation):
+            # Without gradient, on CPU: every pixel's ray in one native call (faster than the level
+            # camera's columns below at every size measured; benchmarks page).
+            o, d = self.world_rays(pos, orientation)
+            fast = _native_nearest(world, o.unsqueeze(1) if o.dim() == 2 else o, d, cfg.max_range)
+        if fast is not None:
+            hits = RayHits(*fast)
+        elif orientation.dim() == 1 and pos.shape[-1:] == (3,) and per_env <= cfg.chunk_elements \
                 and not _records_grad(world, pos, orientation):
             # A level camera without gradient: its rays' slopes are fixed, only the column
             # azimuths turn with the yaw (no per-pixel world directions).
