@@ -566,15 +566,7 @@ class DepthCamera:
         cfg, n = self.cfg, pos.shape[0]
         shape = (n, cfg.height, cfg.width)
         per_env = cfg.height * cfg.width * (sum(world.counts) + 1)
-        fast = None
-        if not _records_grad(world, pos, orientation):
-            # Without gradient, on CPU: every pixel's ray in one native call (faster than the level
-            # camera's columns below at every size measured; benchmarks page).
-            o, d = self.world_rays(pos, orientation)
-            fast = _native_nearest(world, o.unsqueeze(1) if o.dim() == 2 else o, d, cfg.max_range)
-        if fast is not None:
-            hits = RayHits(*fast)
-        elif orientation.dim() == 1 and pos.shape[-1:] == (3,) and per_env <= cfg.chunk_elements \
+        if orientation.dim() == 1 and pos.shape[-1:] == (3,) and per_env <= cfg.chunk_elements \
                 and not _records_grad(world, pos, orientation):
             # A level camera without gradient: its rays' slopes are fixed, only the column
             # azimuths turn with the yaw (no per-pixel world directions).
