@@ -67,7 +67,8 @@ def _read_with_includes(source: str, seen: set[str] | None = None) -> bytes:
     seen.add(os.path.abspath(source))
     with open(source, "rb") as fh:
         code = fh.read()
-    for name in re.findall(rb'^\s*#\s*include\s+"([^"]+)"', code, flags=re.M):
+    # (``#define IMPL "file"``: a file that each_float_type.h includes for the including source)
+    for name in re.findall(rb'^\s*#\s*(?:include|define\s+IMPL)\s+"([^"]+)"', code, flags=re.M):
         path = os.path.abspath(os.path.join(os.path.dirname(source), name.decode()))
         if path not in seen:
             code += _read_with_includes(path, seen)
@@ -82,7 +83,8 @@ def _build(source: str, cc: str) -> str:
     if os.path.exists(out):
         return out
     with atomic_path(out, suffix=".so") as tmp:  # built beside the target, then renamed onto it at once
-        subprocess.run([*cc.split(), *FLAGS, "-o", tmp, source, "-lm"], check=True, capture_output=True, text=True)
+        subprocess.run([*cc.split(), *FLAGS, "-I", os.path.dirname(os.path.abspath(source)), "-o", tmp, source, "-lm"],
+                       check=True, capture_output=True, text=True)
     return out
 
 

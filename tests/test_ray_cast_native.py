@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import load_benchmark
 
 from diffenvs import native
 from diffenvs.sensors import depth_camera as dc
@@ -86,16 +87,8 @@ def test_threaded_calls_equal_one_thread():
 
 
 def test_bench_quick(monkeypatch):
-    import importlib.util
-    import pathlib
-
     world, o, d = _scene(torch.float32, n=6, r=20)
     if dc._native_nearest(world, o, d, 1.0) is None:
         pytest.skip("native kernels unavailable")
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_ray_cast_native.py"
-    monkeypatch.syspath_prepend(str(path.parent))  # as when the script runs from its folder
-    spec = importlib.util.spec_from_file_location("bench_ray_cast_native", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rows = mod.main(["--quick"])["rows"]
+    rows = load_benchmark("bench_ray_cast_native", monkeypatch).main(["--quick"])["rows"]
     assert rows and all(row["native"] > 0 and row["tensors"] > 0 for row in rows)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import load_benchmark
 
 from diffenvs.sensors import DepthCamera, DepthCameraConfig, min_pool, pixel_directions, ray_cast, rotation_from_euler
 from diffenvs.worlds import (
@@ -358,15 +359,7 @@ def test_sampling_determinism_and_keep_out():
 
 
 def test_bench_quick(monkeypatch):
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_depth.py"
-    monkeypatch.syspath_prepend(str(path.parent))  # as when the script runs from its folder
-    spec = importlib.util.spec_from_file_location("bench_depth", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    rows = mod.main(["--quick"])["rows"]
+    rows = load_benchmark("bench_depth", monkeypatch).main(["--quick"])["rows"]
     assert rows and all(row["fwd"] > 0 for row in rows)
 
 

@@ -16,18 +16,5 @@
  *       foot_radius (nf), kp, kv, force_limit (nh each), gravity (3).
  * anc: (nb x nv) bytes, 1 when dof k moves body b.
  */
-#include <math.h>
-#include <tgmath.h>
-#include <stddef.h>
-
-#define REAL float
-#define FN(name) name##_f32
-#include "euler_step_impl.h"
-#undef REAL
-#undef FN
-
-#define REAL double
-#define FN(name) name##_f64
-#include "euler_step_impl.h"
-#undef REAL
-#undef FN
+#define IMPL "euler_step_impl.h"
+#include "../each_float_type.h"

@@ -12,17 +12,5 @@
  * Outputs (n x nr): distance (+inf: no hit), kind (-1 none, 0 cylinder, 1 sphere, 2 box,
  * 3 ground), index within the kind (-1 none). Built for float (_f32) and double (_f64).
  */
-#include <math.h>
-#include <tgmath.h>
-
-#define REAL float
-#define FN(name) name##_f32
-#include "nearest_hits_impl.h"
-#undef REAL
-#undef FN
-
-#define REAL double
-#define FN(name) name##_f64
-#include "nearest_hits_impl.h"
-#undef REAL
-#undef FN
+#define IMPL "nearest_hits_impl.h"
+#include "../each_float_type.h"
