@@ -34,7 +34,7 @@ FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=c99")
 _LOADED: dict[str, ctypes.CDLL | None] = {}
 _WHY: dict[str, str] = {}
 _BOUND: dict[tuple, dict] = {}
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process id, threads): a forked child makes its own
 
 
 def enabled() -> bool:
@@ -155,7 +155,8 @@ def parallel_rows(n: int, run, min_rows: int) -> None:
     if threads <= 1:
         run(0, n)
         return
-    pool = _POOLS.get(threads) or _POOLS.setdefault(threads, ThreadPoolExecutor(threads, "diffenvs-native"))
+    key = (os.getpid(), threads)  # (a pool's threads do not survive a fork: a child that used the parent's would hang)
+    pool = _POOLS.get(key) or _POOLS.setdefault(key, ThreadPoolExecutor(threads, "diffenvs-native"))
     bounds = [n * i // threads for i in range(threads + 1)]
     for job in [pool.submit(run, bounds[i], bounds[i + 1]) for i in range(threads)]:
         job.result()

@@ -131,3 +131,30 @@ def test_native_feet_equal_the_kinematics():
     ops = point_positions(kinematics(robot.mt, qpos), robot.mt.foot_body, robot.mt.foot_pos)
     torch.testing.assert_close(native, ops, rtol=1e-12, atol=1e-12)
     assert robot.feet({k: v.requires_grad_() if v.is_floating_point() else v for k, v in s.items()}).requires_grad
+
+
+def test_a_forked_child_steps_with_threads(monkeypatch):
+    """The thread pool of a parent that has stepped is not reused by a forked child (its threads are
+    gone there): the child steps a threaded batch and returns."""
+    import multiprocessing as mp
+
+    monkeypatch.setattr(fused, "MIN_ROWS_PER_THREAD", 4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        robot, state = _robot(torch.float32, n=16)
+        s, a = _perturbed(state, seed=2, scale=0.5)
+        expected = _steps(robot, s, [a.float()], True)["joint_vel"]  # the parent's pool now exists
+        ctx = mp.get_context("fork")
+        queue = ctx.Queue()
+
+        def child():
+            queue.put(_steps(robot, s, [a.float()], True)["joint_vel"].numpy())
+
+        proc = ctx.Process(target=child)
+        proc.start()
+        out = queue.get(timeout=60)
+        proc.join(timeout=60)
+    finally:
+        torch.set_num_threads(threads)
+    assert proc.exitcode == 0 and torch.equal(torch.from_numpy(out), expected)
