@@ -93,13 +93,18 @@ def _rows(x: Tensor) -> tuple[Tensor, int]:
     return x, x.stride(0)
 
 
+def _untracked(*xs: Tensor) -> bool:
+    """No gradient to track through ``xs`` and not inside ``torch.compile`` (which traces the ops)."""
+    return not (torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(x.requires_grad for x in xs)))
+
+
 def supports(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor) -> bool:
     """Whether :func:`control_step` can take these tensors: CPU tensors of the packed dtype shaped
     ``(N, nq)``, ``(N, nv)``, ``(N, nf, 2)``, ``(N, nh)``, with no gradient to track, outside
     ``torch.compile``. The kernel reads raw memory, so nothing else may reach it."""
     dtype, n = sm.reals.dtype, qpos.shape[0]
     xs = (qpos, qvel, anchor, target)
-    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(x.requires_grad for x in xs)):
+    if not _untracked(*xs):
         return False
     shapes = ((n, sm.nq), (n, sm.nv), (n, sm.nf, 2), (n, sm.nv - 6))
     return all(x.shape == s and x.dtype == dtype and x.device.type == "cpu" for x, s in zip(xs, shapes))
@@ -107,9 +112,8 @@ def supports(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: 
 
 def feet_supported(sm: StepModel, qpos: Tensor) -> bool:
     """Whether :func:`feet` can take ``qpos`` (as :func:`supports`)."""
-    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and qpos.requires_grad):
-        return False
-    return qpos.dim() == 2 and qpos.shape[1] == sm.nq and qpos.dtype == sm.reals.dtype and qpos.device.type == "cpu"
+    return (_untracked(qpos) and qpos.dim() == 2 and qpos.shape[1] == sm.nq and qpos.dtype == sm.reals.dtype
+            and qpos.device.type == "cpu")
 
 
 def feet(sm: StepModel, qpos: Tensor) -> Tensor:
