@@ -146,6 +146,15 @@ def status(source: str) -> str:
     return _WHY.get(source, "not loaded yet")
 
 
+def rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``x`` as ``(N, k)`` rows with contiguous columns (a copy only if they are not) and its row
+    stride in elements: the layout the kernels read through a data pointer and a row stride."""
+    x = x.reshape(x.shape[0], -1)
+    if x.stride(1) != 1 and x.shape[1] > 1:
+        x = x.contiguous()
+    return x, x.stride(0)
+
+
 def parallel_rows(n: int, run, min_rows: int) -> None:
     """``run(start, stop)`` over the rows ``[0, n)``: on the calling thread, or split into equal
     chunks over up to ``torch.get_num_threads()`` threads with at least ``min_rows`` rows each.

@@ -85,14 +85,6 @@ def pack(model: ArticulatedModel, mt: ModelTensors, contact: ContactParams, subs
                      torch.tensor(consts, dtype=dtype), int(substeps), model.nq, nv, nf)
 
 
-def _rows(x: Tensor) -> tuple[Tensor, int]:
-    """``x`` as rows with contiguous columns (a copy only if they are not) and its row stride."""
-    x = x.reshape(x.shape[0], -1)
-    if x.stride(1) != 1 and x.shape[1] > 1:
-        x = x.contiguous()
-    return x, x.stride(0)
-
-
 def _untracked(*xs: Tensor) -> bool:
     """No gradient to track through ``xs`` and not inside ``torch.compile`` (which traces the ops)."""
     return not (torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(x.requires_grad for x in xs)))
@@ -122,7 +114,7 @@ def feet(sm: StepModel, qpos: Tensor) -> Tensor:
     :func:`~diffenvs.articulated.dynamics.kinematics`), without gradients."""
     n = qpos.shape[0]
     out = torch.empty(n, sm.nf, 3, dtype=qpos.dtype)
-    x, stride = _rows(qpos)
+    x, stride = native.rows(qpos)
     _kernels()[qpos.dtype][1](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), x.data_ptr(), stride,
                               out.data_ptr(), 3 * sm.nf)
     return out
@@ -136,7 +128,7 @@ def control_step(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, targ
     n, dtype = qpos.shape[0], qpos.dtype
     out = torch.empty(n, sm.nq + sm.nv + 3 * sm.nf, dtype=dtype)  # one allocation, its columns the outputs
     q, v, a, f = out.split((sm.nq, sm.nv, 2 * sm.nf, sm.nf), 1)
-    ins = [_rows(x) for x in (qpos, qvel, anchor, target)]
+    ins = [native.rows(x) for x in (qpos, qvel, anchor, target)]
     kernel, size = _kernels()[dtype][0], out.element_size()
     head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
 

@@ -31,6 +31,7 @@ ray and obstacle), and a level camera's rays go by image columns.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -287,6 +288,19 @@ def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: floa
     return _within(_update(better, (t, KIND_GROUND, 0), (best, kind, index)), max_distance)
 
 
+_P, _L, _I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+_NATIVE_SIGNATURE = {"nearest_hits": [_L, _L, _I, _P, _P] + [_L, _P, _P, _P, _P] + [_L, _P, _P, _P]
+                     + [_L, _P, _P, _P] + [_P] * 5}
+
+
+@functools.lru_cache(maxsize=16)
+def _native_constants(dtype: torch.dtype, max_distance: float) -> Tensor:
+    """The kernel's constants (tolerances, "no hit" distance, range limit and whether it applies),
+    made once per dtype and range limit; never written to."""
+    return torch.tensor([_TINY, _TINY_A, _EPS_DIR, _BIG, max_distance if max_distance != math.inf else 0.0,
+                         float(max_distance != math.inf)], dtype=dtype)
+
+
 def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float) -> tuple | None:
     """:func:`_nearest_hits` of all rays as one native call (``nearest_hits.c``: the same operations
     per ray and obstacle, no temporaries); ``None`` where it cannot run (not CPU float32/float64,
@@ -299,10 +313,7 @@ def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: fl
     if o.shape[0] != n or any(v.shape[0] != n or v.device.type != "cpu" or (v.is_floating_point() and v.dtype != dtype)
                               for v in world):
         return None
-    ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
-    kernels = native.kernels(_NATIVE_SOURCE, {torch.float32: "f32", torch.float64: "f64"}, {
-        "nearest_hits": [long, long, i32, ptr, ptr] + [long, ptr, ptr, ptr, ptr] + [long, ptr, ptr, ptr]
-        + [long, ptr, ptr, ptr] + [ptr] * 5})
+    kernels = native.kernels(_NATIVE_SOURCE, {torch.float32: "f32", torch.float64: "f64"}, _NATIVE_SIGNATURE)
     if kernels is None:
         return None
     r = d.shape[1]
@@ -310,8 +321,7 @@ def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: fl
     o, d = o.contiguous(), d.contiguous()
     w = [v.contiguous() for v in world]  # (small: a few obstacles per env)
     cyl_xy, cyl_r, cyl_z, cyl_ok, sph_c, sph_r, sph_ok, box_lo, box_hi, box_ok, ground = w
-    cst = torch.tensor([_TINY, _TINY_A, _EPS_DIR, _BIG, max_distance if max_distance != math.inf else 0.0,
-                        float(max_distance != math.inf)], dtype=dtype)
+    cst = _native_constants(dtype, max_distance)
     best = torch.empty(n, r, dtype=dtype)
     kind = torch.empty(n, r, dtype=torch.int64)
     index = torch.empty(n, r, dtype=torch.int64)

@@ -54,13 +54,6 @@ def params_vector(P: ParamTensors, dt: float) -> Tensor:
     return torch.tensor(values, dtype=P.mixer_t.dtype)
 
 
-def _rows(x: Tensor) -> tuple[Tensor, int]:
-    """``x`` with contiguous columns (a copy only if they are not) and its row stride."""
-    if x.dim() != 2 or x.stride(1) != 1:
-        x = x.contiguous()
-    return x, x.stride(0)
-
-
 def _forward(params: Tensor, lag: bool, ins: list[tuple[Tensor, int]]) -> tuple[Tensor, ...]:
     n, dtype = ins[0][0].shape[0], ins[0][0].dtype
     outs = torch.empty(n, 17, dtype=dtype).split(_WIDTHS, 1)  # one allocation; contiguous rows of 17
@@ -72,7 +65,7 @@ def _forward(params: Tensor, lag: bool, ins: list[tuple[Tensor, int]]) -> tuple[
 class _EulerStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, params: Tensor, lag: bool, pos, quat, vel, omega, thrust, action):
-        ins = [_rows(t) for t in (pos, quat, vel, omega, thrust, action)]
+        ins = [native.rows(t) for t in (pos, quat, vel, omega, thrust, action)]
         ctx.save_for_backward(params, *(t for t, _ in ins[1:]))
         ctx.lag = lag
         return _forward(params, lag, ins)
@@ -83,7 +76,7 @@ class _EulerStep(torch.autograd.Function):
         params, quat, vel, omega, thrust, action = ctx.saved_tensors
         n = quat.shape[0]
         _, vjp = _kernels[quat.dtype]
-        g_in = [(None, 0) if g is None else _rows(g) for g in grads]
+        g_in = [(None, 0) if g is None else native.rows(g) for g in grads]
         g_out = torch.empty(n, 21, dtype=quat.dtype).split((*_WIDTHS, 4), 1)
         vjp(n, params.data_ptr(), int(ctx.lag),
             *(v for t in (quat, vel, omega, thrust, action) for v in (t.data_ptr(), t.stride(0))),
@@ -115,5 +108,5 @@ def euler_step(state: dict[str, Tensor], action: Tensor, params: Tensor, motor_l
     if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
         outs = _EulerStep.apply(params, bool(motor_lag), *xs)
     else:
-        outs = _forward(params, bool(motor_lag), [_rows(x) for x in xs])
+        outs = _forward(params, bool(motor_lag), [native.rows(x) for x in xs])
     return dict(zip(_NAMES, outs))
