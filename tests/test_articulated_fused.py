@@ -1,4 +1,4 @@
-"""The articulated robots' native control step (no gradients) against the PyTorch ops."""
+"""The articulated robots' native control step and its native backward against the PyTorch ops."""
 
 from __future__ import annotations
 
@@ -89,22 +89,113 @@ def test_native_float32_follows_float64_and_rows_are_independent():
             assert torch.equal(single[k][0], out64[k][i]), k
 
 
-def test_steps_that_track_gradients_take_the_pytorch_ops():
-    robot, state = _robot(n=3)
-    s, a = _perturbed(state, seed=5)
-    a.requires_grad_()
+_FIELDS = ("base_pos", "base_quat", "joint_pos", "base_lin_vel", "base_ang_vel", "joint_vel", "foot_anchor")
+
+
+def _weights(n: int, dtype, rows=slice(None)) -> dict:
+    """Fixed random weights of every state field and the feet's normal forces for ``n`` robots
+    (those of ``rows``)."""
+    g = torch.Generator().manual_seed(5)
+    widths = {"base_pos": 3, "base_quat": 4, "joint_pos": 12, "base_lin_vel": 3, "base_ang_vel": 3, "joint_vel": 12,
+              "foot_anchor": (4, 2), "foot_force": 4}
+    return {k: torch.randn(n, *((w,) if isinstance(w, int) else w), generator=g, dtype=dtype)[rows]
+            for k, w in widths.items()}
+
+
+def _grads(robot, s, action, native: bool, steps: int = 2, weights: dict | None = None):
+    """The state after ``steps`` control steps (the same action each) and the gradients of a fixed
+    random linear function of it (``weights`` of every field and the feet's normal forces) with
+    respect to the start state's fields and the action."""
+    keep = robot.fused_model
+    robot.fused_model = keep if native else None
+    try:
+        ins = {k: s[k].detach().clone().requires_grad_() for k in _FIELDS}
+        a = action.detach().clone().requires_grad_()
+        out = {**s, **ins}
+        for _ in range(steps):
+            out = robot.step(out, a)
+    finally:
+        robot.fused_model = keep
+    w = weights or _weights(action.shape[0], action.dtype)
+    loss = sum((out[k] * w[k]).sum() for k in w)
+    return out, torch.autograd.grad(loss, [ins[k] for k in _FIELDS] + [a])
+
+
+@pytest.mark.parametrize("options", [{}, {"torque_smoothing": 0.0, "substeps": 4}, {"kp": 60.0, "kd": 2.0}])
+def test_native_backward_equals_autograd_through_the_pytorch_ops(options):
+    """Two control steps (float64) from pushed, swinging, partly airborne robots with gradients:
+    the native step's backward gives the gradients of autograd through the PyTorch ops with
+    respect to every state field and the action, to float rounding."""
+    robot, state = _robot(n=6, **options)
+    s, target = _perturbed(state, seed=1)
+    action = (target - robot.nominal) / robot.cfg.action_scale
+    out, native = _grads(robot, s, action, True)
+    assert out["foot_force"].grad_fn.name() == "_ControlStepBackward"
+    ops_out, ops = _grads(robot, s, action, False)
+    for k in _FIELDS:
+        torch.testing.assert_close(out[k], ops_out[k], rtol=1e-10, atol=1e-10, msg=k)
+    for name, a, b in zip((*_FIELDS, "action"), native, ops):
+        scale = float(b.abs().max())
+        assert scale > 0, name
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11 * scale, msg=name)
+
+
+def test_native_backward_matches_finite_differences():
+    """``torch.autograd.gradcheck`` of one control step (float64, central differences) with
+    respect to the state and the targets of two robots, one standing, one pushed."""
+    robot, state = _robot(n=2, substeps=3)
+    s, target = _perturbed(state, seed=4, scale=0.3)
+    s = {k: torch.cat([state[k][:1], s[k][1:]]) for k in s}
+    sm = robot.fused_model
+
+    def step(qpos, qvel, anchor, tg):
+        return fused.control_step(sm, qpos, qvel, anchor, tg)
+
+    inputs = (robot.qpos(s), robot.qvel(s), s["foot_anchor"], target)
+    assert torch.autograd.gradcheck(step, tuple(x.detach().clone().requires_grad_() for x in inputs),
+                                    eps=1e-7, atol=1e-5, rtol=1e-4)
+
+
+def test_native_backward_rows_float32_and_a_blown_up_robot():
+    """Each row's gradients equal its own single-robot call's bit for bit; a blown-up robot gets
+    NaN gradients in its own row only; float32 gradients follow float64's."""
+    robot64, state64 = _robot(F64, n=6)
+    robot32, state32 = _robot(torch.float32, n=6)
+    s, target = _perturbed(state64, seed=3, scale=0.5)
+    action = (target - robot64.nominal) / robot64.cfg.action_scale
+    s["joint_vel"][4] = float("nan")
+    _, g64 = _grads(robot64, s, action, True, steps=1)
+    ok = torch.arange(6) != 4
+    for g in g64:
+        assert torch.isnan(g[4]).all() and torch.isfinite(g[ok]).all()
+    for i in (0, 2, 5):
+        _, single = _grads(robot64, {k: v[i:i + 1] for k, v in s.items()}, action[i:i + 1], True, steps=1,
+                           weights=_weights(6, F64, slice(i, i + 1)))
+        for a, b in zip(single, g64):
+            assert torch.equal(a[0], b[i])
+    _, g32 = _grads(robot32, {k: v.float() for k, v in s.items()}, action.float(), True, steps=1,
+                    weights={k: v.float() for k, v in _weights(6, F64).items()})
+    for a, b in zip(g32, g64):
+        scale = float(b[ok].abs().max())
+        torch.testing.assert_close(a[ok].double(), b[ok], rtol=0, atol=1e-3 * scale)
+
+
+def test_fused_off_takes_the_pytorch_ops_with_and_without_gradients():
+    robot, state = _robot(n=3, fused=False)
+    assert not robot.fused and "fused" not in robot.describe()
+    s, target = _perturbed(state, seed=5)
+    a = ((target - robot.nominal) / robot.cfg.action_scale).requires_grad_()
     out = robot.step(s, a)
-    assert out["joint_vel"].requires_grad  # the differentiable path
+    assert out["foot_force"].grad_fn.name() != "_ControlStepBackward"
     out["joint_vel"].sum().backward()
     assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
     with torch.no_grad():
         assert not robot.step(s, a)["joint_vel"].requires_grad
-    off, _ = _robot(n=3, fused=False)
-    assert not off.fused and "fused" not in off.describe()
 
 
 def test_threaded_calls_equal_one_thread(monkeypatch):
-    """A large batch is split over torch's threads; every row comes out as from one thread."""
+    """A large batch is split over torch's threads; every row and its gradients come out as from
+    one thread."""
     robot, state = _robot(torch.float32, n=40)
     s, a = _perturbed(state, seed=7, scale=0.5)
     monkeypatch.setattr(fused, "MIN_ROWS_PER_THREAD", 8)
@@ -118,6 +209,16 @@ def test_threaded_calls_equal_one_thread(monkeypatch):
         torch.set_num_threads(threads)
     for k in one:
         assert torch.equal(one[k], many[k]), k
+    action = ((a.float() - robot.nominal) / robot.cfg.action_scale)
+    try:
+        torch.set_num_threads(1)
+        _, one = _grads(robot, s, action, True, steps=1)
+        torch.set_num_threads(3)
+        _, many = _grads(robot, s, action, True, steps=1)
+    finally:
+        torch.set_num_threads(threads)
+    for x, y in zip(one, many):
+        assert torch.equal(x, y)
 
 
 def test_native_feet_equal_the_kinematics():

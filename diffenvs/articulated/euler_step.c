@@ -16,5 +16,6 @@
  *       foot_radius (nf), kp, kv, force_limit (nh each), gravity (3).
  * anc: (nb x nv) bytes, 1 when dof k moves body b.
  */
+#include <stddef.h>
 #define IMPL "euler_step_impl.h"
 #include "../each_float_type.h"

@@ -29,6 +29,9 @@ static REAL FN(softplus)(REAL x) {
 
 static REAL FN(sigmoid)(REAL x) { return (REAL)1 / ((REAL)1 + exp(-x)); }
 
+/* d softplus / dx as torch's softplus backward computes it (1 above the threshold) */
+static REAL FN(softplus_slope)(REAL x) { return x > (REAL)20 ? (REAL)1 : FN(sigmoid)(x); }
+
 static void FN(matmul3)(const REAL *a, const REAL *b, REAL *o) {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) o[3 * i + j] = a[3 * i] * b[j] + a[3 * i + 1] * b[3 + j] + a[3 * i + 2] * b[6 + j];
@@ -101,14 +104,61 @@ static void FN(kinematics)(const FN(Model) *m, const REAL *q, REAL (*R)[9], REAL
     }
 }
 
+/* The foot's contact quantities (ContactParams, in C[]: k, c, eps, eps_f, mu, k_t, c_t, s, 1 - s). */
+typedef struct {
+    REAL p[3], r[3], v[3], depth, arg, gate, normal, trial[2], cap, n2, ratio, scale, force[3], damp[3];
+} FN(Foot);
+
+/* Contact of foot i (its body's rotation R, origin pos and velocity V, the base origin o, its
+ * anchor an[2]) as ContactParams and contact_forces define it. */
+static void FN(foot)(const FN(Model) *m, const REAL *C, int i, const REAL *R, const REAL *pos, const REAL *V,
+                     const REAL *o, const REAL *an, FN(Foot) *ft) {
+    REAL wr[3];
+    FN(matvec3)(R, m->foot_pos + 3 * i, ft->p);
+    for (int d = 0; d < 3; d++) { ft->p[d] += pos[d]; ft->r[d] = ft->p[d] - o[d]; }
+    FN(cross)(V, ft->r, wr);
+    for (int d = 0; d < 3; d++) ft->v[d] = V[3 + d] + wr[d];
+    ft->depth = m->foot_radius[i] - ft->p[2];
+    ft->arg = (C[0] * ft->depth - C[1] * ft->v[2]) / C[3];
+    ft->gate = FN(sigmoid)(ft->depth / C[2]);
+    ft->normal = ft->gate * C[3] * FN(softplus)(ft->arg);
+    for (int d = 0; d < 2; d++) ft->trial[d] = -C[5] * (ft->p[d] - an[d]) - C[6] * ft->v[d];
+    REAL cap = C[4] * ft->normal;
+    if (!(cap >= (REAL)1e-6)) cap = cap != cap ? cap : (REAL)1e-6;
+    REAL n2 = ft->trial[0] * ft->trial[0] + ft->trial[1] * ft->trial[1];
+    if (!(n2 >= (REAL)1e-30)) n2 = n2 != n2 ? n2 : (REAL)1e-30;
+    ft->cap = cap;
+    ft->n2 = n2;
+    ft->ratio = sqrt(n2) / cap;
+    const REAL over = ft->ratio < C[7] ? C[7] : ft->ratio;
+    ft->scale = ft->ratio < C[7] ? (REAL)1 : (C[7] + C[8] * tanh((over - C[7]) / C[8])) / over;
+    for (int d = 0; d < 2; d++) ft->force[d] = ft->trial[d] * ft->scale;
+    ft->force[2] = ft->normal;
+    ft->damp[0] = ft->damp[1] = C[6] * ft->scale;
+    ft->damp[2] = C[1] * ft->gate * FN(sigmoid)(ft->arg);
+}
+
+/* J (3 x nv): d(velocity of the point r from the base origin, on body b)/d(qvel). */
+static void FN(point_jacobian)(const FN(Model) *m, int nv, const REAL S[][6], int b, const REAL *r, REAL J[3][nv]) {
+    for (int k = 0; k < nv; k++) {
+        if (!m->anc[b * nv + k]) { J[0][k] = J[1][k] = J[2][k] = 0; continue; }
+        REAL wxr[3];
+        FN(cross)(S[k], r, wxr);
+        for (int d = 0; d < 3; d++) J[d][k] = S[k][3 + d] + wxr[d];
+    }
+}
+
 /* One semi-implicit Euler step of one robot, in place: q (7 + nh), qd (nv), anchor (nf x 2);
  * tau (nh) the hinge torques; writes the feet's normal forces to fn (nf). Returns 0, or 1 when
- * the mass matrix was not positive definite (qd and q are then NaN). */
+ * the mass matrix was not positive definite (qd and q are then NaN). The caller's arrays (sized
+ * nb = m->nb, nv = m->nv) receive the intermediates that the reverse pass reads: body rotations,
+ * origins, dof axes, body velocities, spatial and composite inertias, velocity-product
+ * accelerations, subtree forces, the Cholesky factor (M's lower triangle) and the accelerations (f). */
 static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *tau, REAL *q, REAL *qd,
-                       REAL *anchor, REAL *fn) {
-    const int nb = m->nb, nv = m->nv, nf = m->nf;
-    REAL R[nb][9], pos[nb][3], S[nv][6], V[nb][6], Isp[nb][36], Ic[nb][36], acc[nb][6], F[nb][6];
-    REAL M[nv][nv], f[nv];
+                       REAL *anchor, REAL *fn, int nb, int nv, REAL R[nb][9], REAL pos[nb][3], REAL S[nv][6],
+                       REAL V[nb][6], REAL Isp[nb][36], REAL Ic[nb][36], REAL acc[nb][6], REAL F[nb][6],
+                       REAL M[nv][nv], REAL f[nv]) {
+    const int nf = m->nf;
     FN(kinematics)(m, q, R, pos);
     /* motion axes about o = the base origin */
     for (int k = 0; k < 6; k++)
@@ -197,50 +247,24 @@ static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *ta
         if (k >= 6) f[k] += tau[k - 6];
         M[k][k] += m->armature[k] + h * m->damping[k];
     }
-    /* foot contact (ContactParams, in C[]: k, c, eps, eps_f, mu, k_t, c_t, s, 1 - s) */
+    /* foot contact, its dampers implicit */
     for (int i = 0; i < nf; i++) {
         const int b = m->foot_body[i];
-        REAL p[3], r[3], v[3], wr[3], J[3][nv];
-        FN(matvec3)(R[b], m->foot_pos + 3 * i, p);
-        for (int d = 0; d < 3; d++) { p[d] += pos[b][d]; r[d] = p[d] - pos[0][d]; }
-        FN(cross)(V[b], r, wr);
-        for (int d = 0; d < 3; d++) v[d] = V[b][3 + d] + wr[d];
-        const REAL depth = m->foot_radius[i] - p[2];
-        const REAL arg = (C[0] * depth - C[1] * v[2]) / C[3];
-        const REAL gate = FN(sigmoid)(depth / C[2]);
-        const REAL normal = gate * C[3] * FN(softplus)(arg);
-        REAL trial[2];
-        for (int d = 0; d < 2; d++) trial[d] = -C[5] * (p[d] - anchor[2 * i + d]) - C[6] * v[d];
-        REAL cap = C[4] * normal;
-        if (!(cap >= (REAL)1e-6)) cap = cap != cap ? cap : (REAL)1e-6;
-        REAL n2 = trial[0] * trial[0] + trial[1] * trial[1];
-        if (!(n2 >= (REAL)1e-30)) n2 = n2 != n2 ? n2 : (REAL)1e-30;
-        const REAL ratio = sqrt(n2) / cap;
-        const REAL over = ratio < C[7] ? C[7] : ratio;
-        const REAL scale = ratio < C[7] ? (REAL)1 : (C[7] + C[8] * tanh((over - C[7]) / C[8])) / over;
-        REAL force[3];
-        for (int d = 0; d < 2; d++) {
-            force[d] = trial[d] * scale;
-            anchor[2 * i + d] = p[d] + (force[d] + C[6] * v[d]) / C[5];
-        }
-        force[2] = normal;
-        fn[i] = normal;
-        const REAL damp[3] = {C[6] * scale, C[6] * scale, C[1] * gate * FN(sigmoid)(arg)};
-        REAL rf[3];
-        FN(cross)(r, force, rf);
-        for (int k = 0; k < nv; k++) {
-            if (!m->anc[b * nv + k]) { J[0][k] = J[1][k] = J[2][k] = 0; continue; }
-            REAL wxr[3];
-            FN(cross)(S[k], r, wxr);
-            for (int d = 0; d < 3; d++) J[d][k] = S[k][3 + d] + wxr[d];
-            f[k] += S[k][0] * rf[0] + S[k][1] * rf[1] + S[k][2] * rf[2]
-                    + S[k][3] * force[0] + S[k][4] * force[1] + S[k][5] * force[2];
-        }
+        FN(Foot) ft;
+        REAL J[3][nv], rf[3];
+        FN(foot)(m, C, i, R[b], pos[b], V[b], pos[0], anchor + 2 * i, &ft);
+        for (int d = 0; d < 2; d++) anchor[2 * i + d] = ft.p[d] + (ft.force[d] + C[6] * ft.v[d]) / C[5];
+        fn[i] = ft.normal;
+        FN(cross)(ft.r, ft.force, rf);
+        FN(point_jacobian)(m, nv, (const REAL (*)[6])S, b, ft.r, J);
         for (int k = 0; k < nv; k++) {
             if (!m->anc[b * nv + k]) continue;
+            f[k] += S[k][0] * rf[0] + S[k][1] * rf[1] + S[k][2] * rf[2]
+                    + S[k][3] * ft.force[0] + S[k][4] * ft.force[1] + S[k][5] * ft.force[2];
             for (int l = 0; l < nv; l++) {
                 if (!m->anc[b * nv + l]) continue;
-                M[k][l] += h * (J[0][k] * damp[0] * J[0][l] + J[1][k] * damp[1] * J[1][l] + J[2][k] * damp[2] * J[2][l]);
+                M[k][l] += h * (J[0][k] * ft.damp[0] * J[0][l] + J[1][k] * ft.damp[1] * J[1][l]
+                                + J[2][k] * ft.damp[2] * J[2][l]);
             }
         }
     }
@@ -296,6 +320,24 @@ static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *ta
     return 0;
 }
 
+/* The hinge PD torques tau (nh) towards tg at (q, qd), limited to +-force_limit by smooth_clamp
+ * of `width` (0: a hard clamp), as actuator_forces; with slope non-NULL also d tau / d(the
+ * unlimited torque) there. */
+static void FN(torques)(const FN(Model) *m, REAL width, const REAL *tg, const REAL *q, const REAL *qd, REAL *tau,
+                        REAL *slope) {
+    for (int j = 0; j < m->nh; j++) {
+        const REAL t = m->kp[j] * (tg[j] - q[7 + j]) - m->kv[j] * qd[6 + j], L = m->force_limit[j];
+        if (width == 0) {
+            tau[j] = t > L ? L : (t < -L ? -L : t);
+            if (slope) slope[j] = t > -L && t < L ? (REAL)1 : (REAL)0;
+        } else {
+            const REAL a = (t - L) / width, b = (-t - L) / width;
+            tau[j] = t - width * FN(softplus)(a) + width * FN(softplus)(b);
+            if (slope) slope[j] = (REAL)1 - FN(softplus_slope)(a) - FN(softplus_slope)(b);
+        }
+    }
+}
+
 /* The model's arrays in ints / reals / anc (layout: euler_step.c). */
 static void FN(unpack)(FN(Model) *m, const int *ints, const REAL *reals, const unsigned char *anc) {
     m->nb = ints[0]; m->nh = ints[1]; m->nf = ints[2]; m->nv = 6 + m->nh;
@@ -327,31 +369,34 @@ static void FN(unpack)(FN(Model) *m, const int *ints, const REAL *reals, const u
  * qpos (7 + nh, stride sq), qvel (nv, stride sv), anchor (nf x 2, stride sa) in; the same
  * out (each output with its own row stride: qo/so, vo/svo, ao/sao) and the feet's normal
  * forces of the last substep (fo, stride sfo). C: the contact constants, then h / 2 (C[9]),
- * h (C[10]), the torque limit's smoothing width (C[11], 0: a hard clamp). */
+ * h (C[10]), the torque limit's smoothing width (C[11], 0: a hard clamp). With tape non-NULL
+ * (row stride stp), each robot's state (qpos, qvel, anchor) before each substep is recorded there
+ * for articulated_euler_vjp. */
 void FN(articulated_euler)(long n, const int *ints, const REAL *reals, const unsigned char *anc, const REAL *C,
                            int substeps, const REAL *qpos, long sq, const REAL *qvel, long sv,
                            const REAL *anchor, long sa, const REAL *target, long st,
-                           REAL *qo, long so, REAL *vo, long svo, REAL *ao, long sao, REAL *fo, long sfo) {
+                           REAL *qo, long so, REAL *vo, long svo, REAL *ao, long sao, REAL *fo, long sfo,
+                           REAL *tape, long stp) {
     FN(Model) m;
     FN(unpack)(&m, ints, reals, anc);
     const REAL h = C[10], width = C[11];
-    const int nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
+    const int nb = m.nb, nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
     for (long r = 0; r < n; r++) {
         REAL q[nq], qd[nv], an[2 * nf + 1], fn[nf + 1], tau[nh];
+        REAL R[nb][9], pos[nb][3], S[nv][6], V[nb][6], Isp[nb][36], Ic[nb][36], acc[nb][6], F[nb][6], M[nv][nv], f[nv];
         for (int i = 0; i < nq; i++) q[i] = qpos[r * sq + i];
         for (int i = 0; i < nv; i++) qd[i] = qvel[r * sv + i];
         for (int i = 0; i < 2 * nf; i++) an[i] = anchor[r * sa + i];
         const REAL *tg = target + r * st;
         for (int s = 0; s < substeps; s++) {
-            for (int j = 0; j < nh; j++) {
-                const REAL t = m.kp[j] * (tg[j] - q[7 + j]) - m.kv[j] * qd[6 + j], L = m.force_limit[j];
-                if (width == 0) {
-                    tau[j] = t > L ? L : (t < -L ? -L : t);
-                } else {
-                    tau[j] = t - width * FN(softplus)((t - L) / width) + width * FN(softplus)((-t - L) / width);
-                }
+            FN(torques)(&m, width, tg, q, qd, tau, NULL);
+            if (tape) {
+                REAL *t = tape + r * stp + (long)s * (nq + nv + 2 * nf);
+                for (int i = 0; i < nq; i++) t[i] = q[i];
+                for (int i = 0; i < nv; i++) t[nq + i] = qd[i];
+                for (int i = 0; i < 2 * nf; i++) t[nq + nv + i] = an[i];
             }
-            FN(substep)(&m, C, h, tau, q, qd, an, fn);
+            FN(substep)(&m, C, h, tau, q, qd, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f);
         }
         for (int i = 0; i < nq; i++) qo[r * so + i] = q[i];
         for (int i = 0; i < nv; i++) vo[r * svo + i] = qd[i];
@@ -378,3 +423,5 @@ void FN(articulated_feet)(long n, const int *ints, const REAL *reals, const unsi
         }
     }
 }
+
+#include "euler_vjp_impl.h"

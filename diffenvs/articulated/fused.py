@@ -1,4 +1,4 @@
-"""An articulated robot's whole control step as one native call, where no gradient is tracked.
+"""An articulated robot's whole control step as one native call, with a native backward.
 
 :func:`control_step` holds hinge PD targets for ``substeps`` semi-implicit Euler steps with soft
 foot contact (what :func:`~diffenvs.articulated.dynamics.actuator_forces` and
@@ -6,10 +6,13 @@ foot contact (what :func:`~diffenvs.articulated.dynamics.actuator_forces` and
 time) in one pass of ``euler_step.c`` over the robots: the recursive forms of the same
 algorithms (composite-rigid-body mass matrix, Newton-Euler bias forces, a Cholesky solve), equal
 to the PyTorch ops to float rounding, instead of hundreds of small tensor operations per
-substep. It has no backward: callers use it when nothing needs a gradient (an env stepped from
-numpy actions, PPO rollouts, evaluation under ``torch.no_grad()``) and the PyTorch ops otherwise.
+substep. Where a gradient is tracked, the call records each robot's state before every substep,
+and the backward is one more native pass (``euler_vjp_impl.h``) that recomputes each substep from
+that record and walks its operations in reverse: the same gradient as autograd through the
+PyTorch ops, to float rounding. Gradients reach the state and the targets, not the model's
+constants (mass, inertia, gains: use the PyTorch ops, ``fused=False``, to differentiate those).
 A robot whose mass matrix stops being positive definite (a state that has blown up) comes out
-NaN in its own row only, for the env to end that episode.
+NaN in its own row only, its gradient too, for the env to end that episode.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ MIN_ROWS_PER_THREAD = 16
 def _kernels() -> dict | None:
     ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
     return native.kernels(SOURCE, _SUFFIXES, {
-        "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 8,
-        "articulated_feet": [long, ptr, ptr, ptr] + [ptr, long] * 2})
+        "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 9,
+        "articulated_feet": [long, ptr, ptr, ptr] + [ptr, long] * 2,
+        "articulated_euler_vjp": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 10})
 
 
 def available() -> bool:
@@ -92,18 +96,19 @@ def _untracked(*xs: Tensor) -> bool:
 
 def supports(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor) -> bool:
     """Whether :func:`control_step` can take these tensors: CPU tensors of the packed dtype shaped
-    ``(N, nq)``, ``(N, nv)``, ``(N, nf, 2)``, ``(N, nh)``, with no gradient to track, outside
-    ``torch.compile``. The kernel reads raw memory, so nothing else may reach it."""
-    dtype, n = sm.reals.dtype, qpos.shape[0]
-    xs = (qpos, qvel, anchor, target)
-    if not _untracked(*xs):
+    ``(N, nq)``, ``(N, nv)``, ``(N, nf, 2)``, ``(N, nh)``, outside ``torch.compile`` (which traces
+    the PyTorch ops instead). The kernel reads raw memory, so nothing else may reach it."""
+    if torch.compiler.is_compiling():
         return False
+    dtype, n = sm.reals.dtype, qpos.shape[0]
     shapes = ((n, sm.nq), (n, sm.nv), (n, sm.nf, 2), (n, sm.nv - 6))
-    return all(x.shape == s and x.dtype == dtype and x.device.type == "cpu" for x, s in zip(xs, shapes))
+    return all(x.shape == s and x.dtype == dtype and x.device.type == "cpu"
+               for x, s in zip((qpos, qvel, anchor, target), shapes))
 
 
 def feet_supported(sm: StepModel, qpos: Tensor) -> bool:
-    """Whether :func:`feet` can take ``qpos`` (as :func:`supports`)."""
+    """Whether :func:`feet` can take ``qpos``: as :func:`supports`, with no gradient to track
+    (the feet have no native backward; the PyTorch kinematics give theirs)."""
     return (_untracked(qpos) and qpos.dim() == 2 and qpos.shape[1] == sm.nq and qpos.dtype == sm.reals.dtype
             and qpos.device.type == "cpu")
 
@@ -120,21 +125,67 @@ def feet(sm: StepModel, qpos: Tensor) -> Tensor:
     return out
 
 
+def _at(t: Tensor, start: int) -> int:
+    """The address of row ``start`` of ``t``."""
+    return t.data_ptr() + start * t.stride(0) * t.element_size()
+
+
+def _forward(sm: StepModel, xs: tuple[Tensor, ...], outs: tuple[Tensor, ...], tape: Tensor | None) -> None:
+    """The kernel over the rows of ``xs`` = (qpos, qvel, anchor, target) into ``outs`` = (qpos,
+    qvel, anchor, normal force) as 2-D row views, recording into ``tape`` unless ``None``."""
+    ins = [native.rows(x)[0] for x in xs]
+    kernel = _kernels()[xs[0].dtype][0]
+    head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
+
+    def run(start: int, stop: int) -> None:  # rows [start, stop): the robots are independent
+        kernel(stop - start, *head, *(v for t in (*ins, *outs) for v in (_at(t, start), t.stride(0))),
+               *((None, 0) if tape is None else (_at(tape, start), tape.stride(0))))
+
+    native.parallel_rows(xs[0].shape[0], run, MIN_ROWS_PER_THREAD)
+
+
+class _ControlStep(torch.autograd.Function):
+    """:func:`control_step` with its backward as one native pass (module docstring)."""
+
+    @staticmethod
+    def forward(ctx, sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor):
+        n, dtype = qpos.shape[0], qpos.dtype
+        outs = tuple(torch.empty(n, k, dtype=dtype) for k in (sm.nq, sm.nv, 2 * sm.nf, sm.nf))
+        tape = torch.empty(n, sm.substeps * (sm.nq + sm.nv + 2 * sm.nf), dtype=dtype)
+        target = native.rows(target)[0]
+        _forward(sm, (qpos, qvel, anchor, target), outs, tape)
+        ctx.sm = sm
+        ctx.save_for_backward(tape, target)
+        return outs[0], outs[1], outs[2].unflatten(1, (sm.nf, 2)), outs[3]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads: Tensor):
+        sm, (tape, target) = ctx.sm, ctx.saved_tensors
+        n, dtype = tape.shape[0], tape.dtype
+        widths = (sm.nq, sm.nv, 2 * sm.nf, sm.nf)
+        gs = [torch.zeros(n, k, dtype=dtype) if g is None else native.rows(g)[0] for g, k in zip(grads, widths)]
+        outs = tuple(torch.empty(n, k, dtype=dtype) for k in (sm.nq, sm.nv, 2 * sm.nf, sm.nv - 6))
+        kernel = _kernels()[dtype][2]
+        head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
+
+        def run(start: int, stop: int) -> None:
+            kernel(stop - start, *head, *(v for t in (tape, target, *gs, *outs) for v in (_at(t, start), t.stride(0))))
+
+        native.parallel_rows(n, run, MIN_ROWS_PER_THREAD)
+        return None, outs[0], outs[1], outs[2].unflatten(1, (sm.nf, 2)), outs[3]
+
+
 def control_step(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor
                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``sm.substeps`` steps under the hinge PD ``target``: the new ``qpos``, ``qvel``, feet
     anchors and the feet's normal contact forces at the last substep ``(N, nf)``. The kernel must
-    be :func:`available` and the tensors pass :func:`supports`."""
-    n, dtype = qpos.shape[0], qpos.dtype
-    out = torch.empty(n, sm.nq + sm.nv + 3 * sm.nf, dtype=dtype)  # one allocation, its columns the outputs
+    be :func:`available` and the tensors pass :func:`supports`. Where a gradient is tracked the
+    result has the native backward; otherwise nothing is recorded."""
+    if not _untracked(qpos, qvel, anchor, target):
+        return _ControlStep.apply(sm, qpos, qvel, anchor, target)
+    n = qpos.shape[0]
+    out = torch.empty(n, sm.nq + sm.nv + 3 * sm.nf, dtype=qpos.dtype)  # one allocation, its columns the outputs
     q, v, a, f = out.split((sm.nq, sm.nv, 2 * sm.nf, sm.nf), 1)
-    ins = [native.rows(x) for x in (qpos, qvel, anchor, target)]
-    kernel, size = _kernels()[dtype][0], out.element_size()
-    head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
-
-    def run(start: int, stop: int) -> None:  # rows [start, stop): the robots are independent
-        kernel(stop - start, *head, *(v for t, s in ins for v in (t.data_ptr() + start * s * size, s)),
-               *(v for t in (q, v, a, f) for v in (t.data_ptr() + start * out.stride(0) * size, out.stride(0))))
-
-    native.parallel_rows(n, run, MIN_ROWS_PER_THREAD)  # the robots are independent: split over threads
+    _forward(sm, (qpos, qvel, anchor, target), (q, v, a, f), None)
     return q, v, a.unflatten(1, (sm.nf, 2)), f
