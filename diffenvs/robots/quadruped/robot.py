@@ -63,10 +63,12 @@ class QuadrupedConfig:
         contact: the foot-ground contact parameters (:class:`~diffenvs.articulated.ContactParams`).
         settle_time: episodes start from the nominal pose after this long standing under PD
             at the nominal targets (settled on the soft ground), s.
-        fused: on CPU, take a control step whose result needs no gradient (numpy actions,
-            ``torch.no_grad()``) in one native call (:mod:`~diffenvs.articulated.fused`; the same
-            equations, equal to float rounding) where a C compiler is available; steps that
-            track gradients always use the PyTorch ops. ``False``: PyTorch ops throughout.
+        fused: on CPU, take each control step in one native call (:mod:`~diffenvs.articulated.fused`;
+            the same equations, equal to float rounding) where a C compiler is available; where
+            a gradient is tracked its backward is one native reverse pass too (the gradients of
+            autograd through the PyTorch ops, to float rounding, with respect to the state and
+            the action; not the model's constants). ``False``: PyTorch ops throughout (e.g. to
+            differentiate with respect to the model's masses or gains, or under ``torch.func``).
     """
 
     model: str = ANYMAL_C_XML
@@ -253,5 +255,5 @@ class Quadruped(Robot):
         return state["base_pos"]
 
     def describe(self) -> str:
-        note = ", fused without gradients" if self.fused else ""
+        note = ", fused with a native backward" if self.fused else ""
         return f"quadruped {self.model.source} ({self.cfg.substeps} x {self.substep_dt * 1e3:g} ms substeps{note})"
