@@ -104,6 +104,20 @@ static void FN(kinematics)(const FN(Model) *m, const REAL *q, REAL (*R)[9], REAL
     }
 }
 
+/* x = (L L^T)^-1 x in place, L the lower triangle of L (its diagonal included). */
+static void FN(cholesky_solve)(int nv, const REAL L[nv][nv], REAL *x) {
+    for (int i = 0; i < nv; i++) {
+        REAL s = x[i];
+        for (int k = 0; k < i; k++) s -= L[i][k] * x[k];
+        x[i] = s / L[i][i];
+    }
+    for (int i = nv - 1; i >= 0; i--) {
+        REAL s = x[i];
+        for (int k = i + 1; k < nv; k++) s -= L[k][i] * x[k];
+        x[i] = s / L[i][i];
+    }
+}
+
 /* The foot's contact quantities (ContactParams, in C[]: k, c, eps, eps_f, mu, k_t, c_t, s, 1 - s). */
 typedef struct {
     REAL p[3], r[3], v[3], depth, arg, gate, normal, trial[2], cap, n2, ratio, scale, force[3], damp[3];
@@ -288,16 +302,7 @@ static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *ta
         for (int k = 0; k < 7 + m->nh; k++) q[k] = nan;
         return 1;
     }
-    for (int i = 0; i < nv; i++) {
-        REAL s = f[i];
-        for (int k = 0; k < i; k++) s -= M[i][k] * f[k];
-        f[i] = s / M[i][i];
-    }
-    for (int i = nv - 1; i >= 0; i--) {
-        REAL s = f[i];
-        for (int k = i + 1; k < nv; k++) s -= M[k][i] * f[k];
-        f[i] = s / M[i][i];
-    }
+    FN(cholesky_solve)(nv, (const REAL (*)[nv])M, f);
     /* semi-implicit Euler: velocities, then positions (the quaternion by exp(w h / 2)) */
     for (int k = 0; k < nv; k++) qd[k] += h * f[k];
     for (int i = 0; i < 3; i++) q[i] += h * qd[i];

@@ -202,16 +202,7 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
         gqd[k] = gqdn[k];
         x[k] = h * gqdn[k];
     }
-    for (int i = 0; i < nv; i++) {
-        REAL s = x[i];
-        for (int k = 0; k < i; k++) s -= M[i][k] * x[k];
-        x[i] = s / M[i][i];
-    }
-    for (int i = nv - 1; i >= 0; i--) {
-        REAL s = x[i];
-        for (int k = i + 1; k < nv; k++) s -= M[k][i] * x[k];
-        x[i] = s / M[i][i];
-    }
+    FN(cholesky_solve)(nv, (const REAL (*)[nv])M, x);
     for (int k = 0; k < nv; k++)
         for (int l = 0; l < nv; l++) gM[k][l] = -x[k] * f[l];
     /* the feet (their anchors' gradients overwrite gan) */
