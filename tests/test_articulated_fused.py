@@ -140,6 +140,21 @@ def test_native_backward_equals_autograd_through_the_pytorch_ops(options):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-11 * scale, msg=name)
 
 
+def test_kept_and_recomputed_intermediates_give_the_same_gradients(monkeypatch):
+    """The backward reads each substep's intermediates from the forward's record for small batches
+    and recomputes them for large ones (KEEP_BYTES): bit for bit the same gradients, NaN rows too."""
+    robot, state = _robot(n=5)
+    s, target = _perturbed(state, seed=9)
+    s["joint_vel"][2] = float("nan")
+    action = (target - robot.nominal) / robot.cfg.action_scale
+    _, kept = _grads(robot, s, action, True)
+    monkeypatch.setattr(fused, "KEEP_BYTES", 0)
+    _, recomputed = _grads(robot, s, action, True)
+    for a, b in zip(kept, recomputed):
+        assert torch.equal(a.nan_to_num(7.0), b.nan_to_num(7.0))
+        assert torch.isnan(a[2]).all()
+
+
 def test_native_backward_matches_finite_differences():
     """``torch.autograd.gradcheck`` of one control step (float64, central differences) with
     respect to the state and the targets of two robots, one standing, one pushed."""

@@ -104,6 +104,29 @@ static void FN(kinematics)(const FN(Model) *m, const REAL *q, REAL (*R)[9], REAL
     }
 }
 
+/* The intermediates of one substep that its reverse pass reads, laid out in one array of
+ * work_size(nb, nv) numbers (articulated_euler keeps them in its tape when asked to). */
+typedef struct {
+    REAL *R, *pos, *S, *V, *Isp, *Ic, *acc, *F, *M, *f;
+} FN(Work);
+
+static long FN(work_size)(int nb, int nv) { return 102L * nb + 7L * nv + (long)nv * nv; }
+
+static FN(Work) FN(work_at)(int nb, int nv, REAL *w) {
+    FN(Work) o;
+    o.R = w; w += 9 * nb;
+    o.pos = w; w += 3 * nb;
+    o.S = w; w += 6 * nv;
+    o.V = w; w += 6 * nb;
+    o.Isp = w; w += 36 * nb;
+    o.Ic = w; w += 36 * nb;
+    o.acc = w; w += 6 * nb;
+    o.F = w; w += 6 * nb;
+    o.M = w; w += nv * nv;
+    o.f = w;
+    return o;
+}
+
 /* x = (L L^T)^-1 x in place, L the lower triangle of L (its diagonal included). */
 static void FN(cholesky_solve)(int nv, const REAL L[nv][nv], REAL *x) {
     for (int i = 0; i < nv; i++) {
@@ -325,6 +348,13 @@ static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *ta
     return 0;
 }
 
+/* The state (q, qd, anchors) into t. */
+static void FN(save_state)(int nq, int nv, int nf, const REAL *q, const REAL *qd, const REAL *an, REAL *t) {
+    for (int i = 0; i < nq; i++) t[i] = q[i];
+    for (int i = 0; i < nv; i++) t[nq + i] = qd[i];
+    for (int i = 0; i < 2 * nf; i++) t[nq + nv + i] = an[i];
+}
+
 /* The hinge PD torques tau (nh) towards tg at (q, qd), limited to +-force_limit by smooth_clamp
  * of `width` (0: a hard clamp), as actuator_forces; with slope non-NULL also d tau / d(the
  * unlimited torque) there. */
@@ -376,16 +406,20 @@ static void FN(unpack)(FN(Model) *m, const int *ints, const REAL *reals, const u
  * forces of the last substep (fo, stride sfo). C: the contact constants, then h / 2 (C[9]),
  * h (C[10]), the torque limit's smoothing width (C[11], 0: a hard clamp). With tape non-NULL
  * (row stride stp), each robot's state (qpos, qvel, anchor) before each substep is recorded there
- * for articulated_euler_vjp. */
+ * for articulated_euler_vjp, and with keep also each substep's intermediates (work_size numbers
+ * after its state) and the state after the last substep: a row of substeps * (ns + work_size) + ns
+ * numbers, ns = nq + nv + 2 nf (substeps * ns without keep). */
+
 void FN(articulated_euler)(long n, const int *ints, const REAL *reals, const unsigned char *anc, const REAL *C,
                            int substeps, const REAL *qpos, long sq, const REAL *qvel, long sv,
                            const REAL *anchor, long sa, const REAL *target, long st,
                            REAL *qo, long so, REAL *vo, long svo, REAL *ao, long sao, REAL *fo, long sfo,
-                           REAL *tape, long stp) {
+                           REAL *tape, long stp, int keep) {
     FN(Model) m;
     FN(unpack)(&m, ints, reals, anc);
     const REAL h = C[10], width = C[11];
     const int nb = m.nb, nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
+    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv) : 0);
     for (long r = 0; r < n; r++) {
         REAL q[nq], qd[nv], an[2 * nf + 1], fn[nf + 1], tau[nh];
         REAL R[nb][9], pos[nb][3], S[nv][6], V[nb][6], Isp[nb][36], Ic[nb][36], acc[nb][6], F[nb][6], M[nv][nv], f[nv];
@@ -395,14 +429,18 @@ void FN(articulated_euler)(long n, const int *ints, const REAL *reals, const uns
         const REAL *tg = target + r * st;
         for (int s = 0; s < substeps; s++) {
             FN(torques)(&m, width, tg, q, qd, tau, NULL);
-            if (tape) {
-                REAL *t = tape + r * stp + (long)s * (nq + nv + 2 * nf);
-                for (int i = 0; i < nq; i++) t[i] = q[i];
-                for (int i = 0; i < nv; i++) t[nq + i] = qd[i];
-                for (int i = 0; i < 2 * nf; i++) t[nq + nv + i] = an[i];
+            REAL *t = tape ? tape + r * stp + (long)s * block : NULL;
+            if (t) FN(save_state)(nq, nv, nf, q, qd, an, t);
+            if (t && keep) {
+                const FN(Work) w = FN(work_at)(nb, nv, t + ns);
+                FN(substep)(&m, C, h, tau, q, qd, an, fn, nb, nv, (REAL (*)[9])w.R, (REAL (*)[3])w.pos,
+                            (REAL (*)[6])w.S, (REAL (*)[6])w.V, (REAL (*)[36])w.Isp, (REAL (*)[36])w.Ic,
+                            (REAL (*)[6])w.acc, (REAL (*)[6])w.F, (REAL (*)[nv])w.M, w.f);
+            } else {
+                FN(substep)(&m, C, h, tau, q, qd, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f);
             }
-            FN(substep)(&m, C, h, tau, q, qd, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f);
         }
+        if (tape && keep) FN(save_state)(nq, nv, nf, q, qd, an, tape + r * stp + (long)substeps * block);
         for (int i = 0; i < nq; i++) qo[r * so + i] = q[i];
         for (int i = 0; i < nv; i++) vo[r * svo + i] = qd[i];
         for (int i = 0; i < 2 * nf; i++) ao[r * sao + i] = an[i];

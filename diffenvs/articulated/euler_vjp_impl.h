@@ -129,17 +129,34 @@ static void FN(foot_vjp)(const FN(Model) *m, const REAL *C, REAL h, int i, int n
 /* Reverse of one substep. q0, qd0, an0, tau: the substep's inputs (not modified). In: gq (7 + nh),
  * gqd (nv), gan (nf x 2), the gradients of its outputs q', qd', anchor', and gfn (nf, of its
  * normal forces; NULL: none); out: the same three overwritten with the gradients of its inputs
- * q, qd, anchor, and gtau (nh). A robot whose mass matrix was not positive definite gets NaN. */
+ * q, qd, anchor, and gtau (nh). work: the substep's intermediates as the forward pass kept them
+ * (work_at) and q1 its output state, or NULL: recomputed here. A robot whose mass matrix was not
+ * positive definite gets NaN. */
 static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REAL *tau, const REAL *q0,
                             const REAL *qd0, const REAL *an0, REAL *gq, REAL *gqd, REAL *gan, const REAL *gfn,
-                            REAL *gtau) {
+                            REAL *gtau, REAL *work, const REAL *q1) {
     const int nb = m->nb, nv = m->nv, nf = m->nf, nh = m->nh, nq = 7 + nh;
-    REAL R[nb][9], pos[nb][3], S[nv][6], V[nb][6], Isp[nb][36], Ic[nb][36], acc[nb][6], F[nb][6], M[nv][nv], f[nv];
-    REAL q[nq], qd[nv], an[2 * nf + 1], fn[nf + 1];
-    for (int i = 0; i < nq; i++) q[i] = q0[i];
-    for (int i = 0; i < nv; i++) qd[i] = qd0[i];
-    for (int i = 0; i < 2 * nf; i++) an[i] = an0[i];
-    if (FN(substep)(m, C, h, tau, q, qd, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f)) {
+    REAL Rs[nb][9], poss[nb][3], Ss[nv][6], Vs[nb][6], Isps[nb][36], Ics[nb][36], accs[nb][6], Fs[nb][6];
+    REAL Ms[nv][nv], fs[nv], qs[nq], qds[nv], an[2 * nf + 1], fn[nf + 1];
+    REAL (*R)[9] = Rs, (*pos)[3] = poss, (*S)[6] = Ss, (*V)[6] = Vs, (*Isp)[36] = Isps, (*Ic)[36] = Ics;
+    REAL (*acc)[6] = accs, (*F)[6] = Fs, (*M)[nv] = Ms, *f = fs;
+    const REAL *q = qs, *qd = qds;
+    int bad = 0;
+    if (work) {
+        const FN(Work) w = FN(work_at)(nb, nv, work);
+        R = (REAL (*)[9])w.R; pos = (REAL (*)[3])w.pos; S = (REAL (*)[6])w.S; V = (REAL (*)[6])w.V;
+        Isp = (REAL (*)[36])w.Isp; Ic = (REAL (*)[36])w.Ic; acc = (REAL (*)[6])w.acc; F = (REAL (*)[6])w.F;
+        M = (REAL (*)[nv])w.M; f = w.f;
+        q = q1;
+        qd = q1 + nq;
+        for (int k = 0; k < nv; k++) bad |= qd[k] != qd[k]; /* the forward pass set a failed robot to NaN */
+    } else {
+        for (int i = 0; i < nq; i++) qs[i] = q0[i];
+        for (int i = 0; i < nv; i++) qds[i] = qd0[i];
+        for (int i = 0; i < 2 * nf; i++) an[i] = an0[i];
+        bad = FN(substep)(m, C, h, tau, qs, qds, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f);
+    }
+    if (bad) {
         const REAL nan = (REAL)NAN;
         for (int i = 0; i < nq; i++) gq[i] = nan;
         for (int i = 0; i < nv; i++) gqd[i] = nan;
@@ -301,15 +318,21 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
         gc[0] += gcx[7] - gcx[5];
         gc[1] += gcx[2] - gcx[6];
         gc[2] += gcx[3] - gcx[1];
-        /* R I R^T: gR += G R I^T + G^T R I */
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) {
-                REAL s = 0;
-                for (int a = 0; a < 3; a++)
-                    for (int e = 0; e < 3; e++)
-                        s += (grot[3 * i + a] * In[3 * j + e] + grot[3 * a + i] * In[3 * e + j]) * Rb[3 * a + e];
-                gR[b][3 * i + j] += s;
-            }
+        /* R I R^T: gR += (G R) I^T + (G^T R) I */
+        {
+            REAL A[9], B[9];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    A[3 * i + j] = grot[3 * i] * Rb[j] + grot[3 * i + 1] * Rb[3 + j] + grot[3 * i + 2] * Rb[6 + j];
+                    B[3 * i + j] = grot[i] * Rb[j] + grot[3 + i] * Rb[3 + j] + grot[6 + i] * Rb[6 + j];
+                }
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    REAL s = 0;
+                    for (int e = 0; e < 3; e++) s += A[3 * i + e] * In[3 * j + e] + B[3 * i + e] * In[3 * e + j];
+                    gR[b][3 * i + j] += s;
+                }
+        }
         FN(outer3_add)(gc, m->com + 3 * b, gR[b]);
         for (int i = 0; i < 3; i++) {
             gpos[b][i] += gc[i];
@@ -390,11 +413,12 @@ void FN(articulated_euler_vjp)(long n, const int *ints, const REAL *reals, const
                                int substeps, const REAL *tape, long stp, const REAL *target, long st,
                                const REAL *gq, long sgq, const REAL *gv, long sgv, const REAL *ga, long sga,
                                const REAL *gf, long sgf, REAL *oq, long soq, REAL *ov, long sov, REAL *oa, long soa,
-                               REAL *ot, long sot) {
+                               REAL *ot, long sot, int keep) {
     FN(Model) m;
     FN(unpack)(&m, ints, reals, anc);
     const REAL h = C[10], width = C[11];
-    const int nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
+    const int nb = m.nb, nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
+    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv) : 0);
     for (long r = 0; r < n; r++) {
         REAL bq[nq], bv[nv], ba[2 * nf + 1], bt[nh], tau[nh], slope[nh], gtau[nh];
         for (int i = 0; i < nq; i++) bq[i] = gq[r * sgq + i];
@@ -403,9 +427,11 @@ void FN(articulated_euler_vjp)(long n, const int *ints, const REAL *reals, const
         for (int j = 0; j < nh; j++) bt[j] = 0;
         const REAL *tg = target + r * st;
         for (int s = substeps - 1; s >= 0; s--) {
-            const REAL *q0 = tape + r * stp + (long)s * (nq + nv + 2 * nf), *qd0 = q0 + nq, *an0 = qd0 + nv;
+            REAL *t = (REAL *)tape + r * stp + (long)s * block;
+            const REAL *q0 = t, *qd0 = q0 + nq, *an0 = qd0 + nv;
             FN(torques)(&m, width, tg, q0, qd0, tau, slope);
-            FN(substep_vjp)(&m, C, h, tau, q0, qd0, an0, bq, bv, ba, s == substeps - 1 ? gf + r * sgf : NULL, gtau);
+            FN(substep_vjp)(&m, C, h, tau, q0, qd0, an0, bq, bv, ba, s == substeps - 1 ? gf + r * sgf : NULL, gtau,
+                            keep ? t + ns : NULL, keep ? t + block : NULL);
             for (int j = 0; j < nh; j++) {
                 const REAL g = gtau[j] * slope[j];
                 bt[j] += m.kp[j] * g;

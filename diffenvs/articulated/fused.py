@@ -6,9 +6,10 @@ foot contact (what :func:`~diffenvs.articulated.dynamics.actuator_forces` and
 time) in one pass of ``euler_step.c`` over the robots: the recursive forms of the same
 algorithms (composite-rigid-body mass matrix, Newton-Euler bias forces, a Cholesky solve), equal
 to the PyTorch ops to float rounding, instead of hundreds of small tensor operations per
-substep. Where a gradient is tracked, the call records each robot's state before every substep,
-and the backward is one more native pass (``euler_vjp_impl.h``) that recomputes each substep from
-that record and walks its operations in reverse: the same gradient as autograd through the
+substep. Where a gradient is tracked, the call records each robot's state before every substep
+(and, up to :data:`KEEP_BYTES` per call, each substep's intermediates), and the backward is one more
+native pass (``euler_vjp_impl.h``) that takes each substep's intermediates from that record (or
+recomputes them from its state) and walks its operations in reverse: the same gradient as autograd through the
 PyTorch ops, to float rounding. Gradients reach the state and the targets, not the model's
 constants (mass, inertia, gains: use the PyTorch ops, ``fused=False``, to differentiate those).
 A robot whose mass matrix stops being positive definite (a state that has blown up) comes out
@@ -33,14 +34,17 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "euler_step.c"
 _SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
 #: Robots per thread below which a call stays on the calling thread.
 MIN_ROWS_PER_THREAD = 16
+#: A control step with gradients keeps every substep's intermediates for its backward (which then
+#: skips recomputing them) while they take at most this many bytes per call; above, it recomputes.
+KEEP_BYTES = 8 << 20
 
 
 def _kernels() -> dict | None:
     ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
     return native.kernels(SOURCE, _SUFFIXES, {
-        "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 9,
+        "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 9 + [i32],
         "articulated_feet": [long, ptr, ptr, ptr] + [ptr, long] * 2,
-        "articulated_euler_vjp": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 10})
+        "articulated_euler_vjp": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 10 + [i32]})
 
 
 def available() -> bool:
@@ -130,16 +134,26 @@ def _at(t: Tensor, start: int) -> int:
     return t.data_ptr() + start * t.stride(0) * t.element_size()
 
 
-def _forward(sm: StepModel, xs: tuple[Tensor, ...], outs: tuple[Tensor, ...], tape: Tensor | None) -> None:
+def _tape_width(sm: StepModel, keep: bool) -> int:
+    """Numbers per robot of the record a control step with gradients leaves for its backward: the
+    state before each substep, and with ``keep`` each substep's intermediates (``work_size`` in
+    ``euler_step_impl.h``) and the final state."""
+    state, nb, nv = sm.nq + sm.nv + 2 * sm.nf, int(sm.ints[0]), sm.nv
+    return sm.substeps * (state + 102 * nb + 7 * nv + nv * nv) + state if keep else sm.substeps * state
+
+
+def _forward(sm: StepModel, xs: tuple[Tensor, ...], outs: tuple[Tensor, ...], tape: Tensor | None,
+             keep: bool = False) -> None:
     """The kernel over the rows of ``xs`` = (qpos, qvel, anchor, target) into ``outs`` = (qpos,
-    qvel, anchor, normal force) as 2-D row views, recording into ``tape`` unless ``None``."""
+    qvel, anchor, normal force) as 2-D row views, recording into ``tape`` unless ``None`` (with
+    ``keep``, the intermediates too)."""
     ins = [native.rows(x)[0] for x in xs]
     kernel = _kernels()[xs[0].dtype][0]
     head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
 
     def run(start: int, stop: int) -> None:  # rows [start, stop): the robots are independent
         kernel(stop - start, *head, *(v for t in (*ins, *outs) for v in (_at(t, start), t.stride(0))),
-               *((None, 0) if tape is None else (_at(tape, start), tape.stride(0))))
+               *((None, 0) if tape is None else (_at(tape, start), tape.stride(0))), int(keep))
 
     native.parallel_rows(xs[0].shape[0], run, MIN_ROWS_PER_THREAD)
 
@@ -151,10 +165,11 @@ class _ControlStep(torch.autograd.Function):
     def forward(ctx, sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: Tensor):
         n, dtype = qpos.shape[0], qpos.dtype
         outs = tuple(torch.empty(n, k, dtype=dtype) for k in (sm.nq, sm.nv, 2 * sm.nf, sm.nf))
-        tape = torch.empty(n, sm.substeps * (sm.nq + sm.nv + 2 * sm.nf), dtype=dtype)
+        keep = n * _tape_width(sm, True) * qpos.element_size() <= KEEP_BYTES
+        tape = torch.empty(n, _tape_width(sm, keep), dtype=dtype)
         target = native.rows(target)[0]
-        _forward(sm, (qpos, qvel, anchor, target), outs, tape)
-        ctx.sm = sm
+        _forward(sm, (qpos, qvel, anchor, target), outs, tape, keep)
+        ctx.sm, ctx.keep = sm, keep
         ctx.save_for_backward(tape, target)
         return outs[0], outs[1], outs[2].unflatten(1, (sm.nf, 2)), outs[3]
 
@@ -170,7 +185,8 @@ class _ControlStep(torch.autograd.Function):
         head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
 
         def run(start: int, stop: int) -> None:
-            kernel(stop - start, *head, *(v for t in (tape, target, *gs, *outs) for v in (_at(t, start), t.stride(0))))
+            kernel(stop - start, *head, *(v for t in (tape, target, *gs, *outs) for v in (_at(t, start), t.stride(0))),
+                   int(ctx.keep))
 
         native.parallel_rows(n, run, MIN_ROWS_PER_THREAD)
         return None, outs[0], outs[1], outs[2].unflatten(1, (sm.nf, 2)), outs[3]
