@@ -416,9 +416,9 @@ void FN(articulated_euler_vjp)(long n, const int *ints, const REAL *reals, const
                                REAL *ot, long sot, int keep) {
     FN(Model) m;
     FN(unpack)(&m, ints, reals, anc);
-    const REAL h = C[10], width = C[11];
     const int nb = m.nb, nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
-    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv) : 0);
+    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv) : 0); /* as articulated_euler's */
+    const REAL h = C[10], width = C[11];
     for (long r = 0; r < n; r++) {
         REAL bq[nq], bv[nv], ba[2 * nf + 1], bt[nh], tau[nh], slope[nh], gtau[nh];
         for (int i = 0; i < nq; i++) bq[i] = gq[r * sgq + i];
