@@ -155,6 +155,11 @@ def rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     return x, x.stride(0)
 
 
+def row_address(t: torch.Tensor, start: int) -> int:
+    """The address of row ``start`` of ``t`` (for a kernel called on rows ``[start, stop)``)."""
+    return t.data_ptr() + start * t.stride(0) * t.element_size()
+
+
 def parallel_rows(n: int, run, min_rows: int) -> None:
     """``run(start, stop)`` over the rows ``[0, n)``: on the calling thread, or split into equal
     chunks over up to ``torch.get_num_threads()`` threads with at least ``min_rows`` rows each.

@@ -19,3 +19,7 @@
 #include <stddef.h>
 #define IMPL "euler_step_impl.h"
 #include "../each_float_type.h"
+
+/* Numbers per substep that articulated_euler keeps for its backward with keep set (the same for
+ * both float types), for the caller to size the tape. */
+long articulated_work_size(int nb, int nv) { return work_size_f64(nb, nv); }

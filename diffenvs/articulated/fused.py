@@ -60,6 +60,7 @@ class StepModel(NamedTuple):
     anc: Tensor  # uint8 (nb, nv)
     consts: Tensor  # the contact constants, h / 2, h, the torque smoothing width
     substeps: int
+    work: int  # numbers per substep the kernel keeps for the backward (its work_size)
     nq: int
     nv: int
     nf: int
@@ -88,9 +89,11 @@ def pack(model: ArticulatedModel, mt: ModelTensors, contact: ContactParams, subs
     consts = [c.stiffness, c.damping, c.smoothing, c.force_smoothing, c.friction, c.tangential_stiffness,
               c.tangential_damping, c.stick, 1.0 - c.stick, 0.5 * dt, dt, torque_smoothing]
     dtype = mt.dtype
+    work_size = native.load(SOURCE).articulated_work_size
+    work_size.argtypes, work_size.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_long
     return StepModel(torch.as_tensor(ints, dtype=torch.int32), torch.as_tensor(reals, dtype=dtype),
                      torch.as_tensor(model.ancestors(), dtype=torch.uint8),
-                     torch.tensor(consts, dtype=dtype), int(substeps), model.nq, nv, nf)
+                     torch.tensor(consts, dtype=dtype), int(substeps), int(work_size(nb, nv)), model.nq, nv, nf)
 
 
 def _untracked(*xs: Tensor) -> bool:
@@ -129,17 +132,16 @@ def feet(sm: StepModel, qpos: Tensor) -> Tensor:
     return out
 
 
-def _at(t: Tensor, start: int) -> int:
-    """The address of row ``start`` of ``t``."""
-    return t.data_ptr() + start * t.stride(0) * t.element_size()
-
-
 def _tape_width(sm: StepModel, keep: bool) -> int:
     """Numbers per robot of the record a control step with gradients leaves for its backward: the
-    state before each substep, and with ``keep`` each substep's intermediates (``work_size`` in
-    ``euler_step_impl.h``) and the final state."""
-    state, nb, nv = sm.nq + sm.nv + 2 * sm.nf, int(sm.ints[0]), sm.nv
-    return sm.substeps * (state + 102 * nb + 7 * nv + nv * nv) + state if keep else sm.substeps * state
+    state before each substep, and with ``keep`` each substep's intermediates and the final state."""
+    state = sm.nq + sm.nv + 2 * sm.nf
+    return sm.substeps * (state + sm.work) + state if keep else sm.substeps * state
+
+
+def _head(sm: StepModel) -> tuple:
+    """The model's arguments that every call of the step's kernels starts with."""
+    return sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps
 
 
 def _forward(sm: StepModel, xs: tuple[Tensor, ...], outs: tuple[Tensor, ...], tape: Tensor | None,
@@ -148,12 +150,11 @@ def _forward(sm: StepModel, xs: tuple[Tensor, ...], outs: tuple[Tensor, ...], ta
     qvel, anchor, normal force) as 2-D row views, recording into ``tape`` unless ``None`` (with
     ``keep``, the intermediates too)."""
     ins = [native.rows(x)[0] for x in xs]
-    kernel = _kernels()[xs[0].dtype][0]
-    head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
+    kernel, head, at = _kernels()[xs[0].dtype][0], _head(sm), native.row_address
 
     def run(start: int, stop: int) -> None:  # rows [start, stop): the robots are independent
-        kernel(stop - start, *head, *(v for t in (*ins, *outs) for v in (_at(t, start), t.stride(0))),
-               *((None, 0) if tape is None else (_at(tape, start), tape.stride(0))), int(keep))
+        kernel(stop - start, *head, *(v for t in (*ins, *outs) for v in (at(t, start), t.stride(0))),
+               *((None, 0) if tape is None else (at(tape, start), tape.stride(0))), int(keep))
 
     native.parallel_rows(xs[0].shape[0], run, MIN_ROWS_PER_THREAD)
 
@@ -181,11 +182,10 @@ class _ControlStep(torch.autograd.Function):
         widths = (sm.nq, sm.nv, 2 * sm.nf, sm.nf)
         gs = [torch.zeros(n, k, dtype=dtype) if g is None else native.rows(g)[0] for g, k in zip(grads, widths)]
         outs = tuple(torch.empty(n, k, dtype=dtype) for k in (sm.nq, sm.nv, 2 * sm.nf, sm.nv - 6))
-        kernel = _kernels()[dtype][2]
-        head = (sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps)
+        kernel, head, at = _kernels()[dtype][2], _head(sm), native.row_address
 
         def run(start: int, stop: int) -> None:
-            kernel(stop - start, *head, *(v for t in (tape, target, *gs, *outs) for v in (_at(t, start), t.stride(0))),
+            kernel(stop - start, *head, *(v for t in (tape, target, *gs, *outs) for v in (at(t, start), t.stride(0))),
                    int(ctx.keep))
 
         native.parallel_rows(n, run, MIN_ROWS_PER_THREAD)

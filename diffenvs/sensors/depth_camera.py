@@ -327,7 +327,7 @@ def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: fl
     index = torch.empty(n, r, dtype=torch.int64)
     def run(start: int, stop: int) -> None:  # envs [start, stop): each env's rays alone
         def at(t: Tensor) -> int:
-            return t.data_ptr() + start * t.stride(0) * t.element_size()
+            return native.row_address(t, start)
 
         kernels[dtype][0](stop - start, r, int(shared), at(o), at(d),
                           cyl_r.shape[1], at(cyl_xy), at(cyl_r), at(cyl_z), at(cyl_ok),
