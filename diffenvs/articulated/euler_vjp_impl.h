@@ -35,32 +35,32 @@ static void FN(outer3_add)(const REAL *go, const REAL *v, REAL *gA) {
         for (int j = 0; j < 3; j++) gA[3 * i + j] += go[i] * v[j];
 }
 
-/* Gradient of the step's foot i (body b, intermediates ft) into the state's intermediates. In: gM
- * and gf (of the matrix and the force vector the foot adds to), ga (2, of its new anchor), gn (of
- * its normal force). Adds to gR, gpos (of its body and the base), gV (its body), gS; writes gan
- * (2, of its old anchor). */
+/* Gradient of the step's foot i (body b, intermediates ft) into the state's intermediates. In: gf
+ * (of the force vector the foot adds to; the matrix's gradient is gM = -gf qdd^T, used in that
+ * factored form), qdd (the accelerations), ga (2, of its new anchor), gn (of its normal force).
+ * Adds to gR, gpos (of its body and the base), gV (its body), gS; writes gan (2, of its old
+ * anchor). */
 static void FN(foot_vjp)(const FN(Model) *m, const REAL *C, REAL h, int i, int nv, const FN(Foot) *ft,
-                         const REAL S[][6], const REAL *V, const REAL gM[nv][nv], const REAL *gf,
+                         const REAL S[][6], const REAL *V, const REAL *gf, const REAL *qdd,
                          const REAL *ga, REAL gn, REAL *gR, REAL *gpos, REAL *gpos0, REAL *gV, REAL gS[][6],
                          REAL *gan) {
     const int b = m->foot_body[i];
-    REAL J[3][nv], gJ[3][nv], gdamp[3] = {0, 0, 0}, rf[3], grf[3] = {0, 0, 0}, gforce[3] = {0, 0, 0};
-    REAL gp[3] = {0, 0, 0}, gr[3] = {0, 0, 0}, gv[3] = {0, 0, 0};
+    REAL J[3][nv], gdamp[3], rf[3], grf[3] = {0, 0, 0}, gforce[3] = {0, 0, 0};
+    REAL gp[3] = {0, 0, 0}, gr[3] = {0, 0, 0}, gv[3] = {0, 0, 0}, xJ[3] = {0, 0, 0}, aJ[3] = {0, 0, 0};
     FN(point_jacobian)(m, nv, S, b, ft->r, J);
     FN(cross)(ft->r, ft->force, rf);
-    for (int d = 0; d < 3; d++)
-        for (int k = 0; k < nv; k++) gJ[d][k] = 0;
-    /* M[k][l] += h sum_d J[d][k] damp[d] J[d][l] and f[k] += S_k . (r x force, force) */
+    /* M[k][l] += h sum_d J[d][k] damp[d] J[d][l] (J is zero off the foot's dofs): with gM = -x a^T
+     * (x = gf, a = qdd), sum_l (gM[k][l] + gM[l][k]) J[d][l] = -(x_k a.J_d + a_k x.J_d) and
+     * sum_kl gM[k][l] J[d][k] J[d][l] = -(x.J_d)(a.J_d) */
+    for (int k = 0; k < nv; k++)
+        for (int d = 0; d < 3; d++) {
+            xJ[d] += gf[k] * J[d][k];
+            aJ[d] += qdd[k] * J[d][k];
+        }
+    for (int d = 0; d < 3; d++) gdamp[d] = -h * xJ[d] * aJ[d];
+    /* and f[k] += S_k . (r x force, force) */
     for (int k = 0; k < nv; k++) {
         if (!m->anc[b * nv + k]) continue;
-        for (int l = 0; l < nv; l++) {
-            if (!m->anc[b * nv + l]) continue;
-            const REAL g = gM[k][l] + gM[l][k], gkl = h * gM[k][l];
-            for (int d = 0; d < 3; d++) {
-                gJ[d][k] += h * ft->damp[d] * g * J[d][l];
-                gdamp[d] += gkl * J[d][k] * J[d][l];
-            }
-        }
         for (int d = 0; d < 3; d++) {
             gS[k][d] += gf[k] * rf[d];
             grf[d] += gf[k] * S[k][d];
@@ -71,7 +71,8 @@ static void FN(foot_vjp)(const FN(Model) *m, const REAL *C, REAL h, int i, int n
     /* J[d][k] = S_k,lin + S_k,ang x r */
     for (int k = 0; k < nv; k++) {
         if (!m->anc[b * nv + k]) continue;
-        const REAL gj[3] = {gJ[0][k], gJ[1][k], gJ[2][k]};
+        REAL gj[3];
+        for (int d = 0; d < 3; d++) gj[d] = -h * ft->damp[d] * (gf[k] * aJ[d] + qdd[k] * xJ[d]);
         for (int d = 0; d < 3; d++) gS[k][3 + d] += gj[d];
         FN(cross_vjp)(S[k], ft->r, gj, gS[k], gr);
     }
@@ -126,6 +127,50 @@ static void FN(foot_vjp)(const FN(Model) *m, const REAL *C, REAL h, int i, int n
     FN(outer3_add)(gp, m->foot_pos + 3 * i, gR);
 }
 
+/* Reverse of kinematics at q (R its body rotations): adds to gq (7 + nh) the gradient of q from
+ * those of the body rotations gR and origins gpos (both modified: each parent's gathers its
+ * children's on the way up). */
+static void FN(kinematics_vjp)(const FN(Model) *m, const REAL *q0, const REAL R[][9], REAL gR[][9], REAL gpos[][3],
+                               REAL *gq) {
+    const int nb = m->nb;
+    /* R_b = R_p body_rot E(angle), pos_b = pos_p + R_p body_pos */
+    for (int b = nb - 1; b > 0; b--) {
+        const int p = m->parent[b];
+        const REAL angle = q0[7 + m->hinge_of_body[b]], s = sin(angle), c = cos(angle);
+        const REAL *k1 = m->k1 + 9 * b, *k2 = m->k2 + 9 * b, *br = m->body_rot + 9 * b;
+        REAL E[9], rel[9], grel[9], gangle = 0;
+        for (int i = 0; i < 9; i++) E[i] = (i % 4 == 0 ? (REAL)1 : (REAL)0) + s * k1[i] + ((REAL)1 - c) * k2[i];
+        FN(matmul3)(br, E, rel);
+        for (int i = 0; i < 3; i++) gpos[p][i] += gpos[b][i];
+        FN(outer3_add)(gpos[b], m->body_pos + 3 * b, gR[p]);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) {
+                REAL a = 0, e = 0;
+                for (int l = 0; l < 3; l++) {
+                    a += gR[b][3 * i + l] * rel[3 * j + l]; /* gR_p += gR_b rel^T */
+                    e += R[p][3 * l + i] * gR[b][3 * l + j]; /* grel = R_p^T gR_b */
+                }
+                gR[p][3 * i + j] += a;
+                grel[3 * i + j] = e;
+            }
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) {
+                REAL gE = 0; /* gE = body_rot^T grel */
+                for (int l = 0; l < 3; l++) gE += br[3 * l + i] * grel[3 * l + j];
+                gangle += gE * (c * k1[3 * i + j] + s * k2[3 * i + j]);
+            }
+        gq[7 + m->hinge_of_body[b]] += gangle;
+    }
+    for (int i = 0; i < 3; i++) gq[i] += gpos[0][i];
+    {
+        const REAL *G = gR[0], w = q0[3], xx = q0[4], y = q0[5], z = q0[6];
+        gq[3] += 2 * (-z * G[1] + y * G[2] + z * G[3] - xx * G[5] - y * G[6] + xx * G[7]);
+        gq[4] += 2 * (y * G[1] + z * G[2] + y * G[3] - 2 * xx * G[4] - w * G[5] + z * G[6] + w * G[7] - 2 * xx * G[8]);
+        gq[5] += 2 * (-2 * y * G[0] + xx * G[1] + w * G[2] + xx * G[3] + z * G[5] - w * G[6] + z * G[7] - 2 * y * G[8]);
+        gq[6] += 2 * (-2 * z * G[0] - w * G[1] + xx * G[2] + w * G[3] - 2 * z * G[4] + y * G[5] + xx * G[6] + y * G[7]);
+    }
+}
+
 /* Reverse of one substep. q0, qd0, an0, tau: the substep's inputs (not modified). In: gq (7 + nh),
  * gqd (nv), gan (nf x 2), the gradients of its outputs q', qd', anchor', and gfn (nf, of its
  * normal forces; NULL: none); out: the same three overwritten with the gradients of its inputs
@@ -165,7 +210,7 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
         return;
     }
     /* q, qd: the outputs; f: the accelerations; M: L in its lower triangle */
-    REAL gR[nb][9], gpos[nb][3], gS[nv][6], gV[nb][6], gIsp[nb][36], gacc[nb][6], gF[nb][6], gM[nv][nv];
+    REAL gR[nb][9], gpos[nb][3], gS[nv][6], gV[nb][6], gIsp[nb][36], gacc[nb][6], gF[nb][6];
     REAL gqdn[nv], x[nv];
     for (int b = 0; b < nb; b++) {
         for (int i = 0; i < 9; i++) gR[b][i] = 0;
@@ -214,21 +259,20 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
             gqdn[3 + i] += hh * ghalf;
         }
     }
-    /* velocities: qd' = qd + h qdd; the solve M qdd = f: gf = M^-1 gqdd, gM = -gf qdd^T */
+    /* velocities: qd' = qd + h qdd; the solve M qdd = f: gf = M^-1 gqdd, gM = -gf qdd^T (used in
+     * this factored form below) */
     for (int k = 0; k < nv; k++) {
         gqd[k] = gqdn[k];
         x[k] = h * gqdn[k];
     }
     FN(cholesky_solve)(nv, (const REAL (*)[nv])M, x);
-    for (int k = 0; k < nv; k++)
-        for (int l = 0; l < nv; l++) gM[k][l] = -x[k] * f[l];
     /* the feet (their anchors' gradients overwrite gan) */
     for (int i = 0; i < nf; i++) {
         const int b = m->foot_body[i];
         FN(Foot) ft;
         const REAL ga[2] = {gan[2 * i], gan[2 * i + 1]};
         FN(foot)(m, C, i, R[b], pos[b], V[b], pos[0], an0 + 2 * i, &ft);
-        FN(foot_vjp)(m, C, h, i, nv, &ft, (const REAL (*)[6])S, V[b], (const REAL (*)[nv])gM, x, ga,
+        FN(foot_vjp)(m, C, h, i, nv, &ft, (const REAL (*)[6])S, V[b], x, f, ga,
                      gfn ? gfn[i] : (REAL)0, gR[b], gpos[b], gpos[0], gV[b], gS, gan + 2 * i);
     }
     /* f = tau - (subtree force) . S - damping qd */
@@ -285,7 +329,7 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
             FN(mat6vec)(Ic[bk], S[k], fk);
             for (int l = 0; l < nv; l++) {
                 if (!m->anc[bk * nv + l]) continue;
-                const REAL g = gM[k][l] + (m->dof_body[l] != bk ? gM[l][k] : (REAL)0);
+                const REAL g = -x[k] * f[l] - (m->dof_body[l] != bk ? x[l] * f[k] : (REAL)0); /* gM[k][l] (+ gM[l][k]) */
                 for (int i = 0; i < 6; i++) {
                     gfk[i] += g * S[l][i];
                     gS[l][i] += g * fk[i];
@@ -367,42 +411,7 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
             gpos[0][i] -= gr[i];
         }
     }
-    /* kinematics: R_b = R_p body_rot E(angle), pos_b = pos_p + R_p body_pos */
-    for (int b = nb - 1; b > 0; b--) {
-        const int p = m->parent[b];
-        const REAL angle = q0[7 + m->hinge_of_body[b]], s = sin(angle), c = cos(angle);
-        const REAL *k1 = m->k1 + 9 * b, *k2 = m->k2 + 9 * b, *br = m->body_rot + 9 * b;
-        REAL E[9], rel[9], grel[9], gangle = 0;
-        for (int i = 0; i < 9; i++) E[i] = (i % 4 == 0 ? (REAL)1 : (REAL)0) + s * k1[i] + ((REAL)1 - c) * k2[i];
-        FN(matmul3)(br, E, rel);
-        for (int i = 0; i < 3; i++) gpos[p][i] += gpos[b][i];
-        FN(outer3_add)(gpos[b], m->body_pos + 3 * b, gR[p]);
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) {
-                REAL a = 0, e = 0;
-                for (int l = 0; l < 3; l++) {
-                    a += gR[b][3 * i + l] * rel[3 * j + l]; /* gR_p += gR_b rel^T */
-                    e += R[p][3 * l + i] * gR[b][3 * l + j]; /* grel = R_p^T gR_b */
-                }
-                gR[p][3 * i + j] += a;
-                grel[3 * i + j] = e;
-            }
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) {
-                REAL gE = 0; /* gE = body_rot^T grel */
-                for (int l = 0; l < 3; l++) gE += br[3 * l + i] * grel[3 * l + j];
-                gangle += gE * (c * k1[3 * i + j] + s * k2[3 * i + j]);
-            }
-        gq[7 + m->hinge_of_body[b]] += gangle;
-    }
-    for (int i = 0; i < 3; i++) gq[i] += gpos[0][i];
-    {
-        const REAL *G = gR[0], w = q0[3], xx = q0[4], y = q0[5], z = q0[6];
-        gq[3] += 2 * (-z * G[1] + y * G[2] + z * G[3] - xx * G[5] - y * G[6] + xx * G[7]);
-        gq[4] += 2 * (y * G[1] + z * G[2] + y * G[3] - 2 * xx * G[4] - w * G[5] + z * G[6] + w * G[7] - 2 * xx * G[8]);
-        gq[5] += 2 * (-2 * y * G[0] + xx * G[1] + w * G[2] + xx * G[3] + z * G[5] - w * G[6] + z * G[7] - 2 * y * G[8]);
-        gq[6] += 2 * (-2 * z * G[0] - w * G[1] + xx * G[2] + w * G[3] - 2 * z * G[4] + y * G[5] + xx * G[6] + y * G[7]);
-    }
+    FN(kinematics_vjp)(m, q0, (const REAL (*)[9])R, gR, gpos, gq);
 }
 
 /* The vector-Jacobian product of articulated_euler for n robots: tape (row stride stp) as that
@@ -443,5 +452,32 @@ void FN(articulated_euler_vjp)(long n, const int *ints, const REAL *reals, const
         for (int i = 0; i < nv; i++) ov[r * sov + i] = bv[i];
         for (int i = 0; i < 2 * nf; i++) oa[r * soa + i] = ba[i];
         for (int j = 0; j < nh; j++) ot[r * sot + j] = bt[j];
+    }
+}
+
+/* The vector-Jacobian product of articulated_feet for n robots at qpos (row stride sq): go (nf x
+ * 3, stride sgo) the gradients of the foot positions; writes that of qpos to oq (stride soq). */
+void FN(articulated_feet_vjp)(long n, const int *ints, const REAL *reals, const unsigned char *anc,
+                              const REAL *qpos, long sq, const REAL *go, long sgo, REAL *oq, long soq) {
+    FN(Model) m;
+    FN(unpack)(&m, ints, reals, anc);
+    const int nb = m.nb, nq = 7 + m.nh;
+    for (long r = 0; r < n; r++) {
+        REAL R[nb][9], pos[nb][3], gR[nb][9], gpos[nb][3], gq[nq];
+        const REAL *q = qpos + r * sq;
+        FN(kinematics)(&m, q, R, pos);
+        for (int b = 0; b < nb; b++) {
+            for (int i = 0; i < 9; i++) gR[b][i] = 0;
+            for (int i = 0; i < 3; i++) gpos[b][i] = 0;
+        }
+        for (int i = 0; i < nq; i++) gq[i] = 0;
+        for (int i = 0; i < m.nf; i++) { /* p = pos_b + R_b foot_pos */
+            const int b = m.foot_body[i];
+            const REAL *g = go + r * sgo + 3 * i;
+            for (int d = 0; d < 3; d++) gpos[b][d] += g[d];
+            FN(outer3_add)(g, m.foot_pos + 3 * i, gR[b]);
+        }
+        FN(kinematics_vjp)(&m, q, (const REAL (*)[9])R, gR, gpos, gq);
+        for (int i = 0; i < nq; i++) oq[r * soq + i] = gq[i];
     }
 }

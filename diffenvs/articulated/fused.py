@@ -44,7 +44,8 @@ def _kernels() -> dict | None:
     return native.kernels(SOURCE, _SUFFIXES, {
         "articulated_euler": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 9 + [i32],
         "articulated_feet": [long, ptr, ptr, ptr] + [ptr, long] * 2,
-        "articulated_euler_vjp": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 10 + [i32]})
+        "articulated_euler_vjp": [long, ptr, ptr, ptr, ptr, i32] + [ptr, long] * 10 + [i32],
+        "articulated_feet_vjp": [long, ptr, ptr, ptr] + [ptr, long] * 3})
 
 
 def available() -> bool:
@@ -114,22 +115,50 @@ def supports(sm: StepModel, qpos: Tensor, qvel: Tensor, anchor: Tensor, target: 
 
 
 def feet_supported(sm: StepModel, qpos: Tensor) -> bool:
-    """Whether :func:`feet` can take ``qpos``: as :func:`supports`, with no gradient to track
-    (the feet have no native backward; the PyTorch kinematics give theirs)."""
-    return (_untracked(qpos) and qpos.dim() == 2 and qpos.shape[1] == sm.nq and qpos.dtype == sm.reals.dtype
-            and qpos.device.type == "cpu")
+    """Whether :func:`feet` can take ``qpos``: a CPU tensor of the packed dtype shaped ``(N, nq)``,
+    outside ``torch.compile``."""
+    return (not torch.compiler.is_compiling() and qpos.dim() == 2 and qpos.shape[1] == sm.nq
+            and qpos.dtype == sm.reals.dtype and qpos.device.type == "cpu")
 
 
-def feet(sm: StepModel, qpos: Tensor) -> Tensor:
-    """``(N, nf, 3)`` world positions of the foot sphere centres at ``qpos`` (forward kinematics,
-    as :func:`~diffenvs.articulated.dynamics.point_positions` of
-    :func:`~diffenvs.articulated.dynamics.kinematics`), without gradients."""
+def _feet(sm: StepModel, qpos: Tensor) -> Tensor:
     n = qpos.shape[0]
     out = torch.empty(n, sm.nf, 3, dtype=qpos.dtype)
     x, stride = native.rows(qpos)
     _kernels()[qpos.dtype][1](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), x.data_ptr(), stride,
                               out.data_ptr(), 3 * sm.nf)
     return out
+
+
+class _Feet(torch.autograd.Function):
+    """:func:`feet` with its backward as one native pass (the reverse of the forward kinematics)."""
+
+    @staticmethod
+    def forward(ctx, sm: StepModel, qpos: Tensor):
+        qpos = native.rows(qpos)[0]
+        ctx.sm = sm
+        ctx.save_for_backward(qpos)
+        return _feet(sm, qpos)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        sm, (qpos,) = ctx.sm, ctx.saved_tensors
+        n = qpos.shape[0]
+        g = grad.reshape(n, 3 * sm.nf)
+        g, sg = native.rows(g)
+        out = torch.empty(n, sm.nq, dtype=qpos.dtype)
+        _kernels()[qpos.dtype][3](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), qpos.data_ptr(),
+                                  qpos.stride(0), g.data_ptr(), sg, out.data_ptr(), out.stride(0))
+        return None, out
+
+
+def feet(sm: StepModel, qpos: Tensor) -> Tensor:
+    """``(N, nf, 3)`` world positions of the foot sphere centres at ``qpos`` (forward kinematics,
+    as :func:`~diffenvs.articulated.dynamics.point_positions` of
+    :func:`~diffenvs.articulated.dynamics.kinematics`, equal to float rounding); where a gradient
+    is tracked, its backward is one native pass too. ``qpos`` must pass :func:`feet_supported`."""
+    return _Feet.apply(sm, qpos) if not _untracked(qpos) else _feet(sm, qpos)
 
 
 def _tape_width(sm: StepModel, keep: bool) -> int:
