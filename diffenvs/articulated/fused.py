@@ -36,7 +36,7 @@ _SUFFIXES = {torch.float32: "f32", torch.float64: "f64"}
 MIN_ROWS_PER_THREAD = 16
 #: A control step with gradients keeps every substep's intermediates for its backward (which then
 #: skips recomputing them) while they take at most this many bytes per call; above, it recomputes.
-KEEP_BYTES = 8 << 20
+KEEP_BYTES = 32 << 20
 
 
 def _kernels() -> dict | None:
