@@ -15,7 +15,8 @@ is semi-implicit and treats actuator forces explicitly, so its steps are ours:
 
 * ``diffenvs step()``: the Gymnasium step of ``gym.make_vec`` (numpy in and out);
 * ``diffenvs fwd``: ``step_differentiable`` without gradients (tensors in and out);
-* ``diffenvs fwd+bwd``: an 8-step differentiable unroll and its backward, per control step;
+* ``diffenvs fwd+bwd``: an 8-step differentiable unroll and its backward, per control step (each
+  unroll from the same start state, put back with ``set_state``);
 * ``mujoco rollout``: ``mujoco.rollout.rollout`` (C, its own thread pool with as many threads as
   torch uses) stepping ``N`` independent copies of the model for one control step per call;
   MuJoCo has no gradients, so it has no fwd+bwd column.
@@ -77,13 +78,17 @@ def diffenvs_rates(robot: dict, n: int, min_time: float, horizon: int) -> dict[s
         with torch.no_grad():
             env.step_differentiable(hold)
 
+    start = {k: v.detach().clone() for k, v in env.get_state().items()}
+
     def fwd_bwd():
         acts = hold.clone().requires_grad_(True)
         total = 0
         for _ in range(horizon):
             total = total + env.step_differentiable(acts)[1].sum()
         total.backward()
-        env.reset(seed=0)
+        # back to the start (as state replay does; reset(seed=0) would also refill the env's pool
+        # of episode starts, about 9 ms at N = 64, which is not the step's cost)
+        env.set_state(start)
 
     return {"diffenvs step()": rate(lambda: env.step(hold_np), n, min_time),
             "diffenvs fwd": rate(fwd, n, min_time),

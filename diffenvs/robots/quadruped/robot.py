@@ -64,8 +64,9 @@ class QuadrupedConfig:
         settle_time: episodes start from the nominal pose after this long standing under PD
             at the nominal targets (settled on the soft ground), s.
         fused: on CPU, take each control step in one native call (:mod:`~diffenvs.articulated.fused`;
-            the same equations, equal to float rounding) where a C compiler is available; where
-            a gradient is tracked its backward is one native reverse pass too (the gradients of
+            the same equations, equal to float rounding) where a C compiler is available, and the
+            foot positions (:meth:`Quadruped.feet`) too; where a gradient is tracked their backward
+            is one native reverse pass as well (the gradients of
             autograd through the PyTorch ops, to float rounding, with respect to the state and
             the action; not the model's constants). ``False``: PyTorch ops throughout (e.g. to
             differentiate with respect to the model's masses or gains, or under ``torch.func``).
@@ -146,7 +147,8 @@ class Quadruped(Robot):
 
     @property
     def fused(self) -> bool:
-        """Whether steps without gradients run the native kernel (see :class:`QuadrupedConfig`)."""
+        """Whether control steps and foot positions run the native kernel, their backward too (see
+        :class:`QuadrupedConfig`)."""
         return self.fused_model is not None
 
     # ------------------------------------------------------------------ state

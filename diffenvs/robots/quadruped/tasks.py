@@ -334,8 +334,8 @@ class WalkTask(_QuadrupedTask):
         super().__init__(options, **kw)
         robot = self.robot_model
         rest = robot.at_rest(1)
-        # (with the PyTorch kinematics, as gradient-tracking steps use, so that this constant is the same
-        # bit for bit whether or not the native kernel is built)
+        # (with the PyTorch kinematics, so that this constant is the same bit for bit whether or not
+        # the native kernel is built)
         feet = robot.feet(rest, kinematics(robot.mt, robot.qpos(rest)))[0]
         self.nominal_feet_xy = feet[:, :2] - robot.nominal_qpos[:2]  # (4, 2) relative to the base
 
