@@ -22,4 +22,4 @@
 
 /* Numbers per substep that articulated_euler keeps for its backward with keep set (the same for
  * both float types), for the caller to size the tape. */
-long articulated_work_size(int nb, int nv) { return work_size_f64(nb, nv); }
+long articulated_work_size(int nb, int nv, int nf) { return work_size_f64(nb, nv, nf); }

@@ -104,13 +104,22 @@ static void FN(kinematics)(const FN(Model) *m, const REAL *q, REAL (*R)[9], REAL
     }
 }
 
+/* The foot's contact quantities (ContactParams, in C[]: k, c, eps, eps_f, mu, k_t, c_t, s, 1 - s). */
+typedef struct {
+    REAL p[3], r[3], v[3], depth, arg, gate, normal, trial[2], cap, n2, ratio, scale, force[3], damp[3];
+} FN(Foot);
+#define FOOT_SIZE (sizeof(FN(Foot)) / sizeof(REAL)) /* (its members are all REAL) */
+
 /* The intermediates of one substep that its reverse pass reads, laid out in one array of
- * work_size(nb, nv) numbers (articulated_euler keeps them in its tape when asked to). */
+ * work_size(nb, nv, nf) numbers (articulated_euler keeps them in its tape when asked to). */
 typedef struct {
     REAL *R, *pos, *S, *V, *Isp, *Ic, *acc, *F, *M, *f;
+    FN(Foot) *ft;
 } FN(Work);
 
-static long FN(work_size)(int nb, int nv) { return 102L * nb + 7L * nv + (long)nv * nv; }
+static long FN(work_size)(int nb, int nv, int nf) {
+    return 102L * nb + 7L * nv + (long)nv * nv + (long)nf * (long)FOOT_SIZE;
+}
 
 static FN(Work) FN(work_at)(int nb, int nv, REAL *w) {
     FN(Work) o;
@@ -123,7 +132,8 @@ static FN(Work) FN(work_at)(int nb, int nv, REAL *w) {
     o.acc = w; w += 6 * nb;
     o.F = w; w += 6 * nb;
     o.M = w; w += nv * nv;
-    o.f = w;
+    o.f = w; w += nv;
+    o.ft = (FN(Foot) *)w;
     return o;
 }
 
@@ -140,11 +150,6 @@ static void FN(cholesky_solve)(int nv, const REAL L[nv][nv], REAL *x) {
         x[i] = s / L[i][i];
     }
 }
-
-/* The foot's contact quantities (ContactParams, in C[]: k, c, eps, eps_f, mu, k_t, c_t, s, 1 - s). */
-typedef struct {
-    REAL p[3], r[3], v[3], depth, arg, gate, normal, trial[2], cap, n2, ratio, scale, force[3], damp[3];
-} FN(Foot);
 
 /* Contact of foot i (its body's rotation R, origin pos and velocity V, the base origin o, its
  * anchor an[2]) as ContactParams and contact_forces define it. */
@@ -194,7 +199,7 @@ static void FN(point_jacobian)(const FN(Model) *m, int nv, const REAL S[][6], in
 static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *tau, REAL *q, REAL *qd,
                        REAL *anchor, REAL *fn, int nb, int nv, REAL R[nb][9], REAL pos[nb][3], REAL S[nv][6],
                        REAL V[nb][6], REAL Isp[nb][36], REAL Ic[nb][36], REAL acc[nb][6], REAL F[nb][6],
-                       REAL M[nv][nv], REAL f[nv]) {
+                       REAL M[nv][nv], REAL f[nv], FN(Foot) *fts) {
     const int nf = m->nf;
     FN(kinematics)(m, q, R, pos);
     /* motion axes about o = the base origin */
@@ -287,21 +292,21 @@ static int FN(substep)(const FN(Model) *m, const REAL *C, REAL h, const REAL *ta
     /* foot contact, its dampers implicit */
     for (int i = 0; i < nf; i++) {
         const int b = m->foot_body[i];
-        FN(Foot) ft;
+        const FN(Foot) *ft = fts + i;
         REAL J[3][nv], rf[3];
-        FN(foot)(m, C, i, R[b], pos[b], V[b], pos[0], anchor + 2 * i, &ft);
-        for (int d = 0; d < 2; d++) anchor[2 * i + d] = ft.p[d] + (ft.force[d] + C[6] * ft.v[d]) / C[5];
-        fn[i] = ft.normal;
-        FN(cross)(ft.r, ft.force, rf);
-        FN(point_jacobian)(m, nv, (const REAL (*)[6])S, b, ft.r, J);
+        FN(foot)(m, C, i, R[b], pos[b], V[b], pos[0], anchor + 2 * i, fts + i);
+        for (int d = 0; d < 2; d++) anchor[2 * i + d] = ft->p[d] + (ft->force[d] + C[6] * ft->v[d]) / C[5];
+        fn[i] = ft->normal;
+        FN(cross)(ft->r, ft->force, rf);
+        FN(point_jacobian)(m, nv, (const REAL (*)[6])S, b, ft->r, J);
         for (int k = 0; k < nv; k++) {
             if (!m->anc[b * nv + k]) continue;
             f[k] += S[k][0] * rf[0] + S[k][1] * rf[1] + S[k][2] * rf[2]
-                    + S[k][3] * ft.force[0] + S[k][4] * ft.force[1] + S[k][5] * ft.force[2];
+                    + S[k][3] * ft->force[0] + S[k][4] * ft->force[1] + S[k][5] * ft->force[2];
             for (int l = 0; l < nv; l++) {
                 if (!m->anc[b * nv + l]) continue;
-                M[k][l] += h * (J[0][k] * ft.damp[0] * J[0][l] + J[1][k] * ft.damp[1] * J[1][l]
-                                + J[2][k] * ft.damp[2] * J[2][l]);
+                M[k][l] += h * (J[0][k] * ft->damp[0] * J[0][l] + J[1][k] * ft->damp[1] * J[1][l]
+                                + J[2][k] * ft->damp[2] * J[2][l]);
             }
         }
     }
@@ -419,10 +424,11 @@ void FN(articulated_euler)(long n, const int *ints, const REAL *reals, const uns
     FN(unpack)(&m, ints, reals, anc);
     const REAL h = C[10], width = C[11];
     const int nb = m.nb, nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
-    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv) : 0);
+    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv, nf) : 0);
     for (long r = 0; r < n; r++) {
         REAL q[nq], qd[nv], an[2 * nf + 1], fn[nf + 1], tau[nh];
         REAL R[nb][9], pos[nb][3], S[nv][6], V[nb][6], Isp[nb][36], Ic[nb][36], acc[nb][6], F[nb][6], M[nv][nv], f[nv];
+        FN(Foot) fts[nf];
         for (int i = 0; i < nq; i++) q[i] = qpos[r * sq + i];
         for (int i = 0; i < nv; i++) qd[i] = qvel[r * sv + i];
         for (int i = 0; i < 2 * nf; i++) an[i] = anchor[r * sa + i];
@@ -435,9 +441,9 @@ void FN(articulated_euler)(long n, const int *ints, const REAL *reals, const uns
                 const FN(Work) w = FN(work_at)(nb, nv, t + ns);
                 FN(substep)(&m, C, h, tau, q, qd, an, fn, nb, nv, (REAL (*)[9])w.R, (REAL (*)[3])w.pos,
                             (REAL (*)[6])w.S, (REAL (*)[6])w.V, (REAL (*)[36])w.Isp, (REAL (*)[36])w.Ic,
-                            (REAL (*)[6])w.acc, (REAL (*)[6])w.F, (REAL (*)[nv])w.M, w.f);
+                            (REAL (*)[6])w.acc, (REAL (*)[6])w.F, (REAL (*)[nv])w.M, w.f, w.ft);
             } else {
-                FN(substep)(&m, C, h, tau, q, qd, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f);
+                FN(substep)(&m, C, h, tau, q, qd, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f, fts);
             }
         }
         if (tape && keep) FN(save_state)(nq, nv, nf, q, qd, an, tape + r * stp + (long)substeps * block);

@@ -183,6 +183,7 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
     const int nb = m->nb, nv = m->nv, nf = m->nf, nh = m->nh, nq = 7 + nh;
     REAL Rs[nb][9], poss[nb][3], Ss[nv][6], Vs[nb][6], Isps[nb][36], Ics[nb][36], accs[nb][6], Fs[nb][6];
     REAL Ms[nv][nv], fs[nv], qs[nq], qds[nv], an[2 * nf + 1], fn[nf + 1];
+    FN(Foot) ftss[nf], *fts = ftss;
     REAL (*R)[9] = Rs, (*pos)[3] = poss, (*S)[6] = Ss, (*V)[6] = Vs, (*Isp)[36] = Isps, (*Ic)[36] = Ics;
     REAL (*acc)[6] = accs, (*F)[6] = Fs, (*M)[nv] = Ms, *f = fs;
     const REAL *q = qs, *qd = qds;
@@ -191,7 +192,7 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
         const FN(Work) w = FN(work_at)(nb, nv, work);
         R = (REAL (*)[9])w.R; pos = (REAL (*)[3])w.pos; S = (REAL (*)[6])w.S; V = (REAL (*)[6])w.V;
         Isp = (REAL (*)[36])w.Isp; Ic = (REAL (*)[36])w.Ic; acc = (REAL (*)[6])w.acc; F = (REAL (*)[6])w.F;
-        M = (REAL (*)[nv])w.M; f = w.f;
+        M = (REAL (*)[nv])w.M; f = w.f; fts = w.ft;
         q = q1;
         qd = q1 + nq;
         for (int k = 0; k < nv; k++) bad |= qd[k] != qd[k]; /* the forward pass set a failed robot to NaN */
@@ -199,7 +200,7 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
         for (int i = 0; i < nq; i++) qs[i] = q0[i];
         for (int i = 0; i < nv; i++) qds[i] = qd0[i];
         for (int i = 0; i < 2 * nf; i++) an[i] = an0[i];
-        bad = FN(substep)(m, C, h, tau, qs, qds, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f);
+        bad = FN(substep)(m, C, h, tau, qs, qds, an, fn, nb, nv, R, pos, S, V, Isp, Ic, acc, F, M, f, fts);
     }
     if (bad) {
         const REAL nan = (REAL)NAN;
@@ -269,10 +270,8 @@ static void FN(substep_vjp)(const FN(Model) *m, const REAL *C, REAL h, const REA
     /* the feet (their anchors' gradients overwrite gan) */
     for (int i = 0; i < nf; i++) {
         const int b = m->foot_body[i];
-        FN(Foot) ft;
         const REAL ga[2] = {gan[2 * i], gan[2 * i + 1]};
-        FN(foot)(m, C, i, R[b], pos[b], V[b], pos[0], an0 + 2 * i, &ft);
-        FN(foot_vjp)(m, C, h, i, nv, &ft, (const REAL (*)[6])S, V[b], x, f, ga,
+        FN(foot_vjp)(m, C, h, i, nv, fts + i, (const REAL (*)[6])S, V[b], x, f, ga,
                      gfn ? gfn[i] : (REAL)0, gR[b], gpos[b], gpos[0], gV[b], gS, gan + 2 * i);
     }
     /* f = tau - (subtree force) . S - damping qd */
@@ -426,7 +425,7 @@ void FN(articulated_euler_vjp)(long n, const int *ints, const REAL *reals, const
     FN(Model) m;
     FN(unpack)(&m, ints, reals, anc);
     const int nb = m.nb, nh = m.nh, nq = 7 + nh, nv = m.nv, nf = m.nf;
-    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv) : 0); /* as articulated_euler's */
+    const long ns = nq + nv + 2 * nf, block = ns + (keep ? FN(work_size)(nb, nv, nf) : 0); /* as articulated_euler's */
     const REAL h = C[10], width = C[11];
     for (long r = 0; r < n; r++) {
         REAL bq[nq], bv[nv], ba[2 * nf + 1], bt[nh], tau[nh], slope[nh], gtau[nh];

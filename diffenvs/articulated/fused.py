@@ -91,10 +91,10 @@ def pack(model: ArticulatedModel, mt: ModelTensors, contact: ContactParams, subs
               c.tangential_damping, c.stick, 1.0 - c.stick, 0.5 * dt, dt, torque_smoothing]
     dtype = mt.dtype
     work_size = native.load(SOURCE).articulated_work_size
-    work_size.argtypes, work_size.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_long
+    work_size.argtypes, work_size.restype = [ctypes.c_int] * 3, ctypes.c_long
     return StepModel(torch.as_tensor(ints, dtype=torch.int32), torch.as_tensor(reals, dtype=dtype),
                      torch.as_tensor(model.ancestors(), dtype=torch.uint8),
-                     torch.tensor(consts, dtype=dtype), int(substeps), int(work_size(nb, nv)), model.nq, nv, nf)
+                     torch.tensor(consts, dtype=dtype), int(substeps), int(work_size(nb, nv, nf)), model.nq, nv, nf)
 
 
 def _untracked(*xs: Tensor) -> bool:
