@@ -1,9 +1,9 @@
-/* Reverse mode (vector-Jacobian products) of euler_step_impl.h's control step, for one
- * floating-point type; included at the end of euler_step_impl.h.
+/* Reverse mode (vector-Jacobian products) of euler_step_impl.h's control step and foot positions,
+ * for one floating-point type; included at the end of euler_step_impl.h.
  *
- * The backward pass of a control step recomputes each substep from the state the forward call
- * recorded before it (the tape), keeping the substep's intermediates, and then walks its
- * operations backwards: the Euler update and the base quaternion's turn, the Cholesky solve,
+ * The backward pass of a control step takes each substep's intermediates from the forward call's
+ * record (the tape), or recomputes them from the state recorded before the substep, and then walks
+ * its operations backwards: the Euler update and the base quaternion's turn, the Cholesky solve,
  * the foot contact (including its implicit dampers in the matrix), the Newton-Euler bias forces,
  * the composite-rigid-body mass matrix, the spatial inertias, the body velocities, the dof axes
  * and the forward kinematics. Each derivative is the derivative of the operation the forward

@@ -13,7 +13,8 @@ recomputes them from its state) and walks its operations in reverse: the same gr
 PyTorch ops, to float rounding. Gradients reach the state and the targets, not the model's
 constants (mass, inertia, gains: use the PyTorch ops, ``fused=False``, to differentiate those).
 A robot whose mass matrix stops being positive definite (a state that has blown up) comes out
-NaN in its own row only, its gradient too, for the env to end that episode.
+NaN in its own row only, its gradient too, for the env to end that episode. :func:`feet` gives
+the foot positions from the same kernel's kinematics, its backward the kinematics' reverse pass.
 """
 
 from __future__ import annotations
