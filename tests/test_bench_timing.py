@@ -24,3 +24,25 @@ def test_matmul_ceiling_counts_forward_and_backward_products():
     assert out["matmul_shapes"] == 3  # (64x32 @ 32x16), (64x16 @ 16x32), (32x64 @ 64x16)
     assert out["sustained_gflops"] == pytest.approx(out["gflop_per_call"])
     assert 0 < out["share"] < 1 and out["ceiling_gflops"] > 0
+
+
+def test_compare_reruns_pairs_runs_and_reports_the_last_evaluation(tmp_path):
+    """Two sweep folders with one common run: its last evaluation and training time on each side,
+    and the per-group ranges; a run in only one folder is left out."""
+    compare_reruns = pytest.importorskip("compare_reruns")
+
+    def write(root, run, evals):
+        folder = tmp_path / root / "runs" / run
+        folder.mkdir(parents=True)
+        lines = ["iteration,env_steps,wall_time,eval_return,eval_metric"]
+        for i, (t, r, m) in enumerate(evals):
+            lines.append(f"{i},{i * 10},{t},{'' if r is None else r},{'' if m is None else m}")
+        (folder / "progress.csv").write_text("\n".join(lines) + "\n")
+
+    write("a", "base/shac/Env-v0/s0", [(0.0, 1.0, 0.5), (5.0, None, None), (9.0, 3.0, 0.25)])
+    write("a", "base/shac/Env-v0/s1", [(0.0, 1.0, 0.5)])
+    write("b", "base/shac/Env-v0/s0", [(0.0, 1.0, 0.5), (2.0, 4.0, 0.125)])
+    text = compare_reruns.main([str(tmp_path / "a"), str(tmp_path / "b"), "--labels", "old", "new"])
+    assert "| base/shac/Env-v0/s0 | 3.0 | 0.250 | 9 | 4.0 | 0.125 | 2 |" in text
+    assert "s1" not in text
+    assert "| base/shac/Env-v0 | 3–3 | 4–4 | 0.25–0.25 | 0.125–0.125 |" in text

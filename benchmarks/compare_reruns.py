@@ -1,0 +1,74 @@
+"""Compare the runs of two sweep folders run by run (e.g. a sweep and its rerun at newer code).
+
+Usage::
+
+    python benchmarks/compare_reruns.py benchmarks/results/quadruped benchmarks/results/quadruped_shac_rerun \\
+        [--labels committed rerun] [--out compare.md]
+
+For every run (``variant/algo/env/seed``) that both folders hold, the last evaluation's return and
+main metric (``eval_return``, ``eval_metric`` of ``progress.csv``) and the training time (its last
+``wall_time``) on each side, as a Markdown table, and per variant and algorithm the range over the
+seeds on each side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import os
+
+
+def finals(root: str) -> dict[str, tuple[float, float, float]]:
+    """``{run: (last eval return, last eval metric, training seconds)}`` of a sweep folder."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(root, "runs", "*", "*", "*", "s*", "progress.csv"))):
+        with open(path) as fh:
+            rows = list(csv.DictReader(fh))
+        evals = [r for r in rows if r["eval_return"]]
+        if not evals:
+            continue
+        run = "/".join(os.path.normpath(path).split(os.sep)[-5:-1])
+        out[run] = (float(evals[-1]["eval_return"]), float(evals[-1]["eval_metric"]), float(rows[-1]["wall_time"]))
+    return out
+
+
+def table(a: dict, b: dict, labels: tuple[str, str]) -> str:
+    runs = sorted(set(a) & set(b))
+    la, lb = labels
+    lines = [f"| run | {la}: return | {la}: metric | {la}: training s | {lb}: return | {lb}: metric | "
+             f"{lb}: training s |", "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        x, y = a[run], b[run]
+        lines.append(f"| {run} | {x[0]:.1f} | {x[1]:.3f} | {x[2]:.0f} | {y[0]:.1f} | {y[1]:.3f} | {y[2]:.0f} |")
+    lines += ["", f"| variant/algo/env | {la}: return range | {lb}: return range | {la}: metric range | "
+                  f"{lb}: metric range |", "|---|---|---|---|---|"]
+    groups = sorted({run.rsplit("/", 1)[0] for run in runs})
+    for group in groups:
+        xs = [a[r] for r in runs if r.rsplit("/", 1)[0] == group]
+        ys = [b[r] for r in runs if r.rsplit("/", 1)[0] == group]
+
+        def span(values, i):
+            return f"{min(v[i] for v in values):.3g}–{max(v[i] for v in values):.3g}"
+
+        lines.append(f"| {group} | {span(xs, 0)} | {span(ys, 0)} | {span(xs, 1)} | {span(ys, 1)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", help="a sweep results folder")
+    parser.add_argument("b", help="another one (e.g. its rerun)")
+    parser.add_argument("--labels", nargs=2, default=("a", "b"))
+    parser.add_argument("--out", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    text = table(finals(args.a), finals(args.b), tuple(args.labels))
+    print(text, end="")
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
