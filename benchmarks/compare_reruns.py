@@ -3,12 +3,13 @@
 Usage::
 
     python benchmarks/compare_reruns.py benchmarks/results/quadruped benchmarks/results/quadruped_shac_rerun \\
-        [--labels committed rerun] [--out compare.md]
+        [--labels committed rerun] [--last 3] [--out compare.md]
 
-For every run (``variant/algo/env/seed``) that both folders hold, the last evaluation's return and
-main metric (``eval_return``, ``eval_metric`` of ``progress.csv``) and the training time (its last
-``wall_time``) on each side, as a Markdown table, and per variant and algorithm the range over the
-seeds on each side.
+For every run (``variant/algo/env/seed``) that both folders hold, the return and main metric of its
+last evaluation (``eval_return``, ``eval_metric`` of ``progress.csv``; with ``--last K`` their
+means over its last ``K`` evaluations, as single evaluations can swing) and the training time (its
+last ``wall_time``) on each side, as a Markdown table, and per variant and algorithm the range over
+the seeds on each side.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import glob
 import os
 
 
-def finals(root: str) -> dict[str, tuple[float, float, float]]:
-    """``{run: (last eval return, last eval metric, training seconds)}`` of a sweep folder."""
+def finals(root: str, last: int = 1) -> dict[str, tuple[float, float, float]]:
+    """``{run: (eval return, eval metric, training seconds)}`` of a sweep folder, the evaluations'
+    means over each run's ``last`` ones."""
     out = {}
     for path in sorted(glob.glob(os.path.join(root, "runs", "*", "*", "*", "s*", "progress.csv"))):
         with open(path) as fh:
@@ -29,7 +31,9 @@ def finals(root: str) -> dict[str, tuple[float, float, float]]:
         if not evals:
             continue
         run = "/".join(os.path.normpath(path).split(os.sep)[-5:-1])
-        out[run] = (float(evals[-1]["eval_return"]), float(evals[-1]["eval_metric"]), float(rows[-1]["wall_time"]))
+        tail = evals[-last:]
+        out[run] = (sum(float(r["eval_return"]) for r in tail) / len(tail),
+                    sum(float(r["eval_metric"]) for r in tail) / len(tail), float(rows[-1]["wall_time"]))
     return out
 
 
@@ -60,9 +64,10 @@ def main(argv=None) -> str:
     parser.add_argument("a", help="a sweep results folder")
     parser.add_argument("b", help="another one (e.g. its rerun)")
     parser.add_argument("--labels", nargs=2, default=("a", "b"))
+    parser.add_argument("--last", type=int, default=1, help="average over each run's last K evaluations")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
-    text = table(finals(args.a), finals(args.b), tuple(args.labels))
+    text = table(finals(args.a, args.last), finals(args.b, args.last), tuple(args.labels))
     print(text, end="")
     if args.out:
         with open(args.out, "w") as fh:

@@ -46,3 +46,5 @@ def test_compare_reruns_pairs_runs_and_reports_the_last_evaluation(tmp_path):
     assert "| base/shac/Env-v0/s0 | 3.0 | 0.250 | 9 | 4.0 | 0.125 | 2 |" in text
     assert "s1" not in text
     assert "| base/shac/Env-v0 | 3–3 | 4–4 | 0.25–0.25 | 0.125–0.125 |" in text
+    text = compare_reruns.main([str(tmp_path / "a"), str(tmp_path / "b"), "--last", "2"])
+    assert "| base/shac/Env-v0/s0 | 2.0 | 0.375 | 9 | 2.5 | 0.312 | 2 |" in text
