@@ -51,7 +51,8 @@ def test_expand_and_spec_files():
                       "figure7_paper.toml": 60, "figure8.toml": 12, "figure8_paper.toml": 20, "figure9.toml": 60,
                       "nav.toml": 43, "nav_tune.toml": 16, "nav_tune_fast.toml": 12, "nav_tune_fast2.toml": 72,
                       "nav_tune_noise.toml": 52, "quadruped.toml": 12, "quadruped_anchor.toml": 3,
-                      "quadruped_nav.toml": 9, "racing_abpt.toml": 25, "racing_confirm.toml": 40,
+                      "quadruped_nav.toml": 9, "quadruped_nav_shac_rerun.toml": 3, "quadruped_shac_rerun.toml": 6,
+                      "racing_abpt.toml": 25, "racing_confirm.toml": 40,
                       "racing_questions.toml": 48, "residual_quadrotor.toml": 48, "tracking_long.toml": 2}
 
 
