@@ -6,7 +6,7 @@ Usage::
         [--labels committed rerun] [--last 3] [--out compare.md]
 
 For every run (``variant/algo/env/seed``) that both folders hold, the return and main metric of its
-last evaluation (``eval_return``, ``eval_metric`` of ``progress.csv``; with ``--last K`` their
+last evaluation (``eval_return``, ``eval_metric`` of the sweep's ``results.csv``; with ``--last K`` their
 means over its last ``K`` evaluations, as single evaluations can swing) and the training time (its
 last ``wall_time``) on each side, as a Markdown table, and per variant and algorithm the range over
 the seeds on each side.
@@ -15,25 +15,24 @@ the seeds on each side.
 from __future__ import annotations
 
 import argparse
-import csv
-import glob
+import math
 import os
+
+from trainers.core.logger import read_log
 
 
 def finals(root: str, last: int = 1) -> dict[str, tuple[float, float, float]]:
-    """``{run: (eval return, eval metric, training seconds)}`` of a sweep folder, the evaluations'
-    means over each run's ``last`` ones."""
+    """``{run: (eval return, eval metric, training seconds)}`` of a sweep folder (its gathered
+    ``results.csv``), the evaluations' means over each run's ``last`` ones."""
+    runs: dict[str, list[dict]] = {}
+    for row in read_log(os.path.join(root, "results.csv"), text_columns=("variant", "algo", "env")):
+        runs.setdefault(f"{row['variant']}/{row['algo']}/{row['env']}/s{int(row['seed'])}", []).append(row)
     out = {}
-    for path in sorted(glob.glob(os.path.join(root, "runs", "*", "*", "*", "s*", "progress.csv"))):
-        with open(path) as fh:
-            rows = list(csv.DictReader(fh))
-        evals = [r for r in rows if r["eval_return"]]
-        if not evals:
-            continue
-        run = "/".join(os.path.normpath(path).split(os.sep)[-5:-1])
-        tail = evals[-last:]
-        out[run] = (sum(float(r["eval_return"]) for r in tail) / len(tail),
-                    sum(float(r["eval_metric"]) for r in tail) / len(tail), float(rows[-1]["wall_time"]))
+    for run, rows in runs.items():
+        tail = [r for r in rows if not math.isnan(r["eval_return"])][-last:]
+        if tail:
+            out[run] = (sum(r["eval_return"] for r in tail) / len(tail),
+                        sum(r["eval_metric"] for r in tail) / len(tail), rows[-1]["wall_time"])
     return out
 
 

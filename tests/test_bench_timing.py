@@ -31,17 +31,17 @@ def test_compare_reruns_pairs_runs_and_reports_the_last_evaluation(tmp_path):
     and the per-group ranges; a run in only one folder is left out."""
     compare_reruns = pytest.importorskip("compare_reruns")
 
-    def write(root, run, evals):
-        folder = tmp_path / root / "runs" / run
-        folder.mkdir(parents=True)
-        lines = ["iteration,env_steps,wall_time,eval_return,eval_metric"]
-        for i, (t, r, m) in enumerate(evals):
-            lines.append(f"{i},{i * 10},{t},{'' if r is None else r},{'' if m is None else m}")
-        (folder / "progress.csv").write_text("\n".join(lines) + "\n")
+    def write(root, runs):  # a sweep's gathered results.csv: {seed: [(wall_time, eval_return, eval_metric)]}
+        lines = ["variant,algo,env,seed,iteration,env_steps,wall_time,eval_return,eval_metric"]
+        for seed, evals in runs.items():
+            for i, (t, r, m) in enumerate(evals):
+                cells = ("" if r is None else r, "" if m is None else m)
+                lines.append(f"base,shac,Env-v0,{seed},{i},{i * 10},{t},{cells[0]},{cells[1]}")
+        (tmp_path / root).mkdir()
+        (tmp_path / root / "results.csv").write_text("\n".join(lines) + "\n")
 
-    write("a", "base/shac/Env-v0/s0", [(0.0, 1.0, 0.5), (5.0, None, None), (9.0, 3.0, 0.25)])
-    write("a", "base/shac/Env-v0/s1", [(0.0, 1.0, 0.5)])
-    write("b", "base/shac/Env-v0/s0", [(0.0, 1.0, 0.5), (2.0, 4.0, 0.125)])
+    write("a", {0: [(0.0, 1.0, 0.5), (5.0, None, None), (9.0, 3.0, 0.25)], 1: [(0.0, 1.0, 0.5)]})
+    write("b", {0: [(0.0, 1.0, 0.5), (2.0, 4.0, 0.125)]})
     text = compare_reruns.main([str(tmp_path / "a"), str(tmp_path / "b"), "--labels", "old", "new"])
     assert "| base/shac/Env-v0/s0 | 3.0 | 0.250 | 9 | 4.0 | 0.125 | 2 |" in text
     assert "s1" not in text

@@ -40,6 +40,10 @@ MIN_ROWS_PER_THREAD = 16
 KEEP_BYTES = 32 << 20
 
 
+#: Positions of the kernels in each dtype's tuple of :func:`_kernels` (the order of its signatures).
+_STEP, _FEET, _STEP_VJP, _FEET_VJP = range(4)
+
+
 def _kernels() -> dict | None:
     ptr, long, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
     return native.kernels(SOURCE, _SUFFIXES, {
@@ -122,12 +126,16 @@ def feet_supported(sm: StepModel, qpos: Tensor) -> bool:
             and qpos.dtype == sm.reals.dtype and qpos.device.type == "cpu")
 
 
+def _model(sm: StepModel) -> tuple:
+    """The packed model's arguments that every kernel call starts with (after the row count)."""
+    return sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr()
+
+
 def _feet(sm: StepModel, qpos: Tensor) -> Tensor:
     n = qpos.shape[0]
     out = torch.empty(n, sm.nf, 3, dtype=qpos.dtype)
     x, stride = native.rows(qpos)
-    _kernels()[qpos.dtype][1](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), x.data_ptr(), stride,
-                              out.data_ptr(), 3 * sm.nf)
+    _kernels()[qpos.dtype][_FEET](n, *_model(sm), x.data_ptr(), stride, out.data_ptr(), 3 * sm.nf)
     return out
 
 
@@ -146,11 +154,10 @@ class _Feet(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         sm, (qpos,) = ctx.sm, ctx.saved_tensors
         n = qpos.shape[0]
-        g = grad.reshape(n, 3 * sm.nf)
-        g, sg = native.rows(g)
+        g, sg = native.rows(grad)  # (N, nf * 3)
         out = torch.empty(n, sm.nq, dtype=qpos.dtype)
-        _kernels()[qpos.dtype][3](n, sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), qpos.data_ptr(),
-                                  qpos.stride(0), g.data_ptr(), sg, out.data_ptr(), out.stride(0))
+        _kernels()[qpos.dtype][_FEET_VJP](n, *_model(sm), qpos.data_ptr(), qpos.stride(0), g.data_ptr(), sg,
+                                          out.data_ptr(), out.stride(0))
         return None, out
 
 
@@ -170,8 +177,8 @@ def _tape_width(sm: StepModel, keep: bool) -> int:
 
 
 def _head(sm: StepModel) -> tuple:
-    """The model's arguments that every call of the step's kernels starts with."""
-    return sm.ints.data_ptr(), sm.reals.data_ptr(), sm.anc.data_ptr(), sm.consts.data_ptr(), sm.substeps
+    """The arguments that every call of the step's kernels starts with: the model's, the step's constants."""
+    return *_model(sm), sm.consts.data_ptr(), sm.substeps
 
 
 def _forward(sm: StepModel, xs: tuple[Tensor, ...], outs: tuple[Tensor, ...], tape: Tensor | None,
@@ -180,7 +187,7 @@ def _forward(sm: StepModel, xs: tuple[Tensor, ...], outs: tuple[Tensor, ...], ta
     qvel, anchor, normal force) as 2-D row views, recording into ``tape`` unless ``None`` (with
     ``keep``, the intermediates too)."""
     ins = [native.rows(x)[0] for x in xs]
-    kernel, head, at = _kernels()[xs[0].dtype][0], _head(sm), native.row_address
+    kernel, head, at = _kernels()[xs[0].dtype][_STEP], _head(sm), native.row_address
 
     def run(start: int, stop: int) -> None:  # rows [start, stop): the robots are independent
         kernel(stop - start, *head, *(v for t in (*ins, *outs) for v in (at(t, start), t.stride(0))),
@@ -212,7 +219,7 @@ class _ControlStep(torch.autograd.Function):
         widths = (sm.nq, sm.nv, 2 * sm.nf, sm.nf)
         gs = [torch.zeros(n, k, dtype=dtype) if g is None else native.rows(g)[0] for g, k in zip(grads, widths)]
         outs = tuple(torch.empty(n, k, dtype=dtype) for k in (sm.nq, sm.nv, 2 * sm.nf, sm.nv - 6))
-        kernel, head, at = _kernels()[dtype][2], _head(sm), native.row_address
+        kernel, head, at = _kernels()[dtype][_STEP_VJP], _head(sm), native.row_address
 
         def run(start: int, stop: int) -> None:
             kernel(stop - start, *head, *(v for t in (tape, target, *gs, *outs) for v in (at(t, start), t.stride(0))),
