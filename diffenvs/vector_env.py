@@ -86,6 +86,27 @@ def _check_num_envs(num_envs) -> int:
     return int(num_envs)
 
 
+def _current(name: str) -> property:
+    """The env's current ``name`` (its state, observation, running returns or failure counters).
+
+    A native Gymnasium step may keep these in output buffers it writes again two steps later (see
+    :meth:`DiffVectorEnv.step`); reading one through this property hands those buffers over for good
+    (the native step makes new ones), so nothing read from the env ever changes under its reader.
+    """
+    raw = "_raw" + name
+
+    def get(self):
+        if self._lent is not None:
+            self._lent.release()
+            self._lent = None
+        return self.__dict__[raw]
+
+    def put(self, value) -> None:
+        self.__dict__[raw] = value
+
+    return property(get, put)
+
+
 class DiffVectorEnv(gym.vector.VectorEnv):
     """``num_envs`` copies of one robot and task simulated together in PyTorch, differentiable end to end.
 
@@ -120,6 +141,13 @@ class DiffVectorEnv(gym.vector.VectorEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    _state = _current("_state")
+    _obs = _current("_obs")
+    _episode_return = _current("_episode_return")
+    _counters = _current("_counters")
+    #: The native step whose reusable buffers hold the current tensors, if any (see :func:`_current`).
+    _lent = None
 
     def __init__(
         self,
@@ -215,6 +243,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         self._native = self.task.native_transition(self) if native and not compile else None
         self._transition_fn = self._native or self.transition
         self._native_observes_starts = bool(getattr(self._native, "observes_starts", False))
+        self._numpy_step = getattr(self._native, "numpy_step", None)
         self._rollout_fn = self._rollout_steps
         if compile:
             _allow_compiled_envs()
@@ -278,7 +307,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
                      for t in self.task.reward_terms)
 
     def _require_reset(self):
-        if self._state is None:
+        if self._raw_state is None:
             raise RuntimeError("call reset() before stepping or reading the state")
 
     # ---------------------------------------------------------------------- reset
@@ -376,11 +405,23 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         self._pool_stack = (stacked, stacked_obs)
         self._pool_next = 0
 
-    def _fresh_from_pool(self) -> tuple[State, Obs]:
+    def _next_start(self) -> int:
+        """Take the pool's next batch of episode starts (refilling it when used up); returns its index
+        in :attr:`_pool_stack`. :meth:`_unuse_start` gives it back."""
         if self._pool_next >= self._pool_batches:
             self._refill_pool()
         i = self._pool_next
         self._pool_next += 1
+        return i
+
+    def _unuse_start(self, pool_next: int) -> None:
+        """Put the pool back where it was before a step that raised (``pool_next``: its position then)."""
+        if pool_next >= self._pool_batches and self._pool_rng is not None:
+            self._gen.set_state(self._pool_rng)  # the pool was resampled for this call
+        self._pool_next = pool_next
+
+    def _fresh_from_pool(self) -> tuple[State, Obs]:
+        i = self._next_start()
         entry = self._pool[i]
         if entry is None:
             stacked, stacked_obs = self._pool_stack
@@ -461,8 +502,17 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         return self._step(actions)
 
     def step(self, actions):
-        """Gymnasium step: numpy ``(N, action_dim)`` actions in, numpy out, no graph."""
+        """Gymnasium step: numpy ``(N, action_dim)`` actions in, numpy out, no graph.
+
+        Where the native transition offers a Gymnasium step of its own (``numpy_step``: the
+        quadrotor's tasks), that runs it: the same kernel and results, writing into output
+        buffers it keeps and reuses instead of making and viewing new tensors at every call.
+        """
         self._require_reset()
+        if self._numpy_step is not None and self._renderer is None:
+            out = self._numpy_step(actions)
+            if out is not None:
+                return out
         a = to_action_tensor(actions, self)
         with torch.no_grad():
             obs, reward, terminated, truncated, info = self._step(a)
@@ -599,9 +649,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
             try:
                 check_finite_flag(out[-1], actions)  # before anything is committed
             except ValueError:  # the episode starts were not used: as if this call never happened
-                if pool_next >= self._pool_batches and self._pool_rng is not None:
-                    self._gen.set_state(self._pool_rng)  # the pool was resampled for this call
-                self._pool_next = pool_next
+                self._unuse_start(pool_next)
                 raise
         (self._state, self._obs, reward, terminated, truncated, info, self._episode_return, next_state,
          self._counters, _) = out

@@ -6,10 +6,11 @@ default configuration; the others are skipped, saying so.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from .conftest import make_vec, random_actions
+from .conftest import clone_state, make_vec, random_actions, states_equal
 
 N = 12
 
@@ -201,3 +202,63 @@ def test_settings_changed_after_construction_take_the_generic_step(env_id):
                      else torch.autograd.grad(reward.sum(), actions, allow_unused=True)[0])
     assert grads[0] is not None and grads[0].abs().sum() > 0
     assert grads[1] is None or grads[1].abs().sum() == 0
+
+
+def _assert_same_tree(a, b, where):
+    """Equal (nested dicts of) numpy arrays: keys in the same order, dtypes, shapes and bits."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), where
+        for k in a:
+            _assert_same_tree(a[k], b[k], f"{where}/{k}")
+        return
+    assert type(a) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape, where
+    assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), where
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numpy_step_equals_the_generic_step(env_id, dtype):
+    """A native transition's own Gymnasium step (``numpy_step``, reusing its output buffers) returns
+    what the generic ``step()`` through the same kernel returns, bit for bit, through autoresets,
+    every kind of action input, and the env's other calls in between (which read the current
+    tensors and so hand the buffers over); and nothing read from the env changes afterwards."""
+    envs = [make_vec(env_id, N, dtype=dtype, max_episode_steps=7) for _ in range(2)]
+    if getattr(envs[0]._native, "numpy_step", None) is None:
+        pytest.skip(f"{env_id} has no native Gymnasium step")
+    envs[1]._numpy_step = None  # the generic step() (the same kernel, new tensors every call)
+    for env in envs:
+        env.reset(seed=5)
+    kept = []  # what was read from the first env, and a copy of it then
+    gen = np.random.default_rng(3)
+    for k in range(40):
+        a = (gen.uniform(-1.5, 1.5, (N, envs[0].action_dim))).astype(np.float64 if k % 3 else np.float32)
+        given = [a, a.tolist(), torch.as_tensor(a)][k % 7 % 3]  # arrays, lists and tensors
+        if k == 20:
+            given = a.copy()
+            given[3, 1] = np.nan
+            for env in envs:
+                with pytest.raises(ValueError, match="NaN or inf"):
+                    env.step(given)
+            continue
+        out = [env.step(given) for env in envs]
+        _assert_same_tree(dict(enumerate(out[0])), dict(enumerate(out[1])), f"step {k}")
+        if k in (4, 11):
+            kept.append((envs[0].get_state(), clone_state(envs[0].get_state())))
+            assert states_equal(envs[0].get_state(), envs[1].get_state())
+        if k == 8:
+            kept.append((envs[0].obs, envs[0].obs.clone()))
+        if k == 14:  # a differentiable step in between
+            t = torch.as_tensor(a, dtype=dtype)
+            for env in envs:
+                env.step_differentiable(t)
+        if k == 25:
+            mask = np.arange(N) % 2 == 0
+            for env in envs:
+                env.reset(options={"reset_mask": mask})
+        if k == 30:
+            kept.append((envs[0].get_runtime_state()["episode_return"], envs[1].get_runtime_state()["episode_return"]))
+    assert states_equal(envs[0].get_state(), envs[1].get_state())
+    for x, y in kept:
+        if isinstance(x, dict):
+            assert states_equal(x, y)
+        else:
+            assert torch.equal(x, y)

@@ -27,11 +27,13 @@ from __future__ import annotations
 import ctypes
 import os
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .... import native
 from ....contract import REWARD_PREFIX
+from ....errors import check_finite_flag, to_action_tensor
 from .base import POS_SCALE, RATE_SCALE, VEL_SCALE
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native_hover.c")
@@ -48,6 +50,7 @@ _GRAD_SPLIT = (3, 4, 3, 3, 4, 4, 1)  # robot fields, actions, pos_error_sum
 _ARGS, _GRAD_ARGS = 52, 52  # 8-byte members of HoverArgs and HoverGradArgs
 _SKELETON, _LANDING, _RACING, _RACING_VEL = 0, 1, 2, 3  # the reward kinds of native_hover.c (KIND_*)
 _ROLLOUT_ARGS, _ROLLOUT_GRAD_ARGS = _ARGS + 11, _GRAD_ARGS + 11  # HoverRolloutArgs, HoverRolloutGradArgs
+_FRESH, _FRESH_TASK = slice(25, 41), 50  # HoverArgs' episode starts: the fields' (and obs) pointers, the task's
 
 
 def _load() -> dict[torch.dtype, tuple] | None:
@@ -157,6 +160,13 @@ class HoverStep:
         # as the generic step leaves them; the kernel gives them no gradient either way.
         self.detached_terms = tuple(not t.differentiable for t in task.reward_terms)
         self.metric_keys = tuple(task.metric_names)
+        # The Gymnasium step's state (numpy_step): its two sets of buffers, the one the env's tensors
+        # are in, the actions buffer and the episode starts' arguments for the env's current pool.
+        self.slots: list[_Slot | None] = [None, None]
+        self.cur: int | None = None
+        self.actions = torch.empty(self.n, 4, dtype=self.dtype)
+        self.np_actions = self.actions.numpy()
+        self._table: tuple = (None, None, None)
 
     def _covers(self, actions: Tensor, fresh, fresh_obs, counters, shape: tuple) -> bool:
         """Whether a call's arguments and the env's settings now (some may change after
@@ -189,28 +199,44 @@ class HoverStep:
             return (0, 0, 0, 0, 0)
         return (self.ti, task.data_ptr(), task.stride(-2), fresh_task.data_ptr(), fresh_task.stride(-2))
 
-    def forward(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
-        """Run the kernel; returns the differentiable outputs and leaves the others in ``side``."""
-        step, ret, fresh, fresh_obs, counters, task = side
+    def _buffers(self, *lead: int) -> tuple[Tensor, ...]:
+        """New output buffers for one kernel call (``lead``: a rollout's steps): the robot fields and
+        observations, the scalar outputs, the integer columns, the flags and the counters."""
         n, dtype = self.n, self.dtype
-        fresh_task = self._task_ints(fresh)
-        vec = torch.empty(n, sum(self.vec_split), dtype=dtype)
-        sca = torch.empty(_N_SCALARS, n, dtype=dtype)
-        ints = torch.empty(self.n_ints, n, dtype=torch.int64)
-        flags = torch.empty(_N_FLAGS * n + 1, dtype=torch.bool)
-        counters_out = torch.empty(2, dtype=torch.int64)
+        return (torch.empty(*lead, n, sum(self.vec_split), dtype=dtype),
+                torch.empty(*lead, _N_SCALARS, n, dtype=dtype),
+                torch.empty(*lead, self.n_ints, n, dtype=torch.int64),
+                torch.empty(*lead, _N_FLAGS * n + 1, dtype=torch.bool),
+                torch.empty(*lead, 2, dtype=torch.int64))
+
+    def _args(self, xs: list[Tensor | None], side: list, outs: tuple[Tensor, ...]) -> tuple[list[int], list]:
+        """The kernel's arguments (``HoverArgs``): the inputs ``xs`` and ``side``, the buffers ``outs``;
+        and the tensors made for them here, to keep alive until the kernel has run."""
+        step, ret, fresh, fresh_obs, counters, task = side
         f = [_rows(fresh[k]) for k in _ROBOT]
-        self.args[:] = [
+        fresh_obs = None if fresh_obs is None else _rows(fresh_obs)
+        fresh_task = self._task_ints(fresh)
+        return [
             *self.head, *_ptr(xs[0]), *_ptr(xs[1]), *_ptr(xs[2]), *_ptr(xs[3]), *_ptr(xs[4]), *_ptr(xs[5]),
             *_ptr(step), *_ptr(xs[6]), *_ptr(ret),
             *_ptr(f[0]), *_ptr(f[1]), *_ptr(f[2]), *_ptr(f[3]), *_ptr(f[4]), *_ptr(fresh.get("pos_error_sum")),
-            *_ptr(fresh["step"]), *((0, 0) if fresh_obs is None else _ptr(_rows(fresh_obs))), counters.data_ptr(),
-            vec.data_ptr(), sca.data_ptr(), ints.data_ptr(), flags.data_ptr(), counters_out.data_ptr(),
-            *self._task_args(task, fresh_task)]
+            *_ptr(fresh["step"]), *_ptr(fresh_obs), counters.data_ptr(),
+            *(x.data_ptr() for x in outs), *self._task_args(task, fresh_task)], [f, fresh_obs, fresh_task]
+
+    def forward(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
+        """Run the kernel; returns the differentiable outputs and leaves the others in ``side``."""
+        outs = self._buffers()
+        self.args[:], made = self._args(xs, side, outs)
         self.fwd(ctypes.addressof(self.args))
+        del made
+        return self._views(outs, side)
+
+    def _views(self, outs: tuple[Tensor, ...], side: list) -> tuple[Tensor, ...]:
+        """The differentiable outputs as views of a call's buffers ``outs``; the others go into ``side``."""
+        vec, sca, ints, flags, counters_out = outs
         v = vec.split(self.vec_split, 1)
         s = sca.unbind(0)
-        side[:] = [v[6:11], s[1], ints.unbind(0), flags[:-1].view(_N_FLAGS, n).unbind(0), flags[-1],
+        side[:] = [v[6:11], s[1], ints.unbind(0), flags[:-1].view(_N_FLAGS, self.n).unbind(0), flags[-1],
                    *s[_S_RET:_S_RET + 4], counters_out, vec, flags, ints]
         # new robot fields, new pos_error_sum, new obs, pre-reset obs, reward, terms
         return (*v[:5], s[0], v[5], v[11], s[2], *s[3:3 + len(self.term_keys)])
@@ -269,6 +295,115 @@ class HoverStep:
         info["_final_info"] = done
         return (new_state, new_obs, reward, terminated, truncated, info, ret, next_state, counters, actions_finite)
 
+    # ----------------------------------------------------------------- the Gymnasium step
+    def numpy_step(self, actions):
+        """The env's Gymnasium :meth:`~diffenvs.vector_env.DiffVectorEnv.step` (numpy in and out, no graph) in one
+        kernel call that writes into buffers kept from call to call.
+
+        Two sets of output buffers (:class:`_Slot`) are written in turn, each with the views the env
+        and the step's numpy outputs take of it made once (making and viewing five new tensors was
+        about half of a step's time at small batches), and with the kernel's arguments for a call that
+        reads the other set prepared once. The env's current state, observation, returns and counters
+        are the last call's buffers until something reads them (``diffenvs.vector_env._current``), which
+        hands that set over for good (:meth:`release`). The results are those of the generic step, bit
+        for bit. Returns ``None`` where the call is not covered (the env's settings changed since
+        construction): the env then steps the generic way.
+        """
+        env = self.env
+        if env.detach_reward_terms or env.grad_decay != 1.0 or not env.autoreset:
+            return None
+        a = self.np_actions
+        if type(actions) is np.ndarray and actions.shape == a.shape and actions.dtype.kind == "f":
+            np.copyto(a, actions, casting="same_kind")
+        else:  # anything else is checked and converted as the generic step does
+            self.actions.copy_(to_action_tensor(actions, env))
+        cur = self.cur
+        out_i = 0 if cur is None else 1 - cur
+        slot = self.slots[out_i] or self._new_slot(out_i)
+        raw = env.__dict__
+        inp = None if cur is None else self.slots[cur]
+        if inp is not None and raw["_raw_state"] is inp.state and raw["_raw_episode_return"] is inp.ret \
+                and raw["_raw_counters"] is inp.counters:
+            args = slot.after.get(cur) or slot.reading(cur, self._slot_args(slot, inp))
+        else:  # the env's tensors came from elsewhere (a reset, set_state, a differentiable step)
+            state = raw["_raw_state"]
+            xs = [_rows(state[k]) for k in _ROBOT]  # (alive until the kernel has run)
+            xs += [state["pos_error_sum"] if self.has_pes else None, self.actions]
+            task = self._task_ints(state)
+            side = [state["step"], raw["_raw_episode_return"], state, None, raw["_raw_counters"], task]
+            args = slot.reading(None, self._args(xs, side, slot.outs)[0])
+        before = env._pool_next
+        i = env._next_start()
+        fresh, fresh_task = self._fresh_table(env._pool_stack)
+        args[0][_FRESH] = fresh[i]
+        if fresh_task is not None:
+            args[0][_FRESH_TASK] = fresh_task[i]
+        self.fwd(args[1])
+        if env.check_inputs and not slot.finite[0]:
+            env._unuse_start(before)  # as if this call never happened
+            check_finite_flag(slot.finite_t, self.actions)
+        raw["_raw_state"], raw["_raw_obs"] = slot.state, slot.obs
+        raw["_raw_episode_return"], raw["_raw_counters"] = slot.ret, slot.counters
+        env._lent, self.cur = self, out_i
+        obs, reward, terminated, truncated, info = slot.gym
+        return obs.astype(np.float32), reward.astype(np.float32), terminated.copy(), truncated.copy(), _copy(info)
+
+    def release(self) -> None:
+        """The env's current tensors (the last :meth:`numpy_step`'s buffers) were read: leave them to
+        their reader; the next call makes a new set in their place."""
+        self.slots[self.cur] = None
+        self.cur = None
+        for slot in self.slots:
+            if slot is not None:
+                slot.after.clear()
+
+    def _new_slot(self, i: int) -> _Slot:
+        self.slots[i] = slot = _Slot(self)
+        for other in self.slots:
+            if other is not None:
+                other.after.clear()  # (they read set i's old buffers)
+        return slot
+
+    def _slot_args(self, slot: _Slot, inp: _Slot) -> list[int]:
+        """The kernel's arguments for a call reading set ``inp`` and writing set ``slot`` (the
+        episode starts' pointers are filled in at each call)."""
+        state = inp.state
+        xs = [*(state[k] for k in _ROBOT), state.get("pos_error_sum"), self.actions]
+        task = inp.outs[2][2:2 + self.ti] if self.ti else None  # the task fields' rows, in place
+        # (the episode starts' pointers, the only temporaries, are replaced at every call)
+        return self._args(xs, [state["step"], inp.ret, state, None, inp.counters, task], slot.outs)[0]
+
+    def _fresh_table(self, stack) -> tuple[np.ndarray, np.ndarray | None]:
+        """The kernel's episode-start arguments for each batch of the env's pool ``stack`` (made once
+        per pool): ``(batches, 16)`` pointers and strides, and the task fields' pointers (Racing)."""
+        if self._table[0] is stack:
+            return self._table[1]
+        starts, starts_obs = stack
+        kept, cols = [], []
+        for k in (*_ROBOT, "pos_error_sum", "step"):
+            v = starts.get(k)
+            if v is None:
+                cols += [np.zeros(1, np.int64)] * 2
+                continue
+            if v.dim() > 2 and v.stride(2) != 1:
+                v = v.contiguous()
+            kept.append(v)
+            cols += [_batch_ptrs(v), np.full(1, v.stride(1), np.int64)]
+        if starts_obs is None:
+            cols += [np.zeros(1, np.int64)] * 2
+        else:
+            v = starts_obs if starts_obs.stride(2) == 1 else starts_obs.contiguous()
+            kept.append(v)
+            cols += [_batch_ptrs(v), np.full(1, v.stride(1), np.int64)]
+        batches = max(len(c) for c in cols)
+        table = np.stack([np.broadcast_to(c, (batches,)) for c in cols], 1)
+        task = None
+        if self.ti:
+            t = torch.stack([starts[k] for k in self.task_keys], 1)  # (batches, TI, N)
+            kept.append(t)
+            task = _batch_ptrs(t)
+        self._table = (stack, (table, task), kept)
+        return self._table[1]
 
     # ----------------------------------------------------------------- several steps
     def rollout(self, state, obs, actions, episode_return, fresh=None, fresh_obs=None, counters=None):
@@ -292,14 +427,10 @@ class HoverStep:
     def forward_steps(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
         """:meth:`forward` for a rollout: one kernel call for every step."""
         step, ret, fresh, fresh_obs, counters, task = side
-        n, dtype, steps = self.n, self.dtype, xs[6].shape[0]
+        steps = xs[6].shape[0]
         fresh_task = self._task_ints(fresh, 1)  # (steps, TI, N)
         actions, a_ptr, a_row, a_step = _steps(xs[6], True)
-        vec = torch.empty(steps, n, sum(self.vec_split), dtype=dtype)
-        sca = torch.empty(steps, _N_SCALARS, n, dtype=dtype)
-        ints = torch.empty(steps, self.n_ints, n, dtype=torch.int64)
-        flags = torch.empty(steps, _N_FLAGS * n + 1, dtype=torch.bool)
-        counters_out = torch.empty(steps, 2, dtype=torch.int64)
+        vec, sca, ints, flags, counters_out = self._buffers(steps)
         f = [_steps(fresh[k], True) for k in _ROBOT]
         f += [_steps(fresh.get("pos_error_sum"), False), _steps(fresh["step"], False),
               (None, 0, 0, 0) if fresh_obs is None else _steps(fresh_obs, True)]
@@ -369,6 +500,44 @@ class HoverStep:
         info["_final_info"] = done
         info.update(obs=obs, reward=reward, terminated=terminated, truncated=truncated, actions=actions)
         return state, obs[-1], info, sca[-1, _S_RET], counters_out[-1], flags[:, -1].all()
+
+
+class _Slot:
+    """One set of the kernel's output buffers for :meth:`HoverStep.numpy_step`, with every view of
+    them the env and the Gymnasium outputs take, made once."""
+
+    def __init__(self, owner: HoverStep):
+        self.outs = owner._buffers()
+        side = [None] * 6
+        diff = owner._views(self.outs, side)
+        self.state, self.obs, reward, terminated, truncated, info, self.ret, _, self.counters, _ = \
+            owner._assemble(diff, side)
+        self.gym = (self.obs.numpy(), reward.numpy(), terminated.numpy(), truncated.numpy(), _numpy(info))
+        self.finite_t = self.outs[3][-1]  # the actions were finite
+        self.finite = self.finite_t.view(1).numpy()
+        #: The kernel's arguments, a numpy array and its address, for a call reading the set with this
+        #: index (``None``: the env's tensors of the moment, rebuilt at each call).
+        self.after: dict[int | None, tuple[np.ndarray, int]] = {}
+
+    def reading(self, key: int | None, args: list[int]) -> tuple[np.ndarray, int]:
+        arr = np.array(args, dtype=np.int64)
+        self.after[key] = entry = (arr, arr.ctypes.data)
+        return entry
+
+
+def _batch_ptrs(v: Tensor) -> np.ndarray:
+    """The data pointers of ``v[i]`` for every ``i`` (its batches of episode starts)."""
+    return v.data_ptr() + np.arange(v.shape[0], dtype=np.int64) * (v.stride(0) * v.element_size())
+
+
+def _numpy(tree):
+    """A (nested) dict of host tensors without graph as numpy views of them."""
+    return {k: _numpy(v) for k, v in tree.items()} if isinstance(tree, dict) else tree.numpy()
+
+
+def _copy(tree):
+    """Copies of the arrays of a (nested) dict of numpy arrays."""
+    return {k: v.copy() if type(v) is np.ndarray else _copy(v) for k, v in tree.items()}
 
 
 class _HoverStepFn(torch.autograd.Function):
