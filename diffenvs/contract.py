@@ -404,7 +404,12 @@ class Task(ABC):
         :meth:`~diffenvs.vector_env.DiffVectorEnv.rollout` returns per chunk, see ``_rollout_steps``)
         with ``rollout_steps``, the most steps the env passes to one such call, and
         ``observes_starts = True``: it observes the episode starts itself when ``fresh_obs`` is
-        ``None``, so the env does not observe its pool of starts in advance.
+        ``None``, so the env does not observe its pool of starts in advance; and ``numpy_step(actions)``,
+        the Gymnasium :meth:`~diffenvs.vector_env.DiffVectorEnv.step` itself (numpy in and out, the
+        env's bookkeeping included; ``None`` where it declines), which may keep the env's current
+        tensors in buffers it reuses if it takes them back through ``release()`` when the env's
+        current tensors are read (see ``diffenvs.vector_env._current``; the shared tests hold it to
+        the generic ``step()`` bit for bit).
         """
         return None
 
