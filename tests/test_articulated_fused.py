@@ -155,6 +155,38 @@ def test_kept_and_recomputed_intermediates_give_the_same_gradients(monkeypatch):
         assert torch.isnan(a[2]).all()
 
 
+def test_records_are_reused_only_once_their_graph_is_freed(monkeypatch):
+    """A control step's record is reused by a later step once the graph that held it is gone, not
+    while it lives: a graph kept across other steps' forward and backward passes still gives its own
+    gradients bit for bit; with no room in the cache, records are made afresh, the same gradients."""
+    robot, state = _robot(n=5)
+    s, target = _perturbed(state, seed=4)
+    action = (target - robot.nominal) / robot.cfg.action_scale
+    monkeypatch.setattr(fused, "TAPES", fused.TapeCache())
+    _, first = _grads(robot, s, action, True)
+    kept = list(fused.TAPES._tapes)
+    assert kept and all(t._use_count() == 1 for t in kept)  # the graph is gone: free to reuse
+    # A graph held while two more unrolls from another start run their forward and backward.
+    ins = {k: s[k].detach().clone().requires_grad_() for k in _FIELDS}
+    out = robot.step({**s, **ins}, action)
+    other, _ = _perturbed(state, seed=5)
+    for _ in range(2):
+        _grads(robot, other, action, True)
+    assert len(fused.TAPES._tapes) > len(kept)  # the held record was not handed out: new ones were made
+    held = torch.autograd.grad(out["joint_vel"].sum(), [ins[k] for k in _FIELDS])
+    fused.TAPES.max_bytes = 0  # no room: every record new
+    fresh_ins = {k: s[k].detach().clone().requires_grad_() for k in _FIELDS}
+    fresh = torch.autograd.grad(robot.step({**s, **fresh_ins}, action)["joint_vel"].sum(),
+                                [fresh_ins[k] for k in _FIELDS])
+    for a, b in zip(held, fresh):
+        assert torch.equal(a, b)
+    _, again = _grads(robot, s, action, True)
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
+    fused.TAPES.clear()
+    assert not fused.TAPES._tapes
+
+
 def test_native_backward_matches_finite_differences():
     """``torch.autograd.gradcheck`` of one control step (float64, central differences) with
     respect to the state and the targets of two robots, one standing, one pushed."""
