@@ -133,6 +133,9 @@ class MuJoCoBatch:
         return float(self.state[:, 1 + 2].mean())
 
 
+BACKWARD = "fwd+bwd / fwd"  # the forward+backward rate over the forward rate
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--robot", choices=sorted(ROBOTS), default="quadruped")
@@ -162,15 +165,18 @@ def main(argv=None) -> dict:
             runs[n].setdefault("mujoco rollout", []).append(rate(batch.step, n, args.min_time))
             if args.robot == "quadruped":
                 heights[n] = batch.height()
+    for cols in runs.values():  # the backward's cost, round by round (forward and backward measured together)
+        cols[BACKWARD] = [b / f for b, f in zip(cols["diffenvs fwd+bwd"], cols["diffenvs fwd"])]
     rows = [{"N": n, **{k: statistics.median(v) for k, v in cols.items()}} for n, cols in runs.items()]
     cols = ["diffenvs step()", "diffenvs fwd", "diffenvs fwd+bwd", "mujoco rollout"]
-    lines = ["| N | " + " | ".join(cols) + " | diffenvs step() / mujoco | diffenvs fwd / mujoco |",
-             "|---|" + "---|" * (len(cols) + 2)]
+    lines = ["| N | " + " | ".join(cols) + " | diffenvs step() / mujoco | diffenvs fwd / mujoco "
+             f"| {BACKWARD} (rounds' min–max) |", "|---|" + "---|" * (len(cols) + 3)]
     for row in rows:
         mj = row.get("mujoco rollout")
         ratios = [f"{row[c] / mj:.2f}" if mj else "-" for c in ("diffenvs step()", "diffenvs fwd")]
+        spread = runs[row["N"]][BACKWARD]
         lines.append(f"| {row['N']} | " + " | ".join(f"{row[c]:.3g}" if c in row else "-" for c in cols)
-                     + " | " + " | ".join(ratios) + " |")
+                     + " | " + " | ".join(ratios) + f" | {row[BACKWARD]:.3f} ({min(spread):.3f}–{max(spread):.3f}) |")
     table = "\n".join(lines)
     print(f"{args.robot}: robots x control steps per second, {threads} threads, median of {args.rounds} rounds")
     print(table)
@@ -178,7 +184,7 @@ def main(argv=None) -> dict:
         print("MuJoCo base height after the timed steps (m, mean over robots): "
               + ", ".join(f"N = {n}: {h:.3f}" for n, h in heights.items()))
     out = {"machine": machine(), "robot": args.robot, "threads": threads, "rounds": args.rounds, "rows": rows,
-           "mujoco_height": heights}
+           "per_round": {str(n): cols for n, cols in runs.items()}, "mujoco_height": heights}
     save(args.json, out, table)
     return out
 
