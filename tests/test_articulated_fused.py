@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import gymnasium as gym
 import pytest
 import torch
@@ -185,6 +187,15 @@ def test_records_are_reused_only_once_their_graph_is_freed(monkeypatch):
         assert torch.equal(a, b)
     fused.TAPES.clear()
     assert not fused.TAPES._tapes
+    other = []  # another thread keeps records of its own
+    worker = threading.Thread(target=lambda: other.append((_grads(robot, s, action, True)[1], fused.TAPES._tapes)))
+    fused.TAPES.max_bytes = 1 << 30
+    _grads(robot, s, action, True)
+    worker.start()
+    worker.join()
+    assert other[0][1] and not any(t is u for t in other[0][1] for u in fused.TAPES._tapes)
+    for a, b in zip(first, other[0][0]):
+        assert torch.equal(a, b)
 
 
 def test_native_backward_matches_finite_differences():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -203,17 +204,23 @@ class TapeCache:
     robots) and an unroll keeps one per step until its backward; allocated afresh, each came back
     from the OS page by page at every step (glibc returns freed memory at the top of its heap),
     which cost a tenth of a differentiable step at 256 robots. A record is reused once nothing
-    but this cache holds it (its graph was freed), up to :attr:`max_bytes` of records in all
-    (beyond that, records are allocated and freed as before). :meth:`clear` frees the unused ones.
+    but this cache holds it (its graph was freed), up to :attr:`max_bytes` of records per thread
+    (beyond that, records are allocated and freed as before). Each thread keeps its own records, so
+    two threads stepping at once never take the same one. :meth:`clear` frees the unused ones.
     """
 
-    #: The most bytes of records kept; past it, unused records of other shapes are freed first.
+    #: The most bytes of records kept (per thread); past it, unused records of other shapes are freed first.
     max_bytes = 1 << 30
 
     def __init__(self):
-        self._tapes: list[Tensor] = []
+        self._local = threading.local()
         # (the count of references to a tensor's implementation: 1 means only this cache holds it)
         self._reuse = hasattr(Tensor, "_use_count")
+
+    @property
+    def _tapes(self) -> list[Tensor]:
+        """This thread's records."""
+        return self._local.__dict__.setdefault("tapes", [])
 
     def take(self, n: int, width: int, dtype: torch.dtype) -> Tensor:
         """An ``(n, width)`` record no one else holds: a kept one, or a new one (kept if it fits)."""
@@ -235,8 +242,8 @@ class TapeCache:
         return sum(t.nbytes for t in self._tapes)
 
     def clear(self) -> None:
-        """Free the kept records that no graph holds any more."""
-        self._tapes = [t for t in self._tapes if t._use_count() > 1]
+        """Free this thread's kept records that no graph holds any more."""
+        self._local.tapes = [t for t in self._tapes if t._use_count() > 1]
 
 
 #: The process's :class:`TapeCache` (control steps of every model and batch size share it).
