@@ -259,10 +259,15 @@ def main(argv=None) -> dict:
              "| N | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     lines += ["| " + " | ".join([str(r["N"])] + [f"{r[k]:.3g}" if k in r else "–" for k in keys]) + " |" for r in rows]
     if theirs:
-        lines += ["", "ratios ours / theirs:", "", "| N | " + " | ".join(f"{a} / {b}" for a in ours for b in theirs)
+        def spread(n: int, a: str, b: str) -> str:  # the ratio within each round, its smallest and largest
+            per_round = [x / y for x, y in zip(samples[n, a], samples[n, b])] if (n, b) in samples else []
+            return f" ({min(per_round):.2f}–{max(per_round):.2f})" if len(per_round) > 1 else ""
+
+        lines += ["", "ratios ours / theirs (of the medians; in brackets the rounds' own ratios, smallest–largest):",
+                  "", "| N | " + " | ".join(f"{a} / {b}" for a in ours for b in theirs)
                   + " |", "|---|" + "---|" * (len(ours) * len(theirs))]
-        lines += ["| " + " | ".join([str(r["N"])] + [f"{r[a] / r[b]:.2f}" for a in ours for b in theirs]) + " |"
-                  for r in rows]
+        lines += ["| " + " | ".join([str(r["N"])] + [f"{r[a] / r[b]:.2f}{spread(r['N'], a, b)}" if b in r else "–"
+                                                     for a in ours for b in theirs]) + " |" for r in rows]
     pairs = [(k, k.removesuffix(" fwd+bwd")) for k in keys if k.endswith("rollout fwd+bwd")]
     if pairs:
         lines += ["", "backward cost (forward+backward rate / forward rate):", "",
@@ -270,7 +275,8 @@ def main(argv=None) -> dict:
         lines += ["| " + " | ".join([str(r["N"])] + [f"{r[a] / r[b]:.2f}" for a, b in pairs]) + " |" for r in rows]
     text = "\n".join(lines + [""] + notes)
     print(text)
-    result = {"machine": machine(), "rounds": args.rounds, "rows": rows, "notes": notes}
+    result = {"machine": machine(), "rounds": args.rounds, "rows": rows, "notes": notes,
+              "per_round": {f"{n} {k}": v for (n, k), v in samples.items()}}
     save(args.json, result, text, indent=2)
     return result
 
