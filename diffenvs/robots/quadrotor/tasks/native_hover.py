@@ -14,7 +14,9 @@ gates and keeps its integer task state (next gate, gates passed, lap timing) in 
 skeleton's terms toward the next gate and the gate bonus as a sixth term (or, with the velocity reward,
 approach, away and rate terms and the bonus). It returns the same
 tuple, equal to float rounding (``tests/contract/test_contract_native.py`` compares the two, values
-and gradients), and :meth:`HoverStep.rollout` unrolls several steps in one call.
+and gradients), :meth:`HoverStep.rollout` unrolls several steps in one call, and
+:meth:`HoverStep.numpy_step` is the env's Gymnasium ``step()`` itself, the kernel writing into
+output buffers kept from call to call (bit for bit the generic ``step()``'s results).
 
 It is used where it covers the configuration exactly: the Hover, Tracking, Landing or Racing task
 itself (not a subclass; Racing with either reward, RacingVelocity), the quadrotor's
