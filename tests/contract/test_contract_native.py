@@ -232,15 +232,22 @@ def test_numpy_step_equals_the_generic_step(env_id, dtype):
     for k in range(40):
         a = (gen.uniform(-1.5, 1.5, (N, envs[0].action_dim))).astype(np.float64 if k % 3 else np.float32)
         given = [a, a.tolist(), torch.as_tensor(a)][k % 7 % 3]  # arrays, lists and tensors
-        if k == 20:
+        if k in (20, 21):
             given = a.copy()
             given[3, 1] = np.nan
-            for env in envs:
-                with pytest.raises(ValueError, match="NaN or inf"):
-                    env.step(given)
-            continue
+            if k == 20:
+                for env in envs:
+                    with pytest.raises(ValueError, match="NaN or inf"):
+                        env.step(given)
+                continue
+            for env in envs:  # unchecked: the row with the NaN action diverges, the others step on
+                env.check_inputs = False
         out = [env.step(given) for env in envs]
         _assert_same_tree(dict(enumerate(out[0])), dict(enumerate(out[1])), f"step {k}")
+        if k == 21:
+            assert out[0][4]["diverged"][3] and not out[0][4]["diverged"].all()
+            for env in envs:
+                env.check_inputs = True
         if k in (4, 11):
             kept.append((envs[0].get_state(), clone_state(envs[0].get_state())))
             assert states_equal(envs[0].get_state(), envs[1].get_state())
