@@ -83,6 +83,16 @@ def test_peer_benchmark_quick(monkeypatch, tmp_path):
     assert "| 4 |" in (tmp_path / "peers.md").read_text()
 
 
+def test_step_call_benchmark_quick(monkeypatch, tmp_path):
+    """The per-call step() benchmark runs and times the kept-buffer step against the generic one."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    module = load(ROOT / "benchmarks" / "bench_step_call.py")
+    result = module.main(["--quick", "--json", str(tmp_path / "calls.json")])
+    row = result["rows"][0]
+    assert row["N"] == 4 and row["step_us"] > 0 and row["generic_us"] > 0
+    assert "| 4 |" in (tmp_path / "calls.md").read_text()
+
+
 def test_quadruped_peer_benchmark_quick(monkeypatch, tmp_path):
     """The quadruped side by side with MuJoCo runs (MuJoCo is in the test extra) and MuJoCo's
     robots keep standing, as the benchmark's set-up intends."""
