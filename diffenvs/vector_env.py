@@ -306,6 +306,19 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         return tuple(dataclasses.replace(t, differentiable=False) if t.name in self.detach_reward_terms else t
                      for t in self.task.reward_terms)
 
+    def _peek(self) -> tuple[State, Tensor, Tensor]:
+        """The current state, running returns and counters, for a native step that only reads them
+        (not handed over, see :func:`_current`)."""
+        raw = self.__dict__
+        return raw["_raw_state"], raw["_raw_episode_return"], raw["_raw_counters"]
+
+    def _lend(self, owner, state: State, obs: Obs, episode_return: Tensor, counters: Tensor) -> None:
+        """Make the current tensors buffers that ``owner`` reuses until they are read (:func:`_current`)."""
+        raw = self.__dict__
+        raw["_raw_state"], raw["_raw_obs"], raw["_raw_episode_return"], raw["_raw_counters"] = \
+            state, obs, episode_return, counters
+        self._lent = owner
+
     def _require_reset(self):
         if self._raw_state is None:
             raise RuntimeError("call reset() before stepping or reading the state")

@@ -181,15 +181,19 @@ class HoverStep:
     def __call__(self, state, actions, episode_return, fresh=None, fresh_obs=None, counters=None):
         if not self._covers(actions, fresh, fresh_obs, counters, (self.n, 4)):
             return self.env.transition(state, actions, episode_return, fresh, fresh_obs, counters)
-        xs = [_rows(state[k]) for k in _ROBOT]
-        xs.append(state["pos_error_sum"] if self.has_pes else None)
-        xs.append(_rows(actions))
-        side = [state["step"], episode_return, fresh, fresh_obs, counters, self._task_ints(state)]
+        xs, side = self._inputs(state, _rows(actions), episode_return, fresh, fresh_obs, counters)
         if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in xs):
             diff = _HoverStepFn.apply(self, side, *xs)
         else:
             diff = self.forward(xs, side)
         return self._assemble(diff, side)
+
+    def _inputs(self, state, actions: Tensor, episode_return: Tensor, fresh, fresh_obs, counters) -> tuple[list, list]:
+        """The kernel's differentiable inputs ``xs`` (robot fields with contiguous columns,
+        pos_error_sum, ``actions``) and the others, ``side``."""
+        xs = [_rows(state[k]) for k in _ROBOT]
+        xs += [state["pos_error_sum"] if self.has_pes else None, actions]
+        return xs, [state["step"], episode_return, fresh, fresh_obs, counters, self._task_ints(state)]
 
     def _task_ints(self, state, dim: int = 0) -> Tensor | None:
         """Racing's integer task fields of ``state`` stacked along ``dim`` (``None`` for the other tasks)."""
@@ -228,9 +232,8 @@ class HoverStep:
     def forward(self, xs: list[Tensor], side: list) -> tuple[Tensor, ...]:
         """Run the kernel; returns the differentiable outputs and leaves the others in ``side``."""
         outs = self._buffers()
-        self.args[:], made = self._args(xs, side, outs)
+        self.args[:], _made = self._args(xs, side, outs)  # (_made: alive until the kernel has run)
         self.fwd(ctypes.addressof(self.args))
-        del made
         return self._views(outs, side)
 
     def _views(self, outs: tuple[Tensor, ...], side: list) -> tuple[Tensor, ...]:
@@ -322,17 +325,14 @@ class HoverStep:
         cur = self.cur
         out_i = 0 if cur is None else 1 - cur
         slot = self.slots[out_i] or self._new_slot(out_i)
-        raw = env.__dict__
+        state, ret, counters = env._peek()
         inp = None if cur is None else self.slots[cur]
-        if inp is not None and raw["_raw_state"] is inp.state and raw["_raw_episode_return"] is inp.ret \
-                and raw["_raw_counters"] is inp.counters:
+        if inp is not None and state is inp.state and ret is inp.ret and counters is inp.counters:
             args = slot.after.get(cur) or slot.reading(cur, self._slot_args(slot, inp))
         else:  # the env's tensors came from elsewhere (a reset, set_state, a differentiable step)
-            state = raw["_raw_state"]
-            xs = [_rows(state[k]) for k in _ROBOT]  # (alive until the kernel has run)
-            xs += [state["pos_error_sum"] if self.has_pes else None, self.actions]
-            task = self._task_ints(state)
-            side = [state["step"], raw["_raw_episode_return"], state, None, raw["_raw_counters"], task]
+            # (the state itself stands in for the episode starts, whose pointers are set below;
+            # xs and side stay alive until the kernel has run)
+            xs, side = self._inputs(state, self.actions, ret, state, None, counters)
             args = slot.reading(None, self._args(xs, side, slot.outs)[0])
         before = env._pool_next
         i = env._next_start()
@@ -344,9 +344,8 @@ class HoverStep:
         if env.check_inputs and not slot.finite[0]:
             env._unuse_start(before)  # as if this call never happened
             check_finite_flag(slot.finite_t, self.actions)
-        raw["_raw_state"], raw["_raw_obs"] = slot.state, slot.obs
-        raw["_raw_episode_return"], raw["_raw_counters"] = slot.ret, slot.counters
-        env._lent, self.cur = self, out_i
+        env._lend(self, slot.state, slot.obs, slot.ret, slot.counters)
+        self.cur = out_i
         obs, reward, terminated, truncated, info = slot.gym
         return obs.astype(np.float32), reward.astype(np.float32), terminated.copy(), truncated.copy(), _copy(info)
 
@@ -416,10 +415,7 @@ class HoverStep:
         if not self._covers(actions, fresh, fresh_obs, counters, (steps, self.n, 4)):
             return self.env._rollout_steps(state, obs, actions, None, steps, episode_return, fresh, fresh_obs,
                                            counters)
-        xs = [_rows(state[k]) for k in _ROBOT]
-        xs.append(state["pos_error_sum"] if self.has_pes else None)
-        xs.append(actions)
-        side = [state["step"], episode_return, fresh, fresh_obs, counters, self._task_ints(state)]
+        xs, side = self._inputs(state, actions, episode_return, fresh, fresh_obs, counters)
         if torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in xs):
             diff = _HoverRolloutFn.apply(self, side, *xs)
         else:
