@@ -56,60 +56,59 @@ def test_benchmark_quick(monkeypatch):
     assert result["rows"][0]["fwd"] > 0
 
 
+def _bench_quick(monkeypatch, tmp_path, script: str, *args: str) -> tuple[dict, str]:
+    """Run ``benchmarks/<script>``'s ``main`` in quick mode from its folder, writing its JSON into
+    ``tmp_path``; returns its result and the Markdown table it wrote."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when the script runs from its folder
+    module = load(ROOT / "benchmarks" / script)
+    out = tmp_path / "bench.json"
+    return module.main([*args, "--quick", "--json", str(out)]), out.with_suffix(".md").read_text()
+
+
 def test_fused_benchmark_quick(monkeypatch, tmp_path):
     """The native-vs-PyTorch benchmark runs and writes its table (skipped without a C compiler)."""
     from diffenvs.robots.quadrotor import fused
 
     if not fused.available():
         pytest.skip("no fused kernel")
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = load(ROOT / "benchmarks" / "bench_fused.py")
-    result = module.main(["--quick", "--json", str(tmp_path / "fused.json")])
+    result, table = _bench_quick(monkeypatch, tmp_path, "bench_fused.py")
     row = result["rows"][0]
     assert row["N"] == 4 and row["fwd"]["native"] > 0 and row["fwd+bwd"]["ratio"] > 0
     assert row["backward cost"]["native"] > 0
-    assert "| 4 |" in (tmp_path / "fused.md").read_text()
+    assert "| 4 |" in table
 
 
 def test_peer_benchmark_quick(monkeypatch, tmp_path):
     """The side-by-side benchmark runs; peers that are not installed are skipped with a note."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = load(ROOT / "benchmarks" / "bench_peers.py")
-    result = module.main(["--quick", "--json", str(tmp_path / "peers.json")])
+    result, table = _bench_quick(monkeypatch, tmp_path, "bench_peers.py")
     row = result["rows"][0]
     assert row["N"] == 4 and row["diffenvs step()"] > 0 and row["diffenvs fwd+bwd"] > 0
     for name in ("l2f", "crazyflow"):
         assert name in row or any(note.startswith(f"{name} skipped") for note in result["notes"])
-    assert "| 4 |" in (tmp_path / "peers.md").read_text()
+    assert "| 4 |" in table
 
 
 def test_step_call_benchmark_quick(monkeypatch, tmp_path):
     """The per-call step() benchmark runs and times the kept-buffer step against the generic one."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = load(ROOT / "benchmarks" / "bench_step_call.py")
-    result = module.main(["--quick", "--json", str(tmp_path / "calls.json")])
+    result, table = _bench_quick(monkeypatch, tmp_path, "bench_step_call.py")
     row = result["rows"][0]
     assert row["N"] == 4 and row["step_us"] > 0 and row["generic_us"] > 0
-    assert "| 4 |" in (tmp_path / "calls.md").read_text()
+    assert "| 4 |" in table
 
 
 def test_quadruped_peer_benchmark_quick(monkeypatch, tmp_path):
     """The quadruped side by side with MuJoCo runs (MuJoCo is in the test extra) and MuJoCo's
     robots keep standing, as the benchmark's set-up intends."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # as when the script runs from its folder
-    module = load(ROOT / "benchmarks" / "bench_mujoco_peers.py")
-    result = module.main(["--quick", "--json", str(tmp_path / "quad.json")])
+    result, table = _bench_quick(monkeypatch, tmp_path, "bench_mujoco_peers.py")
     for row in result["rows"]:
         assert row["diffenvs fwd"] > 0 and row["diffenvs fwd+bwd"] > 0 and row["mujoco rollout"] > 0
     assert all(h > 0.4 for h in result["mujoco_height"].values())
-    assert "| 4 |" in (tmp_path / "quad.md").read_text()
+    assert "| 4 |" in table
 
 
 def test_pointmass_peer_benchmark_quick(monkeypatch, tmp_path):
     """The point mass side by side with MuJoCo runs (the same script, ``--robot pointmass``)."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = load(ROOT / "benchmarks" / "bench_mujoco_peers.py")
-    result = module.main(["--robot", "pointmass", "--quick", "--json", str(tmp_path / "pm.json")])
+    result, _ = _bench_quick(monkeypatch, tmp_path, "bench_mujoco_peers.py", "--robot", "pointmass")
     assert result["robot"] == "pointmass"
     for row in result["rows"]:
         assert row["diffenvs fwd"] > 0 and row["diffenvs fwd+bwd"] > 0 and row["mujoco rollout"] > 0
