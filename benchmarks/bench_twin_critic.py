@@ -1,16 +1,21 @@
 """One critic update of ABPT's twin Q-networks, two ways: two separate MLPs (what
 ``trainers.core.networks.QCritic`` builds) against the same weights stacked into one batched
-network (``torch.baddbmm`` per layer). Shapes as in an ABPT Hover iteration: 2400 rows (a quarter
+network (``torch.baddbmm`` per layer), and the two networks each on its own thread (one
+intra-op thread each, a thread pool of two; the update waits for both, as a gradient-norm clip over
+both networks would). Shapes as in an ABPT Hover iteration: 2400 rows (a quarter
 of 100 envs x 96 steps), 17 inputs, layers 192 / 192 / 96 / 1; forward, MSE loss, backward, Adam.
-Prints milliseconds per update, the two alternately, twice.
+Prints milliseconds per update, the forms alternately, twice.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_twin_critic.py [--threads 1] [--rows 2400]
+    python benchmarks/bench_twin_critic.py --threads 2
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -58,9 +63,24 @@ def main(argv=None) -> dict[str, list[float]]:
         loss.backward()
         opt_stacked.step()
 
-    out: dict[str, list[float]] = {"two networks": [], "one batched network": []}
+    twins_apart = copy.deepcopy(twins)
+    opts_apart = [torch.optim.Adam(q.parameters(), lr=1e-3, foreach=True) for q in twins_apart]
+    pool = ThreadPoolExecutor(2, initializer=torch.set_num_threads, initargs=(1,))
+
+    def one_head(h):
+        loss = (twins_apart[h](x).squeeze(-1) - y).square().mean() / 2  # its half of the twin loss
+        opts_apart[h].zero_grad(set_to_none=True)
+        loss.backward()
+        opts_apart[h].step()
+
+    def threaded():
+        list(pool.map(one_head, (0, 1)))
+
+    forms = (("two networks", separate), ("one batched network", stacked),
+             ("two networks on two threads", threaded))
+    out: dict[str, list[float]] = {name: [] for name, _ in forms}
     for _ in range(2):
-        for name, fn in (("two networks", separate), ("one batched network", stacked)):
+        for name, fn in forms:
             for _ in range(3):
                 fn()
             t0 = time.perf_counter()
@@ -69,6 +89,7 @@ def main(argv=None) -> dict[str, list[float]]:
             out[name].append((time.perf_counter() - t0) / args.repeats * 1e3)
     for name, ms in out.items():
         print(f"{name}: {' / '.join(f'{v:.1f}' for v in ms)} ms per update")
+    pool.shutdown()
     return out
 
 

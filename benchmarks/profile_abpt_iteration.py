@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from timing import Phases, matmul_ceiling
+from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds
 
 from trainers import make_trainer
 from trainers.core.first_order import rollout
@@ -50,7 +50,8 @@ def main(argv=None) -> dict[str, float]:
     timed = Phases(args.iterations)
 
     H = trainer.cfg.horizon
-    for _ in range(args.iterations):
+
+    def iteration(timed):
         timed("replay starts", trainer.replay_starts)
         ro = timed("rollout (simulator + actor, forward)", rollout, trainer.env, trainer.actor, trainer.norm, H, True,
                    trainer.flatten)
@@ -58,6 +59,10 @@ def main(argv=None) -> dict[str, float]:
         timed("actor backward + Adam step", trainer.step_actor, -objective.mean() / H)
         timed("critic updates", trainer.fit_q, ro)
         timed("bookkeeping", _bookkeeping, trainer, ro)
+        return ro
+
+    for _ in range(args.iterations):
+        ro = iteration(timed)
     total = timed.total
     print(f"ABPT iteration on {args.env}: {H} steps x {args.num_envs} envs = {H * args.num_envs} env steps, "
           f"{total:.3f} s ({H * args.num_envs / total:.0f} env steps/s)")
@@ -67,6 +72,9 @@ def main(argv=None) -> dict[str, float]:
         print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
               f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
               f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
+        shapes = PhaseShapes()
+        iteration(shapes)
+        print(phase_bounds(timed.times, shapes)[1])
     if args.critic_ops:
         _critic_ops(trainer, ro)
     return timed.times

@@ -14,7 +14,7 @@ import argparse
 import time
 
 import torch
-from timing import Phases, matmul_ceiling
+from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds
 
 from trainers import make_trainer
 from trainers.core.returns import discounted_return
@@ -45,12 +45,15 @@ def main(argv=None) -> dict[str, float]:
         next_values = trainer.critic_target(ro.next_obs) * (~ro.terminated)
         return -discounted_return(ro.rewards, ro.dones, next_values, cfg.gamma).mean() / cfg.horizon
 
-    for _ in range(args.iterations):
+    def iteration(timed) -> None:
         ro = timed("rollout (simulator + actor, forward)", trainer.rollout)
         loss = timed("objective (terminal values)", objective, ro)
         timed("actor backward + Adam step", trainer.step_actor, loss)
         timed("critic updates", trainer.fit_critic, ro)
         timed("bookkeeping", trainer.after_rollout, ro)
+
+    for _ in range(args.iterations):
+        iteration(timed)
     total = timed.total
     steps = cfg.horizon * cfg.num_envs
     print(f"SHAC iterations 4-{3 + args.iterations} of a fresh run on {args.env} (preset {args.preset}, "
@@ -63,6 +66,9 @@ def main(argv=None) -> dict[str, float]:
         print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
               f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
               f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
+        shapes = PhaseShapes()
+        iteration(shapes)
+        print(phase_bounds(timed.times, shapes)[1])
     return timed.times
 
 

@@ -107,6 +107,23 @@ class _MatmulShapes(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+def _alone_seconds(shapes: Counter, min_time: float, cache: dict | None = None) -> tuple[float, float]:
+    """``(FLOPs, seconds)`` of the matrix products counted in ``shapes`` (``(batch, m, k, n)``:
+    count), each shape timed alone on contiguous random operands (``cache``: shape -> FLOP/s,
+    so a shape is timed once)."""
+    cache = {} if cache is None else cache
+    flops = alone = 0.0
+    for (batch, m, k, n), count in shapes.items():
+        per_call = 2.0 * batch * m * k * n
+        if (batch, m, k, n) not in cache:
+            a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
+            mm = (lambda a=a, b=b: torch.bmm(a, b)) if batch > 1 else (lambda a=a[0], b=b[0]: torch.mm(a, b))
+            cache[(batch, m, k, n)] = rate(mm, per_call, min_time)
+        flops += count * per_call
+        alone += count * per_call / cache[(batch, m, k, n)]
+    return flops, alone
+
+
 def matmul_ceiling(fn: Callable[[], object], seconds_per_call: float, min_time: float = 0.3) -> dict:
     """How close ``fn`` (one training iteration, say) runs to this CPU's matrix-product ceiling.
 
@@ -120,13 +137,49 @@ def matmul_ceiling(fn: Callable[[], object], seconds_per_call: float, min_time: 
     rec = _MatmulShapes()
     with rec:
         fn()
-    flops = alone = 0.0
-    for (batch, m, k, n), count in rec.shapes.items():
-        a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
-        mm = (lambda a=a, b=b: torch.bmm(a, b)) if batch > 1 else (lambda a=a[0], b=b[0]: torch.mm(a, b))
-        per_call = 2.0 * batch * m * k * n
-        flops += count * per_call
-        alone += count * per_call / rate(mm, per_call, min_time)
+    flops, alone = _alone_seconds(rec.shapes, min_time)
     return {"gflop_per_call": flops / 1e9, "sustained_gflops": flops / seconds_per_call / 1e9,
             "ceiling_gflops": flops / alone / 1e9, "share": alone / seconds_per_call,
             "matmul_shapes": len(rec.shapes)}
+
+
+class PhaseShapes:
+    """The call interface of :class:`Phases` (``out = shapes("name", fn, *args)``), recording the
+    matrix-product shapes each named phase makes (forward and backward) instead of its time."""
+
+    def __init__(self):
+        self.shapes: dict[str, Counter] = {}
+
+    def __call__(self, name: str, fn: Callable, *args):
+        rec = _MatmulShapes()
+        with rec:
+            out = fn(*args)
+        self.shapes.setdefault(name, Counter()).update(rec.shapes)
+        return out
+
+
+def phase_bounds(times: dict[str, float], shapes: PhaseShapes, target: float = 0.8,
+                 min_time: float = 0.3) -> tuple[dict, str]:
+    """What each phase alone allows: for every phase, the share of the ceiling the whole call
+    would reach if every *other* phase took only its matrix products' time alone and this one
+    kept its measured time. A phase whose bound is under ``target`` keeps the call under it by
+    itself, however fast the rest becomes.
+
+    ``times``: measured seconds per phase (:attr:`Phases.times`); ``shapes``: the same phases
+    recorded by a :class:`PhaseShapes` run. Returns ``(rows, table)``: per phase its seconds, its
+    products' seconds alone, and the bound; and a Markdown table of them.
+    """
+    cache: dict = {}
+    alone = {name: _alone_seconds(shapes.shapes.get(name, Counter()), min_time, cache)[1] for name in times}
+    ceiling = sum(alone.values())
+    rows = {name: {"seconds": t, "matmul_alone_seconds": alone[name],
+                   "bound": ceiling / (t + ceiling - alone[name])} for name, t in times.items()}
+    lines = [f"ceiling (every product alone): {ceiling:.3f} s per call against {sum(times.values()):.3f} s measured; "
+             f"{100 * target:.0f} % of the ceiling is {ceiling / target:.3f} s",
+             "| phase | seconds | its products alone | the call's share of the ceiling with only this phase "
+             "as it is |", "|---|---|---|---|"]
+    for name, row in rows.items():
+        flag = " (under the target by itself)" if row["bound"] < target else ""
+        lines.append(f"| {name} | {row['seconds']:.3f} | {row['matmul_alone_seconds']:.3f} | "
+                     f"{100 * row['bound']:.0f} %{flag} |")
+    return rows, "\n".join(lines)

@@ -26,6 +26,31 @@ def test_matmul_ceiling_counts_forward_and_backward_products():
     assert 0 < out["share"] < 1 and out["ceiling_gflops"] > 0
 
 
+
+def test_phase_bounds_give_each_phase_the_ceiling_share_it_allows_alone(monkeypatch):
+    """Every product taking 0.5 s alone: phase a (1 s, one product) and b (2 s, two products of
+    one shape, timed once) give a ceiling of 1.5 s; with only a as it is, the call takes
+    1 + 1 = 2 s (75 %), with only b 2 + 0.5 = 2.5 s (60 %, under 80 % by itself)."""
+    timed_shapes = []
+
+    def rate(fn, n_items, min_time):
+        timed_shapes.append(n_items)
+        return n_items / 0.5
+
+    monkeypatch.setattr(timing, "rate", rate)
+    x, w, v = torch.randn(4, 3), torch.randn(3, 2), torch.randn(3, 5)
+    shapes = timing.PhaseShapes()
+    assert torch.equal(shapes("a", lambda: x @ w), x @ w)
+    shapes("b", lambda: (x @ v, x @ v))
+    rows, table = timing.phase_bounds({"a": 1.0, "b": 2.0}, shapes)
+    assert len(timed_shapes) == 2
+    assert rows["a"]["matmul_alone_seconds"] == pytest.approx(0.5)
+    assert rows["b"]["matmul_alone_seconds"] == pytest.approx(1.0)
+    assert rows["a"]["bound"] == pytest.approx(0.75) and rows["b"]["bound"] == pytest.approx(0.6)
+    assert "| b | 2.000 | 1.000 | 60 % (under the target by itself) |" in table
+    assert "| a | 1.000 | 0.500 | 75 % (under the target by itself) |" in table
+    assert "1.875 s" in table  # 80 % of the ceiling
+
 def test_compare_reruns_pairs_runs_and_reports_the_last_evaluation(tmp_path):
     """Two sweep folders with one common run: its last evaluation and training time on each side,
     and the per-group ranges; a run in only one folder is left out."""
