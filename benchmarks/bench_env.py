@@ -21,6 +21,7 @@ Usage::
     python benchmarks/bench_env.py --quick            # seconds, for smoke tests
     python benchmarks/bench_env.py --task racing --no-native   # without the whole-step native call
     python benchmarks/bench_env.py --profile 100      # where the time of one step goes
+    python benchmarks/bench_env.py --device cuda --sizes 100 1048576 --horizon 16 [--compile --no-eager]
 
 Results are printed as a Markdown table and, with ``--json PATH``, written as JSON
 (with the machine description) so docs tables can be regenerated from them.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -43,13 +45,18 @@ def _action(env) -> torch.Tensor:
     """A steady action: hover thrust for a quadrotor, zero otherwise."""
     vehicle = getattr(env.robot, "vehicle", None)
     value = vehicle.hover_action if vehicle is not None else 0.0
-    return torch.full((env.num_envs, env.action_dim), value, dtype=env.dtype)
+    return torch.full((env.num_envs, env.action_dim), value, dtype=env.dtype, device=env.device)
 
 
 def make_env(env_id: str, n: int, **kwargs):
     env = gym.make_vec(env_id, num_envs=n, **kwargs)
     env.reset(seed=0)
     return env
+
+
+def _sync(device: str) -> Callable[[], object]:
+    """What waits for the device's queued work (nothing on a CPU)."""
+    return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
 
 def bench_bare(n: int, env_id: str, min_time: float, horizon: int, **env_kwargs) -> tuple[float, float]:
@@ -75,7 +82,8 @@ def bench_bare(n: int, env_id: str, min_time: float, horizon: int, **env_kwargs)
             loss = loss + sum(v.sum() for v in x.values() if v.is_floating_point())
         loss.backward()
 
-    return rate(fwd, steps * n, min_time), rate(fwd_bwd, horizon * n, min_time, warmup=1)
+    sync = _sync(env.device)
+    return rate(fwd, steps * n, min_time, sync=sync), rate(fwd_bwd, horizon * n, min_time, warmup=1, sync=sync)
 
 
 def _step_fns(env, steps: int, horizon: int):
@@ -117,7 +125,8 @@ def _rollout_fns(env, steps: int, horizon: int):
 
 def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool, **env_kwargs) -> dict[str, float]:
     env = make_env(env_id, n, compile=compile, **env_kwargs)
-    a_np = _action(env).numpy().astype(np.float32)
+    a_np = _action(env).cpu().numpy().astype(np.float32)
+    sync = _sync(env.device)
     steps = 20
 
     def numpy_step():
@@ -127,12 +136,12 @@ def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool,
     fwd, fwd_bwd = _step_fns(env, steps, horizon)
     out = {}
     if not compile:
-        out["step()"] = rate(numpy_step, steps * n, min_time)
-    out["fwd"] = rate(fwd, steps * n, min_time, warmup=3)
-    out["fwd+bwd"] = rate(fwd_bwd, horizon * n, min_time, warmup=2)
+        out["step()"] = rate(numpy_step, steps * n, min_time, sync=sync)
+    out["fwd"] = rate(fwd, steps * n, min_time, warmup=3, sync=sync)
+    out["fwd+bwd"] = rate(fwd_bwd, horizon * n, min_time, warmup=2, sync=sync)
     rollout, rollout_bwd = _rollout_fns(env, 16, horizon)
-    out["rollout"] = rate(rollout, 16 * n, min_time)
-    out["rollout fwd+bwd"] = rate(rollout_bwd, horizon * n, min_time)
+    out["rollout"] = rate(rollout, 16 * n, min_time, sync=sync)
+    out["rollout fwd+bwd"] = rate(rollout_bwd, horizon * n, min_time, sync=sync)
     return out
 
 
@@ -173,6 +182,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed run")
     parser.add_argument("--compile", action="store_true", help="also measure compile=True")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cpu", help="torch device of the envs, e.g. cuda")
+    parser.add_argument("--no-eager", action="store_true", help="with --compile: the compiled columns only")
     parser.add_argument("--json", default=None, help="write results here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
     parser.add_argument("--no-native", action="store_true",
@@ -192,23 +203,26 @@ def main(argv=None) -> dict:
 
     rows = []
     for n in args.sizes:
-        bare_f, bare_fb = bench_bare(n, env_id, args.min_time, args.horizon)
-        row = {"N": n, "bare fwd": bare_f, "bare fwd+bwd": bare_fb}
-        row.update(bench_env(n, env_id, args.min_time, args.horizon, compile=False,
-                             **({"native": False} if args.no_native else {})))
+        row = {"N": n}
+        if not (args.no_eager and args.compile):
+            bare_f, bare_fb = bench_bare(n, env_id, args.min_time, args.horizon, device=args.device)
+            row.update({"bare fwd": bare_f, "bare fwd+bwd": bare_fb})
+            row.update(bench_env(n, env_id, args.min_time, args.horizon, compile=False, device=args.device,
+                                 **({"native": False} if args.no_native else {})))
         if args.compile:
-            comp = bench_env(n, env_id, args.min_time, args.horizon, compile=True)
+            comp = bench_env(n, env_id, args.min_time, args.horizon, compile=True, device=args.device)
             row.update({f"compiled {k}": v for k, v in comp.items()})
         rows.append(row)
         print(json.dumps({k: (round(v) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
 
     cols = list(rows[0])
-    print(f"\nenv-steps/s, env={env_id}, horizon={args.horizon}, {machine()}")
+    print(f"\nenv-steps/s, env={env_id}, horizon={args.horizon}, {machine(torch.device(args.device))}")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in rows:
         print("| " + " | ".join(str(row[c]) if c == "N" else f"{row[c]:.3g}" for c in cols) + " |")
-    result = {"machine": machine(), "env": env_id, "horizon": args.horizon, "native": not args.no_native, "rows": rows}
+    result = {"machine": machine(torch.device(args.device)), "env": env_id, "horizon": args.horizon,
+              "native": not args.no_native, "rows": rows}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

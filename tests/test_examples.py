@@ -1,6 +1,8 @@
 """Every example (examples/ and docs/examples/) runs, in its tiny mode where it has one."""
 
 import importlib.util
+import json
+import os
 import pathlib
 import runpy
 import subprocess
@@ -129,3 +131,24 @@ def test_run_times_script_quick(monkeypatch, tmp_path):
     rows = module.main(["--quick", "--out", str(tmp_path / "times")])
     assert len(rows) == 3 and all(r["seconds"] > 0 for r in rows)
     assert (tmp_path / "times.md").read_text().count("\n| ") == 4
+
+
+def test_gpu_check_script_runs_every_step_on_the_cpu(tmp_path):
+    """scripts/gpu_check.sh in its quick mode on the CPU: every step ends with exit 0 and writes
+    what it promises (at most 8 files, as the GPU machine returns), the contract tests pass under
+    DIFFENVS_TEST_DEVICE, the benchmark's JSON has its eager and compiled rows, the run its log."""
+    env = {**os.environ, "DEVICE": "cpu", "QUICK": "1", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    for name in ("contract", "bench eager", "bench compiled", "abpt"):
+        assert f"== {name}: exit 0 after" in proc.stdout, proc.stdout
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["abpt_hover.txt", "abpt_hover_progress.csv", "bench.txt", "bench_compiled.json",
+                     "bench_eager.json", "contract.txt", "device.txt"]
+    assert " passed" in (tmp_path / "contract.txt").read_text()
+    eager, compiled = (json.loads((tmp_path / f"bench_{k}.json").read_text())["rows"][0] for k in ("eager", "compiled"))
+    assert eager["fwd"] > 0 and "compiled fwd" not in eager
+    assert compiled["compiled fwd"] > 0 and "fwd" not in compiled
+    summary = [line for line in (tmp_path / "abpt_hover.txt").read_text().splitlines() if line.startswith("{")]
+    assert json.loads(summary[-1])["env_steps"] > 0

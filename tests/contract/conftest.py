@@ -11,6 +11,8 @@ registered only for the duration of each test that uses it.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import types
 from dataclasses import dataclass
 
@@ -27,6 +29,11 @@ from diffenvs.contract import EnvSpec, RewardTerm, Robot, StateField, Task, Task
 REGISTERED_IDS = list(diffenvs.env_specs())
 
 TOY_ID = "ContractToy-DictReach-v0"
+
+#: ``DIFFENVS_TEST_DEVICE=cuda`` runs the suite on that device: every diffenvs env the tests make
+#: (``gym.make`` / ``gym.make_vec``) is built there unless a test names a device, and tensors the
+#: tests make without a device are made there (``scripts/gpu_check.sh``).
+TEST_DEVICE = os.environ.get("DIFFENVS_TEST_DEVICE") or None
 
 
 # ---------------------------------------------------------------- the toy robot
@@ -122,6 +129,28 @@ def env_id(request):
         yield request.param
 
 
+def _on_test_device(make):
+    @functools.wraps(make)
+    def made(env_id, *args, **kwargs):
+        name = env_id.removeprefix("diffenvs:") if isinstance(env_id, str) else None
+        if name in REGISTERED_IDS or name == TOY_ID:
+            kwargs.setdefault("device", TEST_DEVICE)
+        return make(env_id, *args, **kwargs)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def _test_device(monkeypatch):
+    """With ``DIFFENVS_TEST_DEVICE`` set: the test's envs and new tensors on that device."""
+    if TEST_DEVICE is None:
+        yield
+        return
+    monkeypatch.setattr(gym, "make", _on_test_device(gym.make))
+    monkeypatch.setattr(gym, "make_vec", _on_test_device(gym.make_vec))
+    with torch.device(TEST_DEVICE):
+        yield
+
+
 # --------------------------------------------------------------------- helpers
 def make_vec(env_id, num_envs=3, **kwargs):
     return gym.make_vec(env_id, num_envs=num_envs, **kwargs)
@@ -160,7 +189,7 @@ def random_actions(env, seed, scale=1.0, steps=None):
     """Seeded actions in ``[-scale, scale]`` of the env's dtype: ``(N, A)`` or ``(steps, N, A)``."""
     gen = torch.Generator().manual_seed(seed)
     shape = (env.num_envs, env.action_dim) if steps is None else (steps, env.num_envs, env.action_dim)
-    return (torch.rand(shape, generator=gen, dtype=env.dtype) * 2 - 1) * scale
+    return ((torch.rand(shape, generator=gen, dtype=env.dtype, device="cpu") * 2 - 1) * scale).to(env.device)
 
 
 def grad_or_zero(output, inputs):
