@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds
+from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds, save_phases
 
 from trainers import make_trainer
 from trainers.core.first_order import rollout
@@ -34,6 +34,9 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--ceiling", action="store_true",
                         help="also: the iteration's matrix products against their rate alone (timing.matmul_ceiling)")
+    parser.add_argument("--json", default=None,
+                        help="with --ceiling: write the phases' seconds, their products' seconds alone and bounds "
+                             "here (benchmarks/plot_phase_bounds.py draws them)")
     parser.add_argument("--compile", action="store_true", help="the env with compile=True")
     parser.add_argument("--critic-ops", action="store_true", help="profile the critic updates by operator")
     parser.add_argument("--no-fused", action="store_true", help="the quadrotor's PyTorch ops (fused=False)")
@@ -74,7 +77,10 @@ def main(argv=None) -> dict[str, float]:
               f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
         shapes = PhaseShapes()
         iteration(shapes)
-        print(phase_bounds(timed.times, shapes)[1])
+        rows, table = phase_bounds(timed.times, shapes)
+        print(table)
+        if args.json:
+            save_phases(args.json, "ABPT", torch.get_num_threads(), args.compile, rows)
     if args.critic_ops:
         _critic_ops(trainer, ro)
     return timed.times

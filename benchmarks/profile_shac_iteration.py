@@ -14,10 +14,9 @@ import argparse
 import time
 
 import torch
-from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds
+from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds, save_phases
 
 from trainers import make_trainer
-from trainers.core.returns import discounted_return
 
 
 def main(argv=None) -> dict[str, float]:
@@ -28,6 +27,9 @@ def main(argv=None) -> dict[str, float]:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--ceiling", action="store_true",
                         help="also: the iteration's matrix products against their rate alone (timing.matmul_ceiling)")
+    parser.add_argument("--json", default=None,
+                        help="with --ceiling: write the phases' seconds, their products' seconds alone and bounds "
+                             "here (benchmarks/plot_phase_bounds.py draws them)")
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:
@@ -41,13 +43,9 @@ def main(argv=None) -> dict[str, float]:
         trainer.train_iteration()
     cfg, timed = trainer.cfg, Phases(args.iterations)
 
-    def objective(ro):
-        next_values = trainer.critic_target(ro.next_obs) * (~ro.terminated)
-        return -discounted_return(ro.rewards, ro.dones, next_values, cfg.gamma).mean() / cfg.horizon
-
     def iteration(timed) -> None:
         ro = timed("rollout (simulator + actor, forward)", trainer.rollout)
-        loss = timed("objective (terminal values)", objective, ro)
+        loss = timed("objective (terminal values)", trainer.actor_loss, ro)
         timed("actor backward + Adam step", trainer.step_actor, loss)
         timed("critic updates", trainer.fit_critic, ro)
         timed("bookkeeping", trainer.after_rollout, ro)
@@ -68,7 +66,10 @@ def main(argv=None) -> dict[str, float]:
               f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
         shapes = PhaseShapes()
         iteration(shapes)
-        print(phase_bounds(timed.times, shapes)[1])
+        rows, table = phase_bounds(timed.times, shapes)
+        print(table)
+        if args.json:
+            save_phases(args.json, "SHAC", torch.get_num_threads(), args.compile, rows)
     return timed.times
 
 

@@ -183,3 +183,11 @@ def phase_bounds(times: dict[str, float], shapes: PhaseShapes, target: float = 0
         lines.append(f"| {name} | {row['seconds']:.3f} | {row['matmul_alone_seconds']:.3f} | "
                      f"{100 * row['bound']:.0f} %{flag} |")
     return rows, "\n".join(lines)
+
+
+def save_phases(json_path: str, algo: str, threads: int, compiled: bool, rows: dict) -> None:
+    """Write :func:`phase_bounds`' rows of one profiled configuration as JSON (with the machine)."""
+    os.makedirs(os.path.dirname(json_path) or ".", exist_ok=True)
+    with open(json_path, "w") as fh:
+        json.dump({"algo": algo, "threads": threads, "compiled": compiled, "machine": machine(), "phases": rows}, fh,
+                  indent=1)

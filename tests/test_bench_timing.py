@@ -73,3 +73,24 @@ def test_compare_reruns_pairs_runs_and_reports_the_last_evaluation(tmp_path):
     assert "| base/shac/Env-v0 | 3–3 | 4–4 | 0.25–0.25 | 0.125–0.125 |" in text
     text = compare_reruns.main([str(tmp_path / "a"), str(tmp_path / "b"), "--last", "2"])
     assert "| base/shac/Env-v0/s0 | 2.0 | 0.375 | 9 | 2.5 | 0.312 | 2 |" in text
+
+
+def test_phase_bounds_json_and_figure(tmp_path):
+    """save_phases writes a configuration's rows; plot_phase_bounds groups its phases (replay starts and
+    bookkeeping as "other") and draws one bar per file."""
+    pytest.importorskip("matplotlib")
+    plot = pytest.importorskip("plot_phase_bounds")
+    rows = {"replay starts": {"seconds": 0.001, "matmul_alone_seconds": 0.0, "bound": 0.99},
+            "rollout (simulator + actor, forward)": {"seconds": 0.08, "matmul_alone_seconds": 0.01, "bound": 0.7},
+            "critic updates": {"seconds": 0.2, "matmul_alone_seconds": 0.15, "bound": 0.75},
+            "bookkeeping": {"seconds": 0.002, "matmul_alone_seconds": 0.0, "bound": 0.99}}
+    paths = []
+    for threads, compiled in ((2, False), (1, True)):
+        paths.append(str(tmp_path / f"run{threads}.json"))
+        timing.save_phases(paths[-1], "ABPT", threads, compiled, rows)
+    runs = plot.load(paths)
+    assert [r["label"] for r in runs] == ["ABPT, 2 threads, eager", "ABPT, 1 thread, compiled"]
+    assert runs[0]["groups"]["other"] == pytest.approx((0.003, 0.0))
+    assert runs[0]["groups"]["critic updates"] == (0.2, 0.15)
+    out = plot.main([*paths, "--out", str(tmp_path / "bounds.png")])
+    assert (tmp_path / "bounds.png").stat().st_size > 10_000 and out.endswith("bounds.png")

@@ -13,6 +13,7 @@ import copy
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from .core.critic import CriticConfig, CriticTrainer
 from .core.first_order import Rollout
@@ -44,19 +45,22 @@ class SHAC(CriticTrainer):
         return {**super().optimizers(), "critic": self.critic_opt}
 
     def train_iteration(self) -> dict[str, float]:
-        cfg = self.cfg
         ro = self.rollout()
-        # Terminal values: differentiable in the next states (through the simulator), and
-        # evaluated only where the return bootstraps (the segment ends).
-        rows = bootstrap_rows(ro.dones, ro.terminated)
-        next_values = scatter_values(rows, self.critic_target(ro.next_obs[rows]), ro.dones.shape)
-        objective = discounted_return(ro.rewards, ro.dones, next_values, cfg.gamma)
-        loss = -objective.mean() / cfg.horizon
+        loss = self.actor_loss(ro)
         grad_norm = self.step_actor(loss)
         critic_loss = self.fit_critic(ro)
         stats = self.after_rollout(ro)
         return {**stats, "actor_loss": float(loss.detach()), "critic_loss": critic_loss, "grad_norm": grad_norm,
                 "entropy": float(-ro.log_probs.detach().mean()), "lr": self.actor_opt.param_groups[0]["lr"]}
+
+    def actor_loss(self, ro: Rollout) -> Tensor:
+        """The actor's loss, minus the mean discounted return per step, with terminal values
+        differentiable in the next states (through the simulator), evaluated only where the
+        return bootstraps (the segment ends)."""
+        rows = bootstrap_rows(ro.dones, ro.terminated)
+        next_values = scatter_values(rows, self.critic_target(ro.next_obs[rows]), ro.dones.shape)
+        objective = discounted_return(ro.rewards, ro.dones, next_values, self.cfg.gamma)
+        return -objective.mean() / self.cfg.horizon
 
     def fit_critic(self, ro: Rollout) -> float:
         cfg = self.cfg
