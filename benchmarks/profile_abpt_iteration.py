@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds, save_phases
+from timing import Phases, print_ceiling
 
 from trainers import make_trainer
 from trainers.core.first_order import rollout
@@ -71,16 +71,7 @@ def main(argv=None) -> dict[str, float]:
           f"{total:.3f} s ({H * args.num_envs / total:.0f} env steps/s)")
     print(timed.report())
     if args.ceiling:
-        c = matmul_ceiling(trainer.train_iteration, total)
-        print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
-              f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
-              f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
-        shapes = PhaseShapes()
-        iteration(shapes)
-        rows, table = phase_bounds(timed.times, shapes)
-        print(table)
-        if args.json:
-            save_phases(args.json, "ABPT", torch.get_num_threads(), args.compile, rows)
+        print_ceiling(trainer.train_iteration, iteration, timed.times, "ABPT", args.compile, args.json)
     if args.critic_ops:
         _critic_ops(trainer, ro)
     return timed.times

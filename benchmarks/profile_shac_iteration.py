@@ -14,7 +14,7 @@ import argparse
 import time
 
 import torch
-from timing import Phases, PhaseShapes, matmul_ceiling, phase_bounds, save_phases
+from timing import Phases, print_ceiling
 
 from trainers import make_trainer
 
@@ -60,16 +60,7 @@ def main(argv=None) -> dict[str, float]:
           f"first iteration {first:.1f} s")
     print(timed.report())
     if args.ceiling:
-        c = matmul_ceiling(trainer.train_iteration, total)
-        print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
-              f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
-              f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
-        shapes = PhaseShapes()
-        iteration(shapes)
-        rows, table = phase_bounds(timed.times, shapes)
-        print(table)
-        if args.json:
-            save_phases(args.json, "SHAC", torch.get_num_threads(), args.compile, rows)
+        print_ceiling(trainer.train_iteration, iteration, timed.times, "SHAC", args.compile, args.json)
     return timed.times
 
 

@@ -191,3 +191,22 @@ def save_phases(json_path: str, algo: str, threads: int, compiled: bool, rows: d
     with open(json_path, "w") as fh:
         json.dump({"algo": algo, "threads": threads, "compiled": compiled, "machine": machine(), "phases": rows}, fh,
                   indent=1)
+
+
+def print_ceiling(train_iteration: Callable[[], object], iteration: Callable, times: dict[str, float], algo: str,
+                  compiled: bool, json_path: str | None = None) -> dict:
+    """What ``--ceiling`` prints in the profile scripts: the whole iteration against the matrix-product
+    ceiling (:func:`matmul_ceiling` of ``train_iteration``), then each phase's bound (one more
+    ``iteration(phases)`` under :class:`PhaseShapes`, :func:`phase_bounds` of the measured ``times``);
+    with ``json_path``, the bounds saved there (:func:`save_phases`). Returns the bounds' rows."""
+    c = matmul_ceiling(train_iteration, sum(times.values()))
+    print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
+          f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
+          f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
+    shapes = PhaseShapes()
+    iteration(shapes)
+    rows, table = phase_bounds(times, shapes)
+    print(table)
+    if json_path:
+        save_phases(json_path, algo, torch.get_num_threads(), compiled, rows)
+    return rows
