@@ -169,11 +169,16 @@ def obs_sum(obs):
     return sum(v.sum() for _, v in obs_items(obs))
 
 
+def _array(x):
+    """A numpy array of ``x`` (a tensor on any device, or array-like)."""
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
 def assert_obs_close(a, b, err_msg="", **kwargs):
     ia, ib = obs_items(a), obs_items(b)
     assert [k for k, _ in ia] == [k for k, _ in ib]
     for (k, x), (_, y) in zip(ia, ib):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), err_msg=f"{err_msg} observation entry {k}",
+        np.testing.assert_allclose(_array(x), _array(y), err_msg=f"{err_msg} observation entry {k}",
                                    **kwargs)
 
 
@@ -183,6 +188,11 @@ def clone_state(state):
 
 def states_equal(a, b) -> bool:
     return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def generator(seed: int) -> torch.Generator:
+    """A seeded generator on the device new tensors go to (the CPU, or ``DIFFENVS_TEST_DEVICE``)."""
+    return torch.Generator(device=torch.get_default_device()).manual_seed(seed)
 
 
 def random_actions(env, seed, scale=1.0, steps=None):

@@ -103,7 +103,7 @@ def test_make_vec_is_a_same_step_vector_env_with_batched_spaces(env_id):
 def test_step_returns_numpy_copies(env_id):
     env = make_vec(env_id, 3)
     env.reset(seed=1)
-    actions = random_actions(env, 0).numpy()
+    actions = random_actions(env, 0).cpu().numpy()
     obs, reward, terminated, truncated, info = env.step(actions)
     state, env_obs = clone_state(env.get_state()), {k: v.clone() for k, v in obs_items(env.obs)}
     for _, v in obs_items(obs):
@@ -224,7 +224,7 @@ def test_every_metric_has_a_unit_and_is_reported(env_id):
     main, _ = task.main_metric
     assert main == "episode_return" or main in task.metric_names
     env.reset(seed=0)
-    _, _, _, _, info = env.step(random_actions(env, 0, 0.5).numpy())
+    _, _, _, _, info = env.step(random_actions(env, 0, 0.5).cpu().numpy())
     assert set(task.metric_names) <= set(info)
 
 
@@ -249,7 +249,7 @@ def test_reward_is_the_sum_of_named_terms(env_id):
                 (g,) = grad_or_zero(value.sum(), [actions])
                 assert g.abs().sum() == 0, f"non-differentiable term {term.name!r} carries a gradient"
     # The numpy step reports the same terms.
-    _, reward, _, _, info = env.step(random_actions(env, 9, 0.5).numpy())
+    _, reward, _, _, info = env.step(random_actions(env, 9, 0.5).cpu().numpy())
     assert list(reward_terms(info)) == names
     total = np.sum([v for v in reward_terms(info).values()], axis=0)
     np.testing.assert_allclose(reward[~info["diverged"]], total[~info["diverged"]], rtol=1e-6, atol=1e-6)

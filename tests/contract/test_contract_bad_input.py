@@ -16,7 +16,7 @@ from .conftest import clone_state, grad_or_zero, make_vec, obs_items, random_act
 def _env(env_id, n=3, **kwargs):
     env = make_vec(env_id, n, max_episode_steps=2, **kwargs)  # short episodes: autoresets in play
     env.reset(seed=0)
-    env.step(random_actions(env, 0).numpy())
+    env.step(random_actions(env, 0).cpu().numpy())
     return env
 
 
@@ -67,12 +67,12 @@ def test_non_finite_actions_name_the_rows_and_commit_nothing(env_id, bad):
     actions[3, -1] = bad
     snap = _snapshot(env)
     with pytest.raises(ValueError, match=r"NaN or inf in env row\(s\) \[1, 3\]"):
-        env.step(actions.numpy())
+        env.step(actions.cpu().numpy())
     _assert_unchanged(env, snap)
     with pytest.raises(ValueError, match=r"NaN or inf in env row\(s\) \[1, 3\]"):
         env.step_differentiable(actions.clone().requires_grad_())
     _assert_unchanged(env, snap)
-    env.step(random_actions(env, 2).numpy())  # the env still works
+    env.step(random_actions(env, 2).cpu().numpy())  # the env still works
 
 
 def test_rejected_non_finite_step_leaves_the_runtime_state_and_the_future_unchanged():
@@ -82,11 +82,11 @@ def test_rejected_non_finite_step_leaves_the_runtime_state_and_the_future_unchan
     bad = random_actions(env, 1)
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN or inf"):
-        env.step(bad.numpy())
+        env.step(bad.cpu().numpy())
     after = env.get_runtime_state()
     assert after["pool_next"] == before["pool_next"], "the rejected step consumed episode starts"
     for t in range(4):  # episodes of 2 steps: the autoresets must draw the same starts
-        a = random_actions(env, 10 + t).numpy()
+        a = random_actions(env, 10 + t).cpu().numpy()
         o1, o2 = env.step(a)[0], twin.step(a)[0]
         for (_, x), (_, y) in zip(obs_items(o1), obs_items(o2)):
             np.testing.assert_array_equal(x, y)

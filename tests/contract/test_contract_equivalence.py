@@ -70,10 +70,10 @@ def _rollout(env, steps, seed=0):
     """Flat list of every output of ``steps`` steps (obs, reward, flags, final obs, state)."""
     out = []
     for t in range(steps):
-        obs, reward, terminated, truncated, info = env.step(random_actions(env, seed + t).numpy())
+        obs, reward, terminated, truncated, info = env.step(random_actions(env, seed + t).cpu().numpy())
         out += [v for _, v in obs_items(obs)] + [reward, terminated, truncated, info["_final_obs"]]
         out += [v for _, v in obs_items(info["final_obs"])]
-        out += [v.numpy().copy() for v in env.get_state().values()]
+        out += [v.cpu().numpy().copy() for v in env.get_state().values()]
     return out
 
 

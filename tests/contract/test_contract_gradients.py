@@ -7,7 +7,7 @@ import torch
 
 from diffenvs.contract import reward_terms
 
-from .conftest import clone_state, make_vec, random_actions
+from .conftest import clone_state, generator, make_vec, random_actions
 
 HORIZON = 5
 EPS = 1e-6
@@ -78,7 +78,7 @@ def _perturbable_float_fields(env, start):
     """Float state fields that can be moved freely (the robot's validate_state accepts a
     clearly perturbed value; fields with constraints, e.g. unit quaternions, fail it)."""
     fields = []
-    gen = torch.Generator().manual_seed(5)
+    gen = generator(5)
     for name, field in env.state_spec.items():
         if field.dtype != "float":
             continue
@@ -104,7 +104,7 @@ def test_start_state_gradient_matches_finite_differences(env_id):
                                 allow_unused=True)
     grads = {k: torch.zeros_like(leaves[k]) if g is None else g for k, g in zip(fields, grads)}
     assert any(g.abs().sum() > 0 for g in grads.values())
-    gen = torch.Generator().manual_seed(6)
+    gen = generator(6)
     with torch.no_grad():
         for name in fields:  # one random direction per field, so a failure names the field
             d = torch.randn(start[name].shape, generator=gen, dtype=env.dtype)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import clone_state, make_vec, random_actions, states_equal
+from .conftest import clone_state, generator, make_vec, random_actions, states_equal
 
 N = 12
 
@@ -27,7 +27,7 @@ def _hard_inputs(env):
     """A state batch with rows that end every way: truncation, leaving the arena, divergence
     (too fast, non-finite), plus fresh starts, their observations and counters."""
     state = {k: v.detach().clone() for k, v in env.sample_initial_states().items()}
-    gen = torch.Generator().manual_seed(4)
+    gen = generator(4)
     for k, v in state.items():
         if v.is_floating_point():
             state[k] = v + 0.3 * torch.randn(v.shape, generator=gen, dtype=v.dtype)
@@ -90,7 +90,7 @@ def test_native_transition_equals_the_generic_one(env_id):
 
     # Gradients: one random cotangent for every output that carries a graph in the generic step
     # (but the pre-reset state, output 7, which the env keeps only to draw frames).
-    gen = torch.Generator().manual_seed(9)
+    gen = generator(9)
     keys = [k for k in b if b[k].requires_grad and not k.startswith("7/")]
     assert keys
     cot = {k: torch.randn(b[k].shape, generator=gen, dtype=torch.float64) for k in keys}
@@ -150,7 +150,7 @@ def test_native_unroll_equals_the_generic_steps(env_id):
             torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12, equal_nan=True, msg=key)
         else:
             assert torch.equal(x, y), key
-    gen = torch.Generator().manual_seed(10)
+    gen = generator(10)
     keys = [k for k in b if b[k].requires_grad]
     cot = {k: torch.randn(b[k].shape, generator=gen, dtype=torch.float64) for k in keys}
 
