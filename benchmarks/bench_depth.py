@@ -35,7 +35,7 @@ import json
 import os
 
 import torch
-from timing import machine, rate
+from timing import device_sync, machine, rate
 
 from diffenvs.sensors import DepthCamera, DepthCameraConfig
 from diffenvs.vector_env import DiffVectorEnv
@@ -52,7 +52,7 @@ def bench(n: int, width: int, height: int, device: torch.device, dtype: torch.dt
     yaw = torch.rand(n, generator=gen, device=device, dtype=dtype) * 6.28
     cam = DepthCamera(DepthCameraConfig(width=width, height=height, max_range=10.0))
     dcam = DepthCamera(DepthCameraConfig(width=width, height=height, max_range=10.0, differentiable=True))
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
 
     def fwd():
         cam.render(world, pos, yaw)
@@ -74,7 +74,7 @@ def bench_env(n: int, width: int, height: int, device: torch.device, dtype: torc
                         dtype=dtype)
     env.reset(seed=0)
     action = torch.full((n, 2), 0.3, dtype=dtype, device=device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
 
     def fwd():
         with torch.no_grad():

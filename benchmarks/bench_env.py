@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 import torch
-from timing import machine, rate
+from timing import device_sync, machine, rate
 
 import diffenvs  # noqa: F401  (registers the ids)
 
@@ -52,11 +51,6 @@ def make_env(env_id: str, n: int, **kwargs):
     env = gym.make_vec(env_id, num_envs=n, **kwargs)
     env.reset(seed=0)
     return env
-
-
-def _sync(device: str) -> Callable[[], object]:
-    """What waits for the device's queued work (nothing on a CPU)."""
-    return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
 
 def bench_bare(n: int, env_id: str, min_time: float, horizon: int, **env_kwargs) -> tuple[float, float]:
@@ -82,7 +76,7 @@ def bench_bare(n: int, env_id: str, min_time: float, horizon: int, **env_kwargs)
             loss = loss + sum(v.sum() for v in x.values() if v.is_floating_point())
         loss.backward()
 
-    sync = _sync(env.device)
+    sync = device_sync(env.device)
     return rate(fwd, steps * n, min_time, sync=sync), rate(fwd_bwd, horizon * n, min_time, warmup=1, sync=sync)
 
 
@@ -126,7 +120,7 @@ def _rollout_fns(env, steps: int, horizon: int):
 def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool, **env_kwargs) -> dict[str, float]:
     env = make_env(env_id, n, compile=compile, **env_kwargs)
     a_np = _action(env).cpu().numpy().astype(np.float32)
-    sync = _sync(env.device)
+    sync = device_sync(env.device)
     steps = 20
 
     def numpy_step():

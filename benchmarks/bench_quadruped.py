@@ -27,7 +27,7 @@ import os
 import time
 
 import torch
-from timing import machine
+from timing import device_sync, machine
 
 from diffenvs.articulated import ContactParams, actuator_forces, euler_step, load_mjcf
 from diffenvs.robots.quadruped import ANYMAL_C_XML
@@ -52,7 +52,7 @@ def main(argv=None) -> list[dict]:
     if args.quick:
         args.sizes, args.horizon = [1, 8], 2
     dtype, device = getattr(torch, args.dtype), torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     model = load_mjcf(ANYMAL_C_XML)
     mt = model.tensors(dtype, device)
     contact = ContactParams()

@@ -35,6 +35,11 @@ def rate(fn: Callable[[], object], n_items: int, min_time: float, warmup: int = 
     return best
 
 
+def device_sync(device: torch.device | str) -> Callable[[], object]:
+    """What waits for ``device``'s queued work (``torch.cuda.synchronize``; nothing on a CPU), for :func:`rate`."""
+    return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+
 def save(json_path: str | None, result: dict, table: str, indent: int = 1) -> None:
     """With a path, write ``result`` as JSON there and ``table`` beside it as ``.md`` (same stem)."""
     if not json_path:
@@ -124,7 +129,8 @@ def _alone_seconds(shapes: Counter, min_time: float, cache: dict | None = None) 
     return flops, alone
 
 
-def matmul_ceiling(fn: Callable[[], object], seconds_per_call: float, min_time: float = 0.3) -> dict:
+def matmul_ceiling(fn: Callable[[], object], seconds_per_call: float, min_time: float = 0.3,
+                   cache: dict | None = None) -> dict:
     """How close ``fn`` (one training iteration, say) runs to this CPU's matrix-product ceiling.
 
     Runs ``fn`` once recording the shapes of every matrix product it makes (forward and backward),
@@ -132,12 +138,13 @@ def matmul_ceiling(fn: Callable[[], object], seconds_per_call: float, min_time: 
     the products' FLOPs per call, the rate they would run at alone (``ceiling_gflops``: FLOPs over
     the sum of their standalone times), the rate ``fn`` sustains at ``seconds_per_call``
     (``sustained_gflops``), and their ratio (``share``): the fraction of a call that the matrix
-    products alone would take.
+    products alone would take. ``cache``: rates of shapes already timed (shape -> FLOP/s), read and
+    added to.
     """
     rec = _MatmulShapes()
     with rec:
         fn()
-    flops, alone = _alone_seconds(rec.shapes, min_time)
+    flops, alone = _alone_seconds(rec.shapes, min_time, cache)
     return {"gflop_per_call": flops / 1e9, "sustained_gflops": flops / seconds_per_call / 1e9,
             "ceiling_gflops": flops / alone / 1e9, "share": alone / seconds_per_call,
             "matmul_shapes": len(rec.shapes)}
@@ -159,7 +166,7 @@ class PhaseShapes:
 
 
 def phase_bounds(times: dict[str, float], shapes: PhaseShapes, target: float = 0.8,
-                 min_time: float = 0.3) -> tuple[dict, str]:
+                 min_time: float = 0.3, cache: dict | None = None) -> tuple[dict, str]:
     """What each phase alone allows: for every phase, the share of the ceiling the whole call
     would reach if every *other* phase took only its matrix products' time alone and this one
     kept its measured time. A phase whose bound is under ``target`` keeps the call under it by
@@ -167,9 +174,10 @@ def phase_bounds(times: dict[str, float], shapes: PhaseShapes, target: float = 0
 
     ``times``: measured seconds per phase (:attr:`Phases.times`); ``shapes``: the same phases
     recorded by a :class:`PhaseShapes` run. Returns ``(rows, table)``: per phase its seconds, its
-    products' seconds alone, and the bound; and a Markdown table of them.
+    products' seconds alone, and the bound; and a Markdown table of them. ``cache`` as in
+    :func:`matmul_ceiling`.
     """
-    cache: dict = {}
+    cache = {} if cache is None else cache
     alone = {name: _alone_seconds(shapes.shapes.get(name, Counter()), min_time, cache)[1] for name in times}
     ceiling = sum(alone.values())
     rows = {name: {"seconds": t, "matmul_alone_seconds": alone[name],
@@ -199,13 +207,14 @@ def print_ceiling(train_iteration: Callable[[], object], iteration: Callable, ti
     ceiling (:func:`matmul_ceiling` of ``train_iteration``), then each phase's bound (one more
     ``iteration(phases)`` under :class:`PhaseShapes`, :func:`phase_bounds` of the measured ``times``);
     with ``json_path``, the bounds saved there (:func:`save_phases`). Returns the bounds' rows."""
-    c = matmul_ceiling(train_iteration, sum(times.values()))
+    rates: dict = {}  # (each shape timed once for both)
+    c = matmul_ceiling(train_iteration, sum(times.values()), cache=rates)
     print(f"matrix products: {c['gflop_per_call']:.2f} GFLOP per iteration ({c['matmul_shapes']} shapes), "
           f"sustained {c['sustained_gflops']:.1f} GFLOP/s; alone they run at {c['ceiling_gflops']:.1f} GFLOP/s: "
           f"{100 * c['share']:.0f} % of the ceiling (the iteration's time they would take alone)")
     shapes = PhaseShapes()
     iteration(shapes)
-    rows, table = phase_bounds(times, shapes)
+    rows, table = phase_bounds(times, shapes, cache=rates)
     print(table)
     if json_path:
         save_phases(json_path, algo, torch.get_num_threads(), compiled, rows)
