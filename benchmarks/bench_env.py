@@ -18,6 +18,7 @@ Usage::
     python benchmarks/bench_env.py                    # N in 1, 100, 1024, 16384, eager, Hover
     python benchmarks/bench_env.py --env DiffPointMass-Reach-v0 --sizes 100 16384
     python benchmarks/bench_env.py --compile --sizes 100 1024
+    python benchmarks/bench_env.py --quick --compile aot_eager --no-eager   # the compiled path, traced in seconds
     python benchmarks/bench_env.py --quick            # seconds, for smoke tests
     python benchmarks/bench_env.py --task racing --no-native   # without the whole-step native call
     python benchmarks/bench_env.py --profile 100      # where the time of one step goes
@@ -117,7 +118,8 @@ def _rollout_fns(env, steps: int, horizon: int):
     return rollout, rollout_bwd
 
 
-def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool, **env_kwargs) -> dict[str, float]:
+def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool | str,
+              **env_kwargs) -> dict[str, float]:
     env = make_env(env_id, n, compile=compile, **env_kwargs)
     a_np = _action(env).cpu().numpy().astype(np.float32)
     sync = device_sync(env.device)
@@ -174,7 +176,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1024, 16384])
     parser.add_argument("--horizon", type=int, default=96)
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed run")
-    parser.add_argument("--compile", action="store_true", help="also measure compile=True")
+    parser.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
+                        help="also measure compile=True (inductor), or compile=BACKEND, another torch.compile "
+                             "backend (aot_eager: traced in seconds, for smoke tests)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu", help="torch device of the envs, e.g. cuda")
     parser.add_argument("--no-eager", action="store_true", help="with --compile: the compiled columns only")
@@ -204,7 +208,7 @@ def main(argv=None) -> dict:
             row.update(bench_env(n, env_id, args.min_time, args.horizon, compile=False, device=args.device,
                                  **({"native": False} if args.no_native else {})))
         if args.compile:
-            comp = bench_env(n, env_id, args.min_time, args.horizon, compile=True, device=args.device)
+            comp = bench_env(n, env_id, args.min_time, args.horizon, compile=args.compile, device=args.device)
             row.update({f"compiled {k}": v for k, v in comp.items()})
         rows.append(row)
         print(json.dumps({k: (round(v) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
@@ -216,7 +220,7 @@ def main(argv=None) -> dict:
     for row in rows:
         print("| " + " | ".join(str(row[c]) if c == "N" else f"{row[c]:.3g}" for c in cols) + " |")
     result = {"machine": machine(torch.device(args.device)), "env": env_id, "horizon": args.horizon,
-              "native": not args.no_native, "rows": rows}
+              "native": not args.no_native, "compile": args.compile, "rows": rows}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

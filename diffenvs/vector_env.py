@@ -48,6 +48,21 @@ def _allow_compiled_envs(per_env: int = 3, envs: int = 64) -> None:
         cfg.accumulated_recompile_limit = max(cfg.accumulated_recompile_limit, 4 * per_env * envs)
 
 
+def _compile_backend(compile: bool | str) -> str | None:
+    """The ``torch.compile`` backend ``compile`` asks for (``None``: no compilation)."""
+    if isinstance(compile, str):
+        import torch._dynamo
+
+        known = torch._dynamo.list_backends(exclude_tags=())
+        if compile not in known:
+            raise ValueError(f"compile={compile!r} is not a torch.compile backend; pass True (inductor), False, "
+                             f"or one of {known}")
+        return compile
+    if not isinstance(compile, (bool, int)):
+        raise TypeError(f"compile must be a bool or a torch.compile backend name, got {type(compile).__name__}")
+    return "inductor" if compile else None
+
+
 def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)
@@ -133,7 +148,10 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         detach_reward_terms: names of reward terms whose value is kept but whose gradient
             is cut, to study partially differentiable rewards (ABPT paper Figure 5).
         compile: run the step's pure transition function through ``torch.compile``
-            (faster after a one-off compilation of tens of seconds; see docs/benchmarks).
+            (faster after a one-off compilation of tens of seconds to minutes; see docs/benchmarks).
+            ``True`` uses inductor (with its C++ wrapper); a string names another
+            ``torch.compile`` backend (``"aot_eager"``: traced in seconds, for checks;
+            ``"cudagraphs"``; see ``torch._dynamo.list_backends()``).
         native: step with the task's fused native transition where it offers one for this
             configuration (:meth:`Task.native_transition <diffenvs.contract.Task.native_transition>`;
             the same results to float rounding); ``False``: always :meth:`transition`.
@@ -164,7 +182,7 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         grad_decay: float = 1.0,
         autoreset: bool = True,
         check_inputs: bool = True,
-        compile: bool = False,
+        compile: bool | str = False,
         native: bool = True,
         detach_reward_terms: tuple[str, ...] | list[str] = (),
         render_mode: str | None = None,
@@ -237,18 +255,20 @@ class DiffVectorEnv(gym.vector.VectorEnv):
         self._state: State | None = None
         self._obs: Obs | None = None
         self._renderer: Renderer | None = None
-        self.compiled = bool(compile)
-        self._skip_idle_resets = self.device.type == "cpu" and not compile
+        backend = _compile_backend(compile)
+        self.compiled = backend is not None
+        self._skip_idle_resets = self.device.type == "cpu" and not self.compiled
         # A task's fused transition (one native call per step), where it offers one for this env.
-        self._native = self.task.native_transition(self) if native and not compile else None
+        self._native = self.task.native_transition(self) if native and not self.compiled else None
         self._transition_fn = self._native or self.transition
         self._native_observes_starts = bool(getattr(self._native, "observes_starts", False))
         self._numpy_step = getattr(self._native, "numpy_step", None)
         self._rollout_fn = self._rollout_steps
-        if compile:
+        if self.compiled:
             _allow_compiled_envs()
-            self._transition_fn = torch.compile(self.transition, dynamic=False, options=_COMPILE_OPTIONS)
-            self._rollout_fn = torch.compile(self._rollout_steps, dynamic=False, options=_COMPILE_OPTIONS)
+            options = _COMPILE_OPTIONS if backend == "inductor" else None
+            self._transition_fn = torch.compile(self.transition, backend=backend, dynamic=False, options=options)
+            self._rollout_fn = torch.compile(self._rollout_steps, backend=backend, dynamic=False, options=options)
 
     # ------------------------------------------------------------------ properties
     @property
