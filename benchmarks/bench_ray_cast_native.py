@@ -1,13 +1,20 @@
-"""The first stage of ray casting for a tilted (3-D) camera: the native call against the tensor ops.
+"""The first stage of ray casting: the native calls against the tensor ops, for a tilted and a level camera.
 
 For each image size and batch size ``N``: random worlds as in ``bench_depth.py`` (16 vertical
 cylinders, 4 spheres, 4 boxes and the ground in a 20 m square), one camera per env 0.5 m up at a
-random yaw, pitched 0.1 rad down (so the level camera's column path does not apply, as for the
-quadruped's camera). Frames per second (one image of one env) of each ray's nearest hit:
+random yaw. Frames per second (one image of one env) of each ray's nearest hit, for two cameras:
 
-* ``tensors``: ``_nearest_hits``, the batched tensor operations (CUDA, or no C compiler);
-* ``native``: ``_native_nearest``, ``nearest_hits.c`` over the rays, split over torch's threads
-  (the default on CPU), checked to find the same obstacle for every ray before timing.
+* ``tilted``: pitched 0.1 rad down (so the level camera's column path does not apply, as for the
+  quadruped's camera), with the obstacle hit (as with gradients): ``tensors`` is ``_nearest_hits``,
+  the batched tensor operations (CUDA, or no C compiler); ``native`` is ``_native_nearest``,
+  ``nearest_hits.c`` over the rays;
+* ``level``: the level camera of the navigation envs, distances only (as their ``render``):
+  ``tensors`` is ``_level_hits``, the column casting in tensor operations over chunks of envs as
+  ``DepthCamera.cast`` makes them; ``native`` is
+  ``_native_level``, ``level_hits`` of ``nearest_hits.c`` over the envs' columns.
+
+The native calls are split over torch's threads (the default on CPU) and checked to find the same
+obstacle for every ray (level: the same distances) before timing.
 
     python benchmarks/bench_ray_cast_native.py --json benchmarks/results/bench_ray_cast_native_cpu.json
     python benchmarks/bench_ray_cast_native.py --quick
@@ -45,7 +52,8 @@ def main(argv=None) -> dict:
                                                              spheres=4, boxes=4))
             pos = torch.zeros(n, 3)
             pos[:, 2] = 0.5
-            rot = rotation_from_euler(torch.rand(n, generator=gen) * 6.28, torch.full((n,), 0.1))
+            yaw = torch.rand(n, generator=gen) * 6.28
+            rot = rotation_from_euler(yaw, torch.full((n,), 0.1))
             o, d = cam.world_rays(pos, rot)
             o = o.unsqueeze(1)
             with torch.no_grad():
@@ -57,12 +65,23 @@ def main(argv=None) -> dict:
                 rays = (world, o, d, 10.0)
                 tensors = rate(lambda rays=rays: dc._nearest_hits(*rays), n, args.min_time)
                 native = rate(lambda rays=rays: dc._native_nearest(*rays), n, args.min_time)
-            rows.append({"image": image, "N": n, "tensors": tensors, "native": native, "ratio": native / tensors})
-    head = ["| image | N | tensors, frames/s | native, frames/s | native / tensors |", "|---|---|---|---|---|"]
-    table = "\n".join(head + [f"| {r['image']} | {r['N']} | {r['tensors']:.3g} | {r['native']:.3g} | {r['ratio']:.2f} |"
-                              for r in rows])
+                rows.append({"camera": "tilted", "image": image, "N": n, "tensors": tensors, "native": native,
+                             "ratio": native / tensors})
+                # chunked over envs as DepthCamera.cast does
+                level = (world, o, cam.level_rays(o.dtype, o.device).rotated(yaw), 10.0,
+                         max(1, cam.cfg.chunk_elements // (height * width * (sum(world.counts) + 1))), False)
+                ref = dc._level_cast(*level, native=False)[0]
+                torch.testing.assert_close(dc._native_level(*level[:4], False)[0], ref, rtol=1e-5, atol=1e-5)
+                tensors = rate(lambda level=level: dc._level_cast(*level, native=False), n, args.min_time)
+                native = rate(lambda level=level: dc._native_level(*level[:4], False), n, args.min_time)
+            rows.append({"camera": "level", "image": image, "N": n, "tensors": tensors, "native": native,
+                         "ratio": native / tensors})
+    head = ["| camera | image | N | tensors, frames/s | native, frames/s | native / tensors |",
+            "|---|---|---|---|---|---|"]
+    table = "\n".join(head + [f"| {r['camera']} | {r['image']} | {r['N']} | {r['tensors']:.3g} | {r['native']:.3g} "
+                              f"| {r['ratio']:.2f} |" for r in rows])
     info = machine()
-    print(f"ray casting, first stage, tilted camera (float32), {info}\n{table}")
+    print(f"ray casting, first stage (float32), {info}\n{table}")
     result = {"machine": info, "rows": rows}
     save(args.json, result, table)
     return result

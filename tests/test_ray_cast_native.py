@@ -50,6 +50,60 @@ def test_native_nearest_hits_equal_the_tensor_ones(dtype, max_distance, shared):
     assert torch.isinf(fast[0][3]).all() and (fast[1][3] == -1).all()
 
 
+def _level_scene(dtype, unbounded: bool, per_env_rays: bool, n=24, h=12, w=16):
+    world, o, _ = _scene(dtype, n=n)
+    if unbounded:  # every cylinder through all heights: one solve per column
+        world = world._replace(cyl_z=torch.tensor([-1.0, 1.0], dtype=dtype) * 1e4 + 0 * world.cyl_z)
+    world = world._replace(sph_valid=world.sph_valid & (torch.arange(n) % 3 != 1).unsqueeze(1))  # padding slots
+    cam = dc.DepthCamera(height=h, width=w, hfov_deg=120.0)
+    yaw = torch.rand(n, generator=torch.Generator().manual_seed(2), dtype=dtype) * 7 - 3.5
+    if per_env_rays:  # as ray_cast builds them from each env's directions
+        _, d = cam.world_rays(o.squeeze(1), yaw)
+        rays = dc.LevelRays.from_directions(d, (h, w))
+    else:  # as a level camera without gradient turns its shared rays
+        rays = cam.level_rays(dtype, "cpu").rotated(yaw)
+    return world, o, rays
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("max_distance", [math.inf, 3.0])
+@pytest.mark.parametrize("unbounded", [False, True])
+@pytest.mark.parametrize("per_env_rays", [False, True])
+def test_native_level_hits_equal_the_tensor_ones(dtype, max_distance, unbounded, per_env_rays):
+    """The level camera's column casting (``level_hits``) as the tensors do it, with the obstacle ids and
+    without, whether or not every cylinder is unbounded, with shared and per-env rays."""
+    world, o, rays = _level_scene(dtype, unbounded, per_env_rays)
+    assert dc._unbounded_cylinders(world) == unbounded
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    for ids in (True, False):
+        fast = dc._native_level(world, o, rays, max_distance, ids)
+        if fast is None:
+            pytest.skip(f"native kernels unavailable: {native.status(dc._NATIVE_SOURCE)}")
+        ref = dc._within(dc._level_hits(world, o, rays, ids), max_distance)
+        if ids:
+            assert {-1, 0, 1, 2, 3} <= set(ref[1].unique().tolist()) or max_distance != math.inf
+            assert torch.equal(fast[1], ref[1]) and torch.equal(fast[2], ref[2])
+        else:
+            assert fast[1] is None and fast[2] is None
+        torch.testing.assert_close(fast[0], ref[0], rtol=tol, atol=tol)
+        assert torch.isinf(fast[0][3]).all()  # the diverged env sees nothing
+
+
+def test_native_level_hits_split_over_threads_equal_one_thread():
+    world, o, rays = _level_scene(torch.float32, False, False, n=80)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = dc._native_level(world, o, rays, math.inf, True)
+        torch.set_num_threads(3)
+        many = dc._native_level(world, o, rays, math.inf, True)
+    finally:
+        torch.set_num_threads(threads)
+    if one is None:
+        pytest.skip("native kernels unavailable")
+    assert all(torch.equal(a, b) for a, b in zip(one, many))
+
+
 def test_ray_cast_uses_it_with_the_same_gradients():
     world, o, d = _scene(torch.float64, n=6, r=50)
     o = o[[0, 1, 2, 4, 5]].squeeze(1).requires_grad_()

@@ -289,8 +289,9 @@ def _nearest_hits(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: floa
 
 
 _P, _L, _I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
-_NATIVE_SIGNATURE = {"nearest_hits": [_L, _L, _I, _P, _P] + [_L, _P, _P, _P, _P] + [_L, _P, _P, _P]
-                     + [_L, _P, _P, _P] + [_P] * 5}
+_WORLD_ARGS = [_L, _P, _P, _P, _P] + [_L, _P, _P, _P] + [_L, _P, _P, _P] + [_P] * 5
+_NATIVE_SIGNATURE = {"nearest_hits": [_L, _L, _I, _P, _P] + _WORLD_ARGS,
+                     "level_hits": [_L, _L, _L, _I, _I, _P, _P, _L, _P, _P, _P, _P, _L] + _WORLD_ARGS}
 
 
 @functools.lru_cache(maxsize=16)
@@ -301,42 +302,89 @@ def _native_constants(dtype: torch.dtype, max_distance: float) -> Tensor:
                          float(max_distance != math.inf)], dtype=dtype)
 
 
-def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float) -> tuple | None:
-    """:func:`_nearest_hits` of all rays as one native call (``nearest_hits.c``: the same operations
-    per ray and obstacle, no temporaries); ``None`` where it cannot run (not CPU float32/float64,
-    native kernels off or not built, inside ``torch.compile``), for the caller to use the tensors."""
-    dtype = d.dtype
-    if (d.device.type != "cpu" or dtype not in (torch.float32, torch.float64) or o.dtype != dtype
-            or torch.compiler.is_compiling() or not native.enabled()):
-        return None
-    n = d.shape[0]
-    if o.shape[0] != n or any(v.shape[0] != n or v.device.type != "cpu" or (v.is_floating_point() and v.dtype != dtype)
-                              for v in world):
+def _native_kernels(world: ObstacleWorld, o: Tensor, rays: tuple[Tensor, ...]) -> tuple | None:
+    """The kernels of ``nearest_hits.c`` for these tensors' dtype, or ``None`` where they cannot run
+    (not CPU float32/float64 throughout, native kernels off or not built, inside ``torch.compile``),
+    for the caller to use the tensor operations."""
+    dtype, n = o.dtype, o.shape[0]
+    if (dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling() or not native.enabled()
+            or any(v.device.type != "cpu" or v.dtype != dtype for v in (o, *rays))
+            or any(v.shape[0] != n or v.device.type != "cpu" or (v.is_floating_point() and v.dtype != dtype)
+                   for v in world)):
         return None
     kernels = native.kernels(_NATIVE_SOURCE, {torch.float32: "f32", torch.float64: "f64"}, _NATIVE_SIGNATURE)
-    if kernels is None:
-        return None
-    r = d.shape[1]
-    shared = o.shape[1] == 1
-    o, d = o.contiguous(), d.contiguous()
-    w = [v.contiguous() for v in world]  # (small: a few obstacles per env)
-    cyl_xy, cyl_r, cyl_z, cyl_ok, sph_c, sph_r, sph_ok, box_lo, box_hi, box_ok, ground = w
+    return None if kernels is None else kernels[dtype]
+
+
+def _native_call(world: ObstacleWorld, n: int, r: int, dtype: torch.dtype, max_distance: float, rays_per_thread: int,
+                 call) -> tuple:
+    """Run ``call(start, stop, world_args, outputs)`` of a kernel of ``nearest_hits.c`` over the envs (split over
+    torch's threads, at least ``rays_per_thread`` rays each) and return its ``(distance, kind, index)``."""
+    cyl_xy, cyl_r, cyl_z, cyl_ok, sph_c, sph_r, sph_ok, box_lo, box_hi, box_ok, ground = (
+        v.contiguous() for v in world)  # (small: a few obstacles per env)
     cst = _native_constants(dtype, max_distance)
     best = torch.empty(n, r, dtype=dtype)
     kind = torch.empty(n, r, dtype=torch.int64)
     index = torch.empty(n, r, dtype=torch.int64)
+
     def run(start: int, stop: int) -> None:  # envs [start, stop): each env's rays alone
         def at(t: Tensor) -> int:
             return native.row_address(t, start)
 
-        kernels[dtype][0](stop - start, r, int(shared), at(o), at(d),
-                          cyl_r.shape[1], at(cyl_xy), at(cyl_r), at(cyl_z), at(cyl_ok),
-                          sph_r.shape[1], at(sph_c), at(sph_r), at(sph_ok),
-                          box_ok.shape[1], at(box_lo), at(box_hi), at(box_ok),
-                          at(ground), cst.data_ptr(), at(best), at(kind), at(index))
+        call(start, stop, at, [cyl_r.shape[1], at(cyl_xy), at(cyl_r), at(cyl_z), at(cyl_ok),
+                               sph_r.shape[1], at(sph_c), at(sph_r), at(sph_ok),
+                               box_ok.shape[1], at(box_lo), at(box_hi), at(box_ok),
+                               at(ground), cst.data_ptr(), at(best), at(kind), at(index)])
 
-    native.parallel_rows(n, run, max(1, 4096 // r))  # at least ~4096 rays per thread
+    native.parallel_rows(n, run, max(1, rays_per_thread // r))
     return best, kind, index
+
+
+def _native_nearest(world: ObstacleWorld, o: Tensor, d: Tensor, max_distance: float) -> tuple | None:
+    """:func:`_nearest_hits` of all rays as one native call (``nearest_hits.c``: the same operations
+    per ray and obstacle, no temporaries); ``None`` where it cannot run (see :func:`_native_kernels`)."""
+    kernels = _native_kernels(world, o, (d,))
+    if kernels is None or o.shape[0] != d.shape[0]:
+        return None
+    n, r = d.shape[:2]
+    shared = o.shape[1] == 1
+    o, d = o.contiguous(), d.contiguous()
+
+    def call(start, stop, at, world_args):
+        kernels[0](stop - start, r, int(shared), at(o), at(d), *world_args)
+
+    return _native_call(world, n, r, d.dtype, max_distance, 4096, call)  # at least ~4096 rays per thread
+
+
+def _native_level(world: ObstacleWorld, o: Tensor, rays: LevelRays, max_distance: float, ids: bool) -> tuple | None:
+    """:func:`_level_hits` and :func:`_within` of all envs as one native call (``level_hits`` in
+    ``nearest_hits.c``: the same operations per column, pixel and obstacle, no temporaries); ``None``
+    where it cannot run (see :func:`_native_kernels`). ``o`` ``(n, 1, 3)``; the rays' tensors have a
+    leading dimension ``n`` or ``1`` (shared)."""
+    kernels = _native_kernels(world, o, tuple(rays))
+    n, w = o.shape[0], rays.columns.shape[1]
+    h = rays.slope.shape[1]
+    if kernels is None or any(v.shape[0] not in (1, n) for v in rays):
+        return None
+    o = o.contiguous()
+    columns, slope, inv_slope, inv_norm, inv_dz = (v.contiguous() for v in rays)
+    per_env = {v.shape[0] for v in (slope, inv_slope, inv_norm, inv_dz)}
+    if len(per_env) != 1:
+        return None
+    col_step = 2 * w if columns.shape[0] > 1 else 0
+    ray_step = h * w if per_env == {n} and n > 1 else 0
+    unbounded = world.cyl_valid.shape[1] > 0 and _unbounded_cylinders(world)
+
+    def call(start, stop, at, world_args):
+        def ray(t: Tensor, step: int) -> int:
+            return at(t) if step else t.data_ptr()
+
+        kernels[1](stop - start, h, w, int(ids), int(unbounded), at(o), ray(columns, col_step), col_step,
+                   ray(slope, ray_step), ray(inv_slope, ray_step), ray(inv_norm, ray_step), ray(inv_dz, ray_step),
+                   ray_step, *world_args)
+
+    best, kind, index = _native_call(world, n, h * w, o.dtype, max_distance, 8192, call)
+    return (best, kind, index) if ids else (best, None, None)
 
 
 def _update(better: Tensor, new: tuple, old: tuple) -> tuple:
@@ -442,8 +490,12 @@ def _cat_hits(parts: list[tuple], dim: int) -> tuple:
 
 @torch.no_grad()
 def _level_cast(world: ObstacleWorld, o: Tensor, rays: LevelRays, max_distance: float, n_chunk: int,
-                ids: bool) -> tuple:
-    """:func:`_level_hits` over chunks of ``n_chunk`` envs; hits beyond ``max_distance`` are misses."""
+                ids: bool, native: bool = True) -> tuple:
+    """:func:`_level_hits` over chunks of ``n_chunk`` envs (or, where it runs and ``native``, :func:`_native_level`
+    over all of them); hits beyond ``max_distance`` are misses."""
+    fast = _native_level(world, o, rays, max_distance, ids) if native else None
+    if fast is not None:
+        return fast
     n = o.shape[0]
     if n <= n_chunk:
         return _within(_level_hits(world, o, rays, ids), max_distance)

@@ -11,6 +11,9 @@
  * component, the "unbounded" ray parameter, max_distance, and whether max_distance is finite.
  * Outputs (n x nr): distance (+inf: no hit), kind (-1 none, 0 cylinder, 1 sphere, 2 box,
  * 3 ground), index within the kind (-1 none). Built for float (_f32) and double (_f64).
+ *
+ * level_hits does the same for a level camera's image as _level_hits there (then _within): each
+ * primitive intersected once per image column where it can be, in units of horizontal distance.
  */
 #define IMPL "nearest_hits_impl.h"
 #include "../each_float_type.h"
