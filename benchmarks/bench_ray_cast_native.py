@@ -14,7 +14,8 @@ random yaw. Frames per second (one image of one env) of each ray's nearest hit, 
   ``_native_level``, ``level_hits`` of ``nearest_hits.c`` over the envs' columns.
 
 The native calls are split over torch's threads (the default on CPU) and checked to find the same
-obstacle for every ray (level: the same distances) before timing.
+obstacle for every ray before timing (level: all but at most 1e-5 of the rays, those tangent to a solid
+or hit at the range limit, where float rounding decides; their count is in the JSON rows).
 
     python benchmarks/bench_ray_cast_native.py --json benchmarks/results/bench_ray_cast_native_cpu.json
     python benchmarks/bench_ray_cast_native.py --quick
@@ -70,12 +71,18 @@ def main(argv=None) -> dict:
                 # chunked over envs as DepthCamera.cast does
                 level = (world, o, cam.level_rays(o.dtype, o.device).rotated(yaw), 10.0,
                          max(1, cam.cfg.chunk_elements // (height * width * (sum(world.counts) + 1))), False)
-                ref = dc._level_cast(*level, native=False)[0]
-                torch.testing.assert_close(dc._native_level(*level[:4], False)[0], ref, rtol=1e-5, atol=1e-5)
+                ref = dc._level_cast(*level[:5], True, native=False)
+                fast = dc._native_level(*level[:4], True)
+                # Float rounding decides a ray tangent to a solid or a hit at the range limit: those few may differ.
+                same = (fast[1] == ref[1]) & (fast[2] == ref[2])
+                differ = int((~same).sum())
+                assert differ <= 1e-5 * same.numel(), f"{differ} of {same.numel()} rays hit different obstacles"
+                # (a grazing hit's distance, where -b - s cancels, may differ by tens of µm in float32)
+                torch.testing.assert_close(fast[0][same], ref[0][same], rtol=1e-4, atol=1e-4)
                 tensors = rate(lambda level=level: dc._level_cast(*level, native=False), n, args.min_time)
                 native = rate(lambda level=level: dc._native_level(*level[:4], False), n, args.min_time)
             rows.append({"camera": "level", "image": image, "N": n, "tensors": tensors, "native": native,
-                         "ratio": native / tensors})
+                         "ratio": native / tensors, "rays_differing": differ})
     head = ["| camera | image | N | tensors, frames/s | native, frames/s | native / tensors |",
             "|---|---|---|---|---|---|"]
     table = "\n".join(head + [f"| {r['camera']} | {r['image']} | {r['N']} | {r['tensors']:.3g} | {r['native']:.3g} "

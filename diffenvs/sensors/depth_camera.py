@@ -23,9 +23,10 @@ per ray with gradient, so the result is differentiable in the ray origins and di
 the hit surface: it ignores the jumps at silhouette edges, and pixels that miss, are
 clamped to ``near``/``max_range`` or start inside an obstacle have zero gradient. Ray
 casting is batched torch (CPU or CUDA, float32/float64) without Python loops over envs or
-obstacles; on CPU the first stage of rays cast in 3-D is one native call
-(``nearest_hits.c``, built on first use like the robots' kernels; the same operations per
-ray and obstacle), and a level camera's rays go by image columns.
+obstacles; a level camera's rays go by image columns. On CPU the first stage is one native call
+(``nearest_hits.c``, built on first use like the robots' kernels): per ray and obstacle for rays
+cast in 3-D, per column, pixel and obstacle for a level camera, with the same operations as the
+tensor versions.
 """
 
 from __future__ import annotations
