@@ -71,7 +71,7 @@ def main(argv=None) -> dict:
                 # chunked over envs as DepthCamera.cast does
                 level = (world, o, cam.level_rays(o.dtype, o.device).rotated(yaw), 10.0,
                          max(1, cam.cfg.chunk_elements // (height * width * (sum(world.counts) + 1))), False)
-                ref = dc._level_cast(*level[:5], True, native=False)
+                ref = dc._level_cast(*level[:5], True, use_native=False)
                 fast = dc._native_level(*level[:4], True)
                 # Float rounding decides a ray tangent to a solid or a hit at the range limit: those few may differ.
                 same = (fast[1] == ref[1]) & (fast[2] == ref[2])
@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
                 assert differ <= 1e-5 * same.numel(), f"{differ} of {same.numel()} rays hit different obstacles"
                 # (a grazing hit's distance, where -b - s cancels, may differ by tens of µm in float32)
                 torch.testing.assert_close(fast[0][same], ref[0][same], rtol=1e-4, atol=1e-4)
-                tensors = rate(lambda level=level: dc._level_cast(*level, native=False), n, args.min_time)
+                tensors = rate(lambda level=level: dc._level_cast(*level, use_native=False), n, args.min_time)
                 native = rate(lambda level=level: dc._native_level(*level[:4], False), n, args.min_time)
             rows.append({"camera": "level", "image": image, "N": n, "tensors": tensors, "native": native,
                          "ratio": native / tensors, "rays_differing": differ})

@@ -319,8 +319,9 @@ def _native_kernels(world: ObstacleWorld, o: Tensor, rays: tuple[Tensor, ...]) -
 
 def _native_call(world: ObstacleWorld, n: int, r: int, dtype: torch.dtype, max_distance: float, rays_per_thread: int,
                  call) -> tuple:
-    """Run ``call(start, stop, world_args, outputs)`` of a kernel of ``nearest_hits.c`` over the envs (split over
-    torch's threads, at least ``rays_per_thread`` rays each) and return its ``(distance, kind, index)``."""
+    """Run ``call(start, stop, at, args)`` over the envs ``[start, stop)`` (split over torch's threads, at least
+    ``rays_per_thread`` rays each), where ``at(t)`` is the address of row ``start`` of ``t`` and ``args`` the world's
+    and the outputs' arguments that end every kernel of ``nearest_hits.c``; return its ``(distance, kind, index)``."""
     cyl_xy, cyl_r, cyl_z, cyl_ok, sph_c, sph_r, sph_ok, box_lo, box_hi, box_ok, ground = (
         v.contiguous() for v in world)  # (small: a few obstacles per env)
     cst = _native_constants(dtype, max_distance)
@@ -491,10 +492,10 @@ def _cat_hits(parts: list[tuple], dim: int) -> tuple:
 
 @torch.no_grad()
 def _level_cast(world: ObstacleWorld, o: Tensor, rays: LevelRays, max_distance: float, n_chunk: int,
-                ids: bool, native: bool = True) -> tuple:
-    """:func:`_level_hits` over chunks of ``n_chunk`` envs (or, where it runs and ``native``, :func:`_native_level`
-    over all of them); hits beyond ``max_distance`` are misses."""
-    fast = _native_level(world, o, rays, max_distance, ids) if native else None
+                ids: bool, use_native: bool = True) -> tuple:
+    """:func:`_level_hits` over chunks of ``n_chunk`` envs (or, where it runs and ``use_native``,
+    :func:`_native_level` over all of them); hits beyond ``max_distance`` are misses."""
+    fast = _native_level(world, o, rays, max_distance, ids) if use_native else None
     if fast is not None:
         return fast
     n = o.shape[0]
