@@ -118,9 +118,11 @@ def _rollout_fns(env, steps: int, horizon: int):
     return rollout, rollout_bwd
 
 
-def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool | str,
+def bench_env(n: int, env_id: str, min_time: float, horizon: int, compile: bool | str, rollout_chunk: int | None = None,
               **env_kwargs) -> dict[str, float]:
     env = make_env(env_id, n, compile=compile, **env_kwargs)
+    if rollout_chunk:
+        env.rollout_chunk = rollout_chunk
     a_np = _action(env).cpu().numpy().astype(np.float32)
     sync = device_sync(env.device)
     steps = 20
@@ -182,6 +184,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu", help="torch device of the envs, e.g. cuda")
     parser.add_argument("--no-eager", action="store_true", help="with --compile: the compiled columns only")
+    parser.add_argument("--rollout-chunk", type=int, default=None,
+                        help="with --compile: steps per compiled rollout graph (default: the env's rollout_chunk, 8; "
+                             "a smaller one compiles faster)")
     parser.add_argument("--json", default=None, help="write results here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and times (smoke test)")
     parser.add_argument("--no-native", action="store_true",
@@ -208,7 +213,8 @@ def main(argv=None) -> dict:
             row.update(bench_env(n, env_id, args.min_time, args.horizon, compile=False, device=args.device,
                                  **({"native": False} if args.no_native else {})))
         if args.compile:
-            comp = bench_env(n, env_id, args.min_time, args.horizon, compile=args.compile, device=args.device)
+            comp = bench_env(n, env_id, args.min_time, args.horizon, compile=args.compile,
+                             rollout_chunk=args.rollout_chunk, device=args.device)
             row.update({f"compiled {k}": v for k, v in comp.items()})
         rows.append(row)
         print(json.dumps({k: (round(v) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
