@@ -4,6 +4,8 @@
 #   bash benchmarks/ab_nav_training.sh REV OUT [nav_time_to_1e5.py options]
 # e.g. bash benchmarks/ab_nav_training.sh 426c360 benchmarks/results/nav_training_level_native \
 #          --presets default --seeds 0 1 2 --steps 50000 --episodes 50
+# (Not ab_bench.sh: that runs each side's own script with --json; nav_time_to_1e5.py at older commits has only --out
+# and stops on an existing log folder, so each run here gets its own --log-root, and the comparison is per seed.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REV="$1"; OUT="$2"; shift 2

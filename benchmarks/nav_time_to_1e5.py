@@ -29,7 +29,7 @@ ENV = "DiffNav-PointMass-v0"
 def run(preset: str, seed: int, steps: int, episodes: int, log_root: str) -> dict:
     log_dir = os.path.join(log_root, f"{preset}_s{seed}")
     cmd = [sys.executable, "-m", "trainers", "shac", "--env", ENV, "--preset", preset, "--seed", str(seed),
-           "--steps", str(steps), "--log-dir", log_dir, "--no-progress", "--set", "eval_every=0",
+           "--steps", str(steps), "--log-dir", log_dir, "--overwrite", "--no-progress", "--set", "eval_every=0",
            "--set", f"eval_envs={episodes}", "--no-tensorboard", "--json"]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
